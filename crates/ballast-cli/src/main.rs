@@ -1,0 +1,368 @@
+//! `ballast`: robust deep learning on Burn. See `ballast --help`.
+
+use anyhow::{Context, Result, bail};
+use ballast_core::models::Arch;
+use ballast_core::{Backend, InputSpec, ModelConfig};
+use ballast_train::RunConfig;
+use ballast_train::config::Method;
+use ballast_train::run::{RunOptions, load_run_model, train};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// The quick-start run: LeNet-style CNN on full MNIST (fetched on first use).
+const QUICKSTART: &str = include_str!("../../../configs/quickstart.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "ballast",
+    version,
+    about = "Robust deep learning on Burn: reweighting, robust losses, adversarial training."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Compute backend: cpu, wgpu or cuda (each needs its cargo feature).
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Dataset cache folder [env: BALLAST_DATA_DIR, default ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl Common {
+    fn backend(&self) -> Result<Backend> {
+        Ok(self.device.parse::<Backend>()?)
+    }
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .or_else(|| std::env::var_os("BALLAST_DATA_DIR").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("data"))
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the quick-start model (LeNet on MNIST, ~98.5-99% test accuracy) and report.
+    Quickstart {
+        /// Run directory [default: runs/quickstart, or a fresh sibling if taken].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Train from a TOML config.
+    Train {
+        config: PathBuf,
+        /// Override a config key, e.g. --set optimizer.lr=0.01 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run directory [default: runs/<config name>, or a fresh sibling if taken].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in --out from its last checkpoint.
+        #[arg(long, requires = "out")]
+        resume: bool,
+        /// Stop after this many steps in total (the schedule spans the full budget).
+        #[arg(long)]
+        stop_after: Option<usize>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Evaluate a run directory (its newest checkpoint) on its test split.
+    Eval {
+        /// A run directory, or a checkpoint directory / model.bpk inside one.
+        path: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Time training steps on synthetic inputs and print JSON.
+    Bench {
+        #[arg(long, value_enum, default_value = "erm")]
+        method: MethodArg,
+        #[arg(long, value_enum, default_value = "lenet")]
+        model: ArchArg,
+        /// Input shape of the synthetic data.
+        #[arg(long, value_enum, default_value = "mnist")]
+        shape: ShapeArg,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Also write the JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Dataset commands.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Fetch a dataset into the cache and verify the sha256 of every file.
+    Fetch {
+        #[arg(value_enum)]
+        dataset: FetchArg,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Erm,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ArchArg {
+    Mlp,
+    Lenet,
+    PreactResnet18,
+    WideResnet,
+    ResnetCifar,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ShapeArg {
+    Mnist,
+    Cifar10,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FetchArg {
+    Mnist,
+    FashionMnist,
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// `runs/<name>`, or `runs/<name>-2`, `-3`, … if that already holds a run.
+fn default_out(name: &str) -> PathBuf {
+    let base = Path::new("runs").join(name);
+    if !base.exists() {
+        return base;
+    }
+    (2..)
+        .map(|i| Path::new("runs").join(format!("{name}-{i}")))
+        .find(|p| !p.exists())
+        .expect("a free directory name")
+}
+
+fn run_training(
+    cfg: RunConfig,
+    out: PathBuf,
+    resume: bool,
+    stop_after: Option<usize>,
+    quiet: bool,
+    common: &Common,
+) -> Result<()> {
+    let opts = RunOptions {
+        out: out.clone(),
+        backend: common.backend()?,
+        resume,
+        stop_after,
+        progress: !quiet,
+        data_dir: common.data_dir(),
+    };
+    eprintln!("run directory: {}", out.display());
+    let summary = train(&cfg, &opts)?;
+    let fin = summary.final_record.as_ref();
+    println!(
+        "done: {} steps in {:.1} s ({:.1} steps/s); test accuracy {}; best validation accuracy {}",
+        summary.steps,
+        summary.wall_time_s,
+        summary.steps_per_s,
+        fin.map(|r| format!("{:.2}%", 100.0 * r.test_acc))
+            .unwrap_or("-".into()),
+        summary
+            .best_val_acc
+            .map(|a| format!("{:.2}%", 100.0 * a))
+            .unwrap_or("-".into()),
+    );
+    println!("report: {}", out.join("summary.json").display());
+    println!(
+        "curves: {} and {}",
+        out.join("loss.svg").display(),
+        out.join("accuracy.svg").display()
+    );
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Quickstart { out, set, common } => {
+            let cfg = RunConfig::parse(QUICKSTART, &set).context("quickstart config")?;
+            let out = out.unwrap_or_else(|| default_out("quickstart"));
+            run_training(cfg, out, false, None, false, &common)
+        }
+        Command::Train {
+            config,
+            set,
+            out,
+            resume,
+            stop_after,
+            quiet,
+            common,
+        } => {
+            let cfg = RunConfig::load(&config, &set)?;
+            let name = config
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("run")
+                .to_string();
+            let out = out.unwrap_or_else(|| default_out(&name));
+            run_training(cfg, out, resume, stop_after, quiet, &common)
+        }
+        Command::Eval { path, common } => eval(&path, &common),
+        Command::Bench {
+            method,
+            model,
+            shape,
+            batch_size,
+            steps,
+            warmup,
+            out,
+            common,
+        } => {
+            let arch = match model {
+                ArchArg::Mlp => Arch::Mlp,
+                ArchArg::Lenet => Arch::Lenet,
+                ArchArg::PreactResnet18 => Arch::PreactResnet18,
+                ArchArg::WideResnet => Arch::WideResnet,
+                ArchArg::ResnetCifar => Arch::ResnetCifar,
+            };
+            let (shape, mean, std) = match shape {
+                ShapeArg::Mnist => (vec![1, 28, 28], vec![0.1307], vec![0.3081]),
+                ShapeArg::Cifar10 => (
+                    vec![3, 32, 32],
+                    vec![0.4914, 0.4822, 0.4465],
+                    vec![0.2470, 0.2435, 0.2616],
+                ),
+            };
+            let input = InputSpec {
+                shape,
+                num_classes: 10,
+                mean,
+                std,
+            };
+            let method = match method {
+                MethodArg::Erm => Method::Erm,
+            };
+            let result = ballast_train::bench::bench(
+                method,
+                &ModelConfig::of(arch),
+                &input,
+                batch_size,
+                warmup,
+                steps,
+                common.backend()?,
+                1,
+            )?;
+            let json = serde_json::to_string_pretty(&result)?;
+            println!("{json}");
+            if let Some(path) = out {
+                ballast_train::checkpoint::write_atomic(&path, json.as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::Data {
+            command: DataCommand::Fetch { dataset, common },
+        } => {
+            let source = match dataset {
+                FetchArg::Mnist => ballast_data::fetch::Source::Mnist,
+                FetchArg::FashionMnist => ballast_data::fetch::Source::FashionMnist,
+            };
+            let dir = ballast_data::fetch::fetch(
+                source,
+                &common.data_dir(),
+                &ballast_data::fetch::FetchOptions::default(),
+            )?;
+            println!(
+                "{} ready in {} (sha256 verified)",
+                dataset_name(dataset),
+                dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn dataset_name(d: FetchArg) -> &'static str {
+    match d {
+        FetchArg::Mnist => "MNIST",
+        FetchArg::FashionMnist => "Fashion-MNIST",
+    }
+}
+
+/// Finds the run directory from a run dir, a checkpoint dir or a model file inside one.
+fn run_dir_of(path: &Path) -> Result<PathBuf> {
+    for dir in path.ancestors() {
+        if dir.join(ballast_train::run::CONFIG_FILE).is_file()
+            && dir.join(ballast_train::run::INPUT_FILE).is_file()
+        {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    if !path.exists() {
+        bail!("{} does not exist", path.display());
+    }
+    bail!(
+        "{} is not inside a Ballast run directory (no config.toml + input.json found above it)",
+        path.display()
+    )
+}
+
+fn eval(path: &Path, common: &Common) -> Result<()> {
+    let run_dir = run_dir_of(path)?;
+    let device = common.backend()?.device()?;
+    let (cfg, _input, mut model, mut ckpt) = load_run_model(&run_dir, &device)?;
+    // A specific checkpoint was named: load that one instead of the newest.
+    let named = if path.is_file() {
+        Some(path.to_path_buf())
+    } else {
+        Some(path.join(ballast_train::checkpoint::MODEL_FILE)).filter(|p| p.is_file())
+    };
+    if let Some(file) = named {
+        let bytes =
+            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        model = ballast_train::checkpoint::load_model_bytes(model, &bytes, &file)?;
+        ckpt = file;
+    }
+    let data = ballast_train::data::PreparedData::prepare(&cfg, &common.data_dir())?;
+    let result =
+        ballast_train::eval::evaluate(&model, &data.test, cfg.budget.eval_batch_size, &device);
+    let report = serde_json::json!({
+        "checkpoint": ckpt,
+        "split": "test",
+        "examples": result.examples,
+        "accuracy": result.accuracy,
+        "loss": result.loss,
+        "mode": "inference (running BatchNorm statistics, no dropout)",
+        "device": common.device,
+        "dataset": format!("{:?}", cfg.data.dataset),
+        "seed": cfg.seed,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

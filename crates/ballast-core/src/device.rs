@@ -1,0 +1,125 @@
+//! Backend selection at run time. Each backend is a cargo feature of `ballast-core`;
+//! asking for one that was not compiled in is an error that names the feature.
+
+use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A compute backend a user can ask for with `--device`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Burn's pure-Rust `flex` CPU backend (cargo feature `flex`, on by default).
+    Cpu,
+    /// Native GPU through wgpu: Vulkan, Metal or DX12 (cargo feature `wgpu`).
+    Wgpu,
+    /// NVIDIA GPU through CUDA (cargo feature `cuda`).
+    Cuda,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DeviceError {
+    #[error(
+        "backend `{backend}` is not compiled into this binary: rebuild with `--features {feature}` (e.g. `cargo run --release --features {feature} -- ...`)"
+    )]
+    NotCompiled {
+        backend: Backend,
+        feature: &'static str,
+    },
+    #[error("unknown device `{0}`: expected one of cpu, wgpu, cuda")]
+    Unknown(String),
+}
+
+impl Backend {
+    pub const ALL: [Backend; 3] = [Backend::Cpu, Backend::Wgpu, Backend::Cuda];
+
+    /// The cargo feature that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Cpu => "flex",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        }
+    }
+
+    pub fn is_compiled(self) -> bool {
+        match self {
+            Backend::Cpu => cfg!(feature = "flex"),
+            Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Cuda => cfg!(feature = "cuda"),
+        }
+    }
+
+    /// The plain (no-autodiff) device for this backend.
+    pub fn device(self) -> Result<Device, DeviceError> {
+        let not_compiled = DeviceError::NotCompiled {
+            backend: self,
+            feature: self.feature(),
+        };
+        match self {
+            #[cfg(feature = "flex")]
+            Backend::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok(Device::wgpu(burn::prelude::DeviceKind::DefaultDevice)),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok(Device::cuda(0)),
+            #[allow(unreachable_patterns)]
+            _ => Err(not_compiled),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Cpu => "cpu",
+            Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
+        })
+    }
+}
+
+impl FromStr for Backend {
+    type Err = DeviceError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "cpu" | "flex" => Ok(Backend::Cpu),
+            "wgpu" | "gpu" => Ok(Backend::Wgpu),
+            "cuda" => Ok(Backend::Cuda),
+            _ => Err(DeviceError::Unknown(s.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_and_rejects_unknown() {
+        assert_eq!("cpu".parse::<Backend>(), Ok(Backend::Cpu));
+        assert_eq!("CUDA".parse::<Backend>(), Ok(Backend::Cuda));
+        assert!(matches!(
+            "tpu".parse::<Backend>(),
+            Err(DeviceError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn missing_backend_names_its_feature() {
+        for backend in Backend::ALL {
+            match backend.device() {
+                Ok(_) => assert!(backend.is_compiled()),
+                Err(e) => {
+                    assert!(!backend.is_compiled());
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains(&format!("--features {}", backend.feature())),
+                        "{msg}"
+                    );
+                }
+            }
+        }
+    }
+}

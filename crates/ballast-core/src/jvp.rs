@@ -1,0 +1,268 @@
+//! Forward-mode differentiation (Jacobian–vector products) for the layers Ballast models
+//! use. A [`Dual`] carries a value and its tangent along a parameter-space direction v;
+//! each layer maps (x, ẋ) to (y, ẏ) with ẏ = ∂y/∂x·ẋ + ∂y/∂θ·v. One dual forward gives the
+//! exact directional derivative of every output, with no finite-difference step and no
+//! error at ReLU / max-pool kinks. With no tangents (`None`) every function here is the
+//! ordinary forward, so models have a single forward implementation.
+
+use crate::models::{BatchNorm, Mode};
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
+use burn::nn::{Linear, PaddingConfig2d};
+use burn::optim::GradientsParams;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::module::max_pool2d_with_indices;
+use burn::tensor::ops::MaxPoolOptions;
+
+/// The direction v, looked up per parameter (parameters without an entry have v = 0).
+#[derive(Clone, Copy)]
+pub struct Tangents<'a> {
+    pub dir: &'a GradientsParams,
+}
+
+impl Tangents<'_> {
+    pub fn of<const D: usize>(&self, param: &Param<Tensor<D>>) -> Option<Tensor<D>> {
+        self.dir.get::<D>(param.id)
+    }
+}
+
+/// A value and its tangent (None = zero tangent).
+#[derive(Clone, Debug)]
+pub struct Dual<const D: usize> {
+    pub p: Tensor<D>,
+    pub t: Option<Tensor<D>>,
+}
+
+fn add_opt<const D: usize>(a: Option<Tensor<D>>, b: Option<Tensor<D>>) -> Option<Tensor<D>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+impl<const D: usize> Dual<D> {
+    /// A value with zero tangent (an input).
+    pub fn constant(p: Tensor<D>) -> Self {
+        Self { p, t: None }
+    }
+
+    /// Applies the same linear map to value and tangent.
+    pub fn map_linear<const E: usize>(self, f: impl Fn(Tensor<D>) -> Tensor<E>) -> Dual<E> {
+        Dual {
+            t: self.t.map(&f),
+            p: f(self.p),
+        }
+    }
+
+    pub fn add(self, other: Dual<D>) -> Dual<D> {
+        Dual {
+            p: self.p + other.p,
+            t: add_opt(self.t, other.t),
+        }
+    }
+
+    pub fn relu(self) -> Dual<D> {
+        let t = self.t.map(|t| t * self.p.clone().greater_elem(0.0).float());
+        Dual {
+            p: burn::tensor::activation::relu(self.p),
+            t,
+        }
+    }
+
+    /// The tangent, materialised as zeros when absent.
+    pub fn tangent(&self) -> Tensor<D> {
+        self.t
+            .clone()
+            .unwrap_or_else(|| Tensor::zeros(self.p.shape(), &self.p.device()))
+    }
+}
+
+/// y = x W + b.
+pub fn linear(layer: &Linear, x: Dual<2>, v: Option<Tangents>) -> Dual<2> {
+    let from_input = x.t.map(|t| t.matmul(layer.weight.val()));
+    let from_params = v.and_then(|v| {
+        let vw = v.of(&layer.weight);
+        let vb = layer.bias.as_ref().and_then(|b| v.of(b));
+        if vw.is_none() && vb.is_none() {
+            return None;
+        }
+        let [n, _] = x.p.dims();
+        let out = layer.weight.dims()[1];
+        let w = match vw {
+            Some(vw) => x.p.clone().matmul(vw), // [B, D] x [D, O]
+            None => Tensor::zeros([n, out], &x.p.device()),
+        };
+        Some(match vb {
+            Some(vb) => w + vb.unsqueeze_dim(0),
+            None => w,
+        })
+    });
+    Dual {
+        p: layer.forward(x.p),
+        t: add_opt(from_input, from_params),
+    }
+}
+
+/// 2-D convolution (linear in the input and, jointly, in weight and bias).
+pub fn conv2d(layer: &Conv2d, x: Dual<4>, v: Option<Tangents>) -> Dual<4> {
+    let from_input = x.t.map(|t| {
+        let mut no_bias = layer.clone();
+        no_bias.bias = None;
+        no_bias.forward(t)
+    });
+    let from_params = v.and_then(|v| {
+        let vw = v.of(&layer.weight);
+        let vb = layer.bias.as_ref().and_then(|b| v.of(b));
+        if vw.is_none() && vb.is_none() {
+            return None;
+        }
+        let mut tangent_layer = layer.clone();
+        tangent_layer.weight =
+            Param::from_tensor(vw.unwrap_or_else(|| layer.weight.val().inner().zeros_like()));
+        tangent_layer.bias = vb.map(Param::from_tensor);
+        Some(tangent_layer.forward(x.p.clone()))
+    });
+    Dual {
+        p: layer.forward(x.p),
+        t: add_opt(from_input, from_params),
+    }
+}
+
+/// Max-pooling: the tangent is taken at each window's arg-max.
+pub fn max_pool2d(pool: &MaxPool2d, x: Dual<4>) -> Dual<4> {
+    let Some(t) = x.t else {
+        return Dual::constant(pool.forward(x.p));
+    };
+    let [b, c, h, w] = x.p.dims();
+    let (pad_h, pad_w) = padding_pairs(
+        &pool.padding,
+        [h, w],
+        pool.kernel_size,
+        pool.stride,
+        pool.dilation,
+    );
+    let options = MaxPoolOptions::new(pool.kernel_size)
+        .with_stride(pool.stride)
+        .with_padding_pairs([pad_h, pad_w])
+        .with_dilation(pool.dilation)
+        .with_ceil_mode(pool.ceil_mode);
+    let (p, idx) = max_pool2d_with_indices(x.p, options); // idx into the flattened H·W input
+    let [_, _, ho, wo] = p.dims();
+    let t = t
+        .reshape([b, c, h * w])
+        .gather(2, idx.reshape([b, c, ho * wo]))
+        .reshape([b, c, ho, wo]);
+    Dual { p, t: Some(t) }
+}
+
+/// ((top, bottom), (left, right)) of a 2-D padding config for an input of size `hw`.
+fn padding_pairs(
+    padding: &PaddingConfig2d,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+) -> ((usize, usize), (usize, usize)) {
+    match *padding {
+        PaddingConfig2d::Valid => ((0, 0), (0, 0)),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => ((top, bottom), (left, right)),
+        PaddingConfig2d::Same => {
+            let same = |i: usize| {
+                let out = hw[i].div_ceil(stride[i]);
+                let total = ((out - 1) * stride[i] + (kernel[i] - 1) * dilation[i] + 1)
+                    .saturating_sub(hw[i]);
+                (total / 2, total - total / 2)
+            };
+            (same(0), same(1))
+        }
+    }
+}
+
+/// BatchNorm in `mode`. Batch statistics (Train/Probe) depend on the whole batch, and so
+/// does their tangent: μ̇ = mean(ẋ), (σ²)˙ = mean(2 (x − μ)(ẋ − μ̇)).
+pub fn batch_norm<const D: usize>(
+    bn: &BatchNorm,
+    x: Dual<D>,
+    mode: Mode,
+    v: Option<Tangents>,
+) -> Dual<D> {
+    let vg = v.and_then(|v| v.of(&bn.gamma));
+    let vb = v.and_then(|v| v.of(&bn.beta));
+    if x.t.is_none() && vg.is_none() && vb.is_none() {
+        return Dual::constant(bn.forward(x.p, mode));
+    }
+    let channels = bn.gamma.dims()[0];
+    let device = x.p.device();
+    // [C] -> broadcastable [1, C, 1, ...]
+    let per_channel = |t: Tensor<1>| -> Tensor<D> {
+        let mut shape = [1usize; D];
+        shape[1] = channels;
+        t.reshape(shape)
+    };
+    let reduce_dims: Vec<usize> = (0..D).filter(|&d| d != 1).collect();
+    let mean_over =
+        |t: Tensor<D>| -> Tensor<D> { reduce_dims.iter().fold(t, |acc, &d| acc.mean_dim(d)) };
+    let gamma = per_channel(bn.gamma.val());
+    let beta = per_channel(bn.beta.val());
+    let eps = bn.epsilon;
+    let (x_hat, x_hat_t) = match mode {
+        Mode::Eval => {
+            let mean = per_channel(bn.running_mean.value().to_device(&device));
+            let std = per_channel(
+                bn.running_var
+                    .value()
+                    .to_device(&device)
+                    .add_scalar(eps)
+                    .sqrt(),
+            );
+            let x_hat = (x.p.clone() - mean) / std.clone();
+            (x_hat, x.t.map(|t| t / std))
+        }
+        Mode::Train | Mode::Probe => {
+            if mode == Mode::Train {
+                // Keeps running statistics up to date exactly as the plain forward does.
+                let _ = bn.forward(x.p.clone(), mode);
+            }
+            let mean = mean_over(x.p.clone());
+            let centered = x.p.clone() - mean;
+            let var = mean_over(centered.clone().powi_scalar(2));
+            let std = var.add_scalar(eps).sqrt();
+            let x_hat = centered.clone() / std.clone();
+            let x_hat_t = x.t.map(|t| {
+                let t_mean = mean_over(t.clone());
+                let t_centered = t - t_mean;
+                let var_t = mean_over(centered.clone() * t_centered.clone()) * 2.0;
+                let std_t = var_t / (std.clone() * 2.0);
+                t_centered / std.clone() - x_hat.clone() * std_t / std.clone()
+            });
+            (x_hat, x_hat_t)
+        }
+    };
+    let t = add_opt(
+        add_opt(
+            x_hat_t.map(|t| t * gamma.clone()),
+            vg.map(|g| x_hat.clone() * per_channel(g)),
+        ),
+        vb.map(|b| per_channel(b) + x_hat.zeros_like()),
+    );
+    Dual {
+        p: x_hat * gamma + beta,
+        t,
+    }
+}
+
+/// Inverted dropout in [`Mode::Train`], with the same mask on the tangent.
+pub fn dropout<const D: usize>(x: Dual<D>, prob: f64, mode: Mode) -> Dual<D> {
+    if mode != Mode::Train || prob <= 0.0 {
+        return x;
+    }
+    let keep = 1.0 - prob;
+    let mask = x.p.random_like(Distribution::Bernoulli(keep)) / keep;
+    Dual {
+        t: x.t.map(|t| t * mask.clone()),
+        p: x.p * mask,
+    }
+}

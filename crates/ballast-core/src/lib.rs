@@ -1,0 +1,18 @@
+//! Ballast core: models, per-example losses, the hypergradient primitive and the per-step
+//! logic of every method. No file I/O, threads or clocks here, so it builds for
+//! `wasm32-unknown-unknown` and the browser runs exactly the code the native runner does.
+
+pub mod batch;
+pub mod device;
+pub mod hypergrad;
+pub mod jvp;
+pub mod loss;
+pub mod models;
+pub mod params;
+pub mod step;
+
+pub use batch::Batch;
+pub use device::{Backend, DeviceError};
+pub use hypergrad::{Direction, FiniteDifference, Perturbation};
+pub use loss::LossConfig;
+pub use models::{Classifier, InputSpec, Mode, ModelConfig};

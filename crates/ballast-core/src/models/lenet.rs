@@ -1,0 +1,69 @@
+//! The LeNet-style CNN of the L2RW MNIST experiments (Ren et al. 2018):
+//! three 5×5 convolutions (16/32/64) each followed by ReLU and 3×3/2 max-pool ("same"
+//! padding), then FC 1024 -> 100 -> K. On 28×28 inputs the spatial size goes 28->14->7->4.
+
+use super::{DualOutput, InputSpec, Normalize, layers::scaled};
+use crate::jvp::{self, Dual, Tangents};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+
+#[derive(Module, Debug)]
+pub struct LeNet {
+    norm: Normalize,
+    convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+    fc: Linear,
+    head: Linear,
+    shape: [usize; 3],
+}
+
+impl LeNet {
+    pub fn new(input: &InputSpec, width: f64, device: &Device) -> Self {
+        let [c, h, w] = input.image_shape();
+        let channels = [c, scaled(16, width), scaled(32, width), scaled(64, width)];
+        let convs = channels
+            .windows(2)
+            .map(|p| {
+                Conv2dConfig::new([p[0], p[1]], [5, 5])
+                    .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                    .init(device)
+            })
+            .collect();
+        let pool = MaxPool2dConfig::new([3, 3])
+            .with_strides([2, 2])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init();
+        // Each pool maps s -> floor((s - 1) / 2) + 1.
+        let shrink = |s: usize| (0..3).fold(s, |s, _| (s - 1) / 2 + 1);
+        let flat = channels[3] * shrink(h) * shrink(w);
+        let hidden = scaled(100, width);
+        Self {
+            norm: input.normalize(device),
+            convs,
+            pool,
+            fc: LinearConfig::new(flat, hidden).init(device),
+            head: LinearConfig::new(hidden, input.num_classes).init(device),
+            shape: [c, h, w],
+        }
+    }
+
+    /// x: [B, C·H·W] in [0, 1] -> features [B, 100·width], logits [B, K].
+    pub fn forward_dual(&self, x: Dual<2>, v: Option<Tangents>) -> DualOutput {
+        let [b, _] = x.p.dims();
+        let [c, h, w] = self.shape;
+        let mut z = self
+            .norm
+            .forward_dual(x)
+            .map_linear(|t| t.reshape([b, c, h, w]));
+        for conv in &self.convs {
+            z = jvp::max_pool2d(&self.pool, jvp::conv2d(conv, z, v).relu()); // [B, C', ⌈H/2⌉, ⌈W/2⌉]
+        }
+        let features = jvp::linear(&self.fc, z.map_linear(|t| t.flatten(1, 3)), v).relu(); // [B, 100]
+        DualOutput {
+            logits: jvp::linear(&self.head, features.clone(), v),
+            features,
+        }
+    }
+}

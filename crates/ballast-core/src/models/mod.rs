@@ -1,0 +1,287 @@
+//! The classifiers. Every model takes flattened inputs in [0, 1] ([B, C·H·W]), normalises
+//! inside, and returns both penultimate features and logits (the teacher of the
+//! deep-interaction method reads the features).
+
+mod batch_norm;
+mod layers;
+mod lenet;
+mod mlp;
+mod normalize;
+mod preact_resnet;
+mod resnet_cifar;
+mod wide_resnet;
+
+pub use batch_norm::{BatchNorm, Mode};
+pub use lenet::LeNet;
+pub use mlp::Mlp;
+pub use normalize::Normalize;
+pub use preact_resnet::PreActResNet18;
+pub use resnet_cifar::ResNetCifar;
+pub use wide_resnet::WideResNet;
+
+use crate::jvp::{Dual, Tangents};
+use burn::module::{ModuleVisitor, Param};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What the data looks like to a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Per-example shape: [C, H, W] for images, [D] for vectors.
+    pub shape: Vec<usize>,
+    pub num_classes: usize,
+    /// Per-channel mean and std used by the in-model normalisation.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl InputSpec {
+    pub fn features(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// [C, H, W]; a vector [D] is seen as a D-channel 1×1 image.
+    pub fn image_shape(&self) -> [usize; 3] {
+        match self.shape.as_slice() {
+            [c, h, w] => [*c, *h, *w],
+            [d] => [*d, 1, 1],
+            other => panic!("unsupported input shape {other:?}"),
+        }
+    }
+
+    fn normalize(&self, device: &Device) -> Normalize {
+        let per_channel = self.features() / self.mean.len().max(1);
+        Normalize::new(&self.mean, &self.std, per_channel, device)
+    }
+
+    /// Checks the spec is usable with `arch`; a message names the problem.
+    pub fn validate(&self, arch: Arch) -> Result<(), String> {
+        if self.num_classes < 2 {
+            return Err(format!(
+                "num_classes must be at least 2, got {}",
+                self.num_classes
+            ));
+        }
+        if self.features() == 0 {
+            return Err(format!("input shape {:?} has no features", self.shape));
+        }
+        let channels = if self.shape.len() == 3 {
+            self.shape[0]
+        } else {
+            1
+        };
+        if self.mean.len() != self.std.len()
+            || (self.mean.len() != channels && self.mean.len() != self.features())
+        {
+            return Err(format!(
+                "normalisation needs one mean/std per channel ({channels}), got {} / {}",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        if self.std.iter().any(|s| !(*s > 0.0)) {
+            return Err("normalisation std must be positive".into());
+        }
+        if arch != Arch::Mlp && self.shape.len() != 3 {
+            return Err(format!(
+                "{arch:?} needs image inputs [C, H, W], got {:?}",
+                self.shape
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Model families.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    Mlp,
+    Lenet,
+    PreactResnet18,
+    WideResnet,
+    ResnetCifar,
+}
+
+/// Model choice and size, as written in a run config (`[model]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Channel/unit multiplier applied to every layer (width sweeps).
+    pub width: f64,
+    /// MLP hidden sizes.
+    pub hidden: Vec<usize>,
+    /// WideResNet depth (6n + 4) or CIFAR ResNet depth (6n + 2).
+    pub depth: usize,
+    /// WideResNet widening factor k.
+    pub widen: usize,
+    /// WideResNet dropout between the block convolutions.
+    pub dropout: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            arch: Arch::Lenet,
+            width: 1.0,
+            hidden: vec![256, 256],
+            depth: 0,
+            widen: 10,
+            dropout: 0.0,
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn mlp(hidden: &[usize]) -> Self {
+        Self {
+            arch: Arch::Mlp,
+            hidden: hidden.to_vec(),
+            ..Self::default()
+        }
+    }
+
+    pub fn of(arch: Arch) -> Self {
+        Self {
+            arch,
+            ..Self::default()
+        }
+    }
+
+    /// Depth with the family default when 0 (WRN-28, ResNet-32).
+    fn depth_or_default(&self) -> usize {
+        match (self.arch, self.depth) {
+            (Arch::WideResnet, 0) => 28,
+            (Arch::ResnetCifar, 0) => 32,
+            (_, d) => d,
+        }
+    }
+
+    pub fn validate(&self, input: &InputSpec) -> Result<(), String> {
+        input.validate(self.arch)?;
+        if !(self.width > 0.0 && self.width.is_finite()) {
+            return Err(format!("model.width must be positive, got {}", self.width));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!(
+                "model.dropout must be in [0, 1), got {}",
+                self.dropout
+            ));
+        }
+        let d = self.depth_or_default();
+        match self.arch {
+            Arch::WideResnet if d < 10 || (d - 4) % 6 != 0 => Err(format!(
+                "wide-resnet depth must be 6n + 4 (e.g. 16, 28, 34), got {d}"
+            )),
+            Arch::ResnetCifar if d < 8 || (d - 2) % 6 != 0 => Err(format!(
+                "resnet-cifar depth must be 6n + 2 (e.g. 20, 32, 56), got {d}"
+            )),
+            Arch::WideResnet if self.widen == 0 => Err("model.widen must be at least 1".into()),
+            Arch::Mlp if self.hidden.contains(&0) => Err("model.hidden sizes must be > 0".into()),
+            Arch::Lenet | Arch::PreactResnet18 | Arch::WideResnet | Arch::ResnetCifar
+                if input.shape.len() == 3 && (input.shape[1] < 4 || input.shape[2] < 4) =>
+            {
+                Err(format!(
+                    "images of {:?} are too small for {:?}",
+                    input.shape, self.arch
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Builds the model with all parameters initialised now (lazy init would make the
+    /// random stream depend on the order parameters are first read).
+    pub fn init(&self, input: &InputSpec, device: &Device) -> Classifier {
+        let w = self.width;
+        let model = match self.arch {
+            Arch::Mlp => Classifier::Mlp(Mlp::new(input, &self.hidden, w, device)),
+            Arch::Lenet => Classifier::LeNet(LeNet::new(input, w, device)),
+            Arch::PreactResnet18 => {
+                Classifier::PreActResNet18(PreActResNet18::new(input, w, device))
+            }
+            Arch::WideResnet => Classifier::WideResNet(WideResNet::new(
+                input,
+                self.depth_or_default(),
+                self.widen,
+                self.dropout,
+                w,
+                device,
+            )),
+            Arch::ResnetCifar => {
+                Classifier::ResNetCifar(ResNetCifar::new(input, self.depth_or_default(), w, device))
+            }
+        };
+        model.visit(&mut TouchParams);
+        model
+    }
+}
+
+struct TouchParams;
+impl ModuleVisitor for TouchParams {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let _ = param.val();
+    }
+}
+
+/// Penultimate features and logits with their tangents along a parameter direction.
+#[derive(Clone, Debug)]
+pub struct DualOutput {
+    /// [B, F]
+    pub features: Dual<2>,
+    /// [B, K]
+    pub logits: Dual<2>,
+}
+
+/// Penultimate features and logits of a batch.
+#[derive(Clone, Debug)]
+pub struct ModelOutput {
+    /// [B, F]
+    pub features: Tensor<2>,
+    /// [B, K]
+    pub logits: Tensor<2>,
+}
+
+#[derive(Module, Debug)]
+pub enum Classifier {
+    Mlp(Mlp),
+    LeNet(LeNet),
+    PreActResNet18(PreActResNet18),
+    WideResNet(WideResNet),
+    ResNetCifar(ResNetCifar),
+}
+
+impl Classifier {
+    /// Forward pass that also carries tangents along the parameter direction `v`
+    /// (`None`: the ordinary forward). x: [B, D] in [0, 1].
+    pub fn forward_dual(&self, x: Dual<2>, mode: Mode, v: Option<Tangents>) -> DualOutput {
+        match self {
+            Classifier::Mlp(m) => m.forward_dual(x, v),
+            Classifier::LeNet(m) => m.forward_dual(x, v),
+            Classifier::PreActResNet18(m) => m.forward_dual(x, mode, v),
+            Classifier::WideResNet(m) => m.forward_dual(x, mode, v),
+            Classifier::ResNetCifar(m) => m.forward_dual(x, mode, v),
+        }
+    }
+
+    /// x: [B, D] in [0, 1] -> features and logits.
+    pub fn forward_output(&self, x: Tensor<2>, mode: Mode) -> ModelOutput {
+        let out = self.forward_dual(Dual::constant(x), mode, None);
+        ModelOutput {
+            features: out.features.p,
+            logits: out.logits.p,
+        }
+    }
+
+    /// x: [B, D] in [0, 1] -> logits [B, K].
+    pub fn forward(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
+        self.forward_output(x, mode).logits
+    }
+
+    /// Number of scalar parameters.
+    pub fn num_scalars(&self) -> usize {
+        self.num_params()
+    }
+}

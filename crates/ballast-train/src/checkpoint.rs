@@ -1,0 +1,192 @@
+//! Checkpoints: a directory `checkpoints/step-NNNNNNNN/` holding the model (burnpack and
+//! safetensors, the latter loadable by PyTorch), the optimiser state and the loop state.
+//! Every file is written to a temporary name and renamed, the directory is assembled under
+//! a temporary name and renamed, and `checkpoints/LATEST` is replaced atomically last, so
+//! an interrupted write never leaves a half checkpoint behind the pointer.
+
+use anyhow::{Context, Result, bail};
+use ballast_core::Classifier;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::store::{BurnToPyTorchAdapter, ModuleRecord, ModuleSnapshot, SafetensorsStore};
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub const MODEL_FILE: &str = "model.bpk";
+pub const SAFETENSORS_FILE: &str = "model.safetensors";
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+pub const STATE_FILE: &str = "state.json";
+const LATEST: &str = "LATEST";
+/// Checkpoints kept besides the newest one.
+const KEEP_OLDER: usize = 1;
+
+/// Loop state needed to continue a run exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Optimiser steps completed.
+    pub step: usize,
+    /// Best validation accuracy so far and its step.
+    pub best_val_acc: Option<f64>,
+    pub best_step: Option<usize>,
+    /// Test accuracy at the best validation step.
+    pub test_acc_at_best: Option<f64>,
+    /// Training-loss sum and count since the last evaluation.
+    pub loss_sum: f64,
+    pub loss_count: usize,
+    /// Wall time spent before this checkpoint (seconds).
+    pub elapsed_s: f64,
+}
+
+/// Writes bytes to `path` through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
+}
+
+pub fn model_bytes(model: &Classifier) -> Result<Vec<u8>> {
+    let bytes = model
+        .valid()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot encode model: {e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Safetensors in PyTorch conventions: Linear weights [out, in], BatchNorm gamma/beta as
+/// weight/bias, names without the model-family prefix (e.g. `head.weight`).
+pub fn safetensors_bytes(model: &Classifier) -> Result<Vec<u8>> {
+    let mut store = SafetensorsStore::from_bytes(None)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true);
+    model
+        .valid()
+        .save_into(&mut store)
+        .map_err(|e| anyhow::anyhow!("cannot encode safetensors: {e:?}"))?;
+    store
+        .get_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot encode safetensors: {e:?}"))
+}
+
+/// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
+/// tensor was applied.
+pub fn load_model_bytes(model: Classifier, bytes: &[u8], what: &Path) -> Result<Classifier> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a valid burnpack checkpoint: {e:?}",
+            what.display()
+        )
+    })?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{} does not fit this model: {e:?}", what.display()))
+}
+
+pub struct Checkpoints {
+    root: PathBuf,
+}
+
+impl Checkpoints {
+    pub fn new(run_dir: &Path) -> Self {
+        Self {
+            root: run_dir.join("checkpoints"),
+        }
+    }
+
+    pub fn save(
+        &self,
+        model: &Classifier,
+        optim: &ModuleOptimizer,
+        state: &LoopState,
+    ) -> Result<PathBuf> {
+        fs::create_dir_all(&self.root)?;
+        let name = format!("step-{:08}", state.step);
+        let tmp = self.root.join(format!(".{name}.tmp"));
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        fs::write(tmp.join(MODEL_FILE), model_bytes(model)?)?;
+        fs::write(tmp.join(SAFETENSORS_FILE), safetensors_bytes(model)?)?;
+        let opt = optim
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("cannot encode optimizer state: {e:?}"))?;
+        fs::write(tmp.join(OPTIMIZER_FILE), &opt[..])?;
+        fs::write(tmp.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
+        let dir = self.root.join(&name);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        fs::rename(&tmp, &dir)?;
+        write_atomic(&self.root.join(LATEST), name.as_bytes())?;
+        self.prune(&name)?;
+        Ok(dir)
+    }
+
+    fn prune(&self, newest: &str) -> Result<()> {
+        let mut names: Vec<String> = fs::read_dir(&self.root)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("step-") && n.as_str() != newest)
+            .collect();
+        names.sort();
+        let drop = names.len().saturating_sub(KEEP_OLDER);
+        for n in &names[..drop] {
+            fs::remove_dir_all(self.root.join(n))?;
+        }
+        Ok(())
+    }
+
+    /// The newest complete checkpoint directory, if any.
+    pub fn latest(&self) -> Result<Option<PathBuf>> {
+        let pointer = self.root.join(LATEST);
+        if !pointer.exists() {
+            return Ok(None);
+        }
+        let name = fs::read_to_string(&pointer)?;
+        let dir = self.root.join(name.trim());
+        if !dir.join(MODEL_FILE).exists() {
+            bail!(
+                "{} points to {}, which is incomplete",
+                pointer.display(),
+                dir.display()
+            );
+        }
+        Ok(Some(dir))
+    }
+
+    /// Loads model, optimiser and loop state from a checkpoint directory.
+    pub fn load(
+        dir: &Path,
+        model: Classifier,
+        optim: ModuleOptimizer,
+    ) -> Result<(Classifier, ModuleOptimizer, LoopState)> {
+        let model_path = dir.join(MODEL_FILE);
+        let bytes = fs::read(&model_path)
+            .with_context(|| format!("cannot read {}", model_path.display()))?;
+        let model = load_model_bytes(model, &bytes, &model_path)?;
+        let opt_path = dir.join(OPTIMIZER_FILE);
+        let opt_bytes =
+            fs::read(&opt_path).with_context(|| format!("cannot read {}", opt_path.display()))?;
+        let optim = optim
+            .from_bytes(Bytes::from_bytes_vec(opt_bytes))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a valid optimizer state: {e:?}",
+                    opt_path.display()
+                )
+            })?;
+        let state_path = dir.join(STATE_FILE);
+        let state: LoopState = serde_json::from_slice(
+            &fs::read(&state_path)
+                .with_context(|| format!("cannot read {}", state_path.display()))?,
+        )
+        .with_context(|| format!("{} is malformed", state_path.display()))?;
+        Ok((model, optim, state))
+    }
+}

@@ -1,0 +1,332 @@
+//! Run configuration: one TOML file names method, model, dataset, noise, optimiser,
+//! schedule, budget and seed. Unknown or ill-typed keys are errors that name the key;
+//! `--set a.b=value` overrides any key before validation.
+
+use anyhow::{Context, Result, anyhow, bail};
+use ballast_core::hypergrad::DirectionalConfig;
+use ballast_core::step::{OptimizerConfig, Schedule};
+use ballast_core::{LossConfig, ModelConfig};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Training methods. Each is one `method = "…"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Empirical risk minimisation with the configured loss.
+    Erm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Mnist,
+    FashionMnist,
+    Cifar10,
+    Moons,
+    Spirals,
+    Blobs,
+}
+
+impl DatasetName {
+    pub fn is_toy(self) -> bool {
+        matches!(
+            self,
+            DatasetName::Moons | DatasetName::Spirals | DatasetName::Blobs
+        )
+    }
+}
+
+/// `[data.noise]`: label noise on the training split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseConfig {
+    /// uniform | background | unif | flip | symmetric_exact | pair_exact
+    pub kind: ballast_data::NoiseKind,
+    pub rate: f64,
+    /// Noise seed; defaults to the run seed.
+    pub seed: Option<u64>,
+}
+
+/// `[data.imbalance]`: a two-class subset with a given majority proportion
+/// (the L2RW MNIST protocol: classes [4, 9], 5000 images, proportion 0.995).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImbalanceConfig {
+    /// [minority, majority] original class ids; they become labels 0 and 1.
+    pub classes: [u32; 2],
+    pub majority_proportion: f64,
+    pub train_size: usize,
+    /// Balanced test subset size (0 = every test image of the two classes).
+    #[serde(default)]
+    pub test_size: usize,
+}
+
+/// `[data]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: DatasetName,
+    /// Folder with the standard files; default: the Ballast cache (fetched on demand).
+    pub dir: Option<PathBuf>,
+    /// Use only this many training images (0 = all), after the validation split.
+    pub train_size: usize,
+    /// Size of the clean validation split carved from the training set.
+    pub val_size: usize,
+    /// Same number of validation examples per class.
+    pub val_balanced: bool,
+    /// Evaluate on at most this many test examples (0 = all).
+    pub test_size: usize,
+    /// Toy sets: number of points per split and noise level.
+    pub toy_points: usize,
+    pub toy_noise: f64,
+    pub noise: Option<NoiseConfig>,
+    pub imbalance: Option<ImbalanceConfig>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetName::Mnist,
+            dir: None,
+            train_size: 0,
+            val_size: 1000,
+            val_balanced: true,
+            test_size: 0,
+            toy_points: 1000,
+            toy_noise: 0.1,
+            noise: None,
+            imbalance: None,
+        }
+    }
+}
+
+/// `[budget]`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Passes over the training split (used when `steps` is 0).
+    pub epochs: usize,
+    /// Total optimiser steps (overrides `epochs` when > 0).
+    pub steps: usize,
+    pub batch_size: usize,
+    /// Evaluate every this many steps (0 = once per epoch).
+    pub eval_every: usize,
+    pub eval_batch_size: usize,
+    /// Write a checkpoint every this many steps (0 = at each evaluation).
+    pub checkpoint_every: usize,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            steps: 0,
+            batch_size: 128,
+            eval_every: 0,
+            eval_batch_size: 1000,
+            checkpoint_every: 0,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    pub method: Method,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub data: DataConfig,
+    #[serde(default)]
+    pub model: ModelConfig,
+    #[serde(default)]
+    pub loss: LossConfig,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    #[serde(default)]
+    pub schedule: Schedule,
+    #[serde(default)]
+    pub budget: BudgetConfig,
+    /// Finite-difference settings of the hypergradient primitive (meta-methods).
+    #[serde(default)]
+    pub hypergrad: DirectionalConfig,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+impl RunConfig {
+    /// Reads a TOML file, applies `key=value` overrides, validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        Self::parse(&text, overrides).with_context(|| format!("invalid config {}", path.display()))
+    }
+
+    pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let cfg: RunConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("{}", e.to_string().trim()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let b = &self.budget;
+        if b.batch_size == 0 {
+            bail!("budget.batch_size must be at least 1");
+        }
+        if b.eval_batch_size == 0 {
+            bail!("budget.eval_batch_size must be at least 1");
+        }
+        if b.steps == 0 && b.epochs == 0 {
+            bail!("budget: set epochs or steps to at least 1");
+        }
+        self.optimizer.validate().map_err(|e| anyhow!(e))?;
+        self.loss.validate().map_err(|e| anyhow!(e))?;
+        if let Some(n) = &self.data.noise {
+            if !(0.0..=1.0).contains(&n.rate) {
+                bail!("data.noise.rate must be in [0, 1], got {}", n.rate);
+            }
+        }
+        if let Some(i) = &self.data.imbalance {
+            if !(0.5..1.0).contains(&i.majority_proportion) {
+                bail!(
+                    "data.imbalance.majority_proportion must be in [0.5, 1), got {}",
+                    i.majority_proportion
+                );
+            }
+            if i.classes[0] == i.classes[1] {
+                bail!("data.imbalance.classes must be two different classes");
+            }
+        }
+        if !(self.hypergrad.rel_step > 0.0) {
+            bail!("hypergrad.rel_step must be positive");
+        }
+        if let Schedule::Step { gamma, .. } = self.schedule {
+            if !(gamma > 0.0) {
+                bail!("schedule.gamma must be positive");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `a.b.c=value`: the value is read as TOML (number, bool, array, quoted string) and
+/// otherwise taken as a bare string.
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--set expects key=value, got `{item}`"))?;
+    let key = key.trim();
+    let raw = raw.trim();
+    if key.is_empty() {
+        bail!("--set `{item}`: empty key");
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| anyhow!("--set {key}: `{p}` is not a table"))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+method = "erm"
+seed = 3
+[data]
+dataset = "moons"
+[model]
+arch = "mlp"
+hidden = [16]
+[optimizer]
+kind = "adam"
+lr = 0.01
+[budget]
+steps = 10
+batch_size = 32
+"#;
+
+    #[test]
+    fn parses_and_round_trips() {
+        let cfg = RunConfig::parse(BASE, &[]).unwrap();
+        assert_eq!(cfg.seed, 3);
+        assert_eq!(cfg.budget.steps, 10);
+        let again = RunConfig::parse(&cfg.to_toml(), &[]).unwrap();
+        assert_eq!(cfg, again);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = RunConfig::parse(
+            &format!("{BASE}\n[schedule]\nkind = \"cosine\"\nwarmpu = 3\n"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("warmpu"), "{err}");
+        let err = RunConfig::parse(&BASE.replace("batch_size", "batchsize"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("batchsize"), "{err}");
+    }
+
+    #[test]
+    fn ill_typed_key_is_named() {
+        let err = RunConfig::parse(BASE, &["budget.steps=ten".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("steps"), "{err}");
+    }
+
+    #[test]
+    fn overrides_apply_before_validation() {
+        let cfg = RunConfig::parse(
+            BASE,
+            &[
+                "optimizer.lr=0.5".into(),
+                "model.hidden=[8, 8]".into(),
+                "data.dataset=spirals".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.optimizer.lr, 0.5);
+        assert_eq!(cfg.model.hidden, vec![8, 8]);
+        assert_eq!(cfg.data.dataset, DatasetName::Spirals);
+        assert!(RunConfig::parse(BASE, &["optimizer.lr=-1".into()]).is_err());
+        assert!(RunConfig::parse(BASE, &["nokey".into()]).is_err());
+    }
+
+    #[test]
+    fn bad_method_is_an_error() {
+        let err = RunConfig::parse(&BASE.replace("\"erm\"", "\"magic\""), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("magic"), "{err}");
+    }
+}

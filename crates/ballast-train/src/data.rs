@@ -1,0 +1,246 @@
+//! Turns `[data]` into train / clean-validation / test splits on the host, with label noise
+//! and class imbalance applied and recorded, and gathers mini-batches onto a device.
+
+use crate::config::{DataConfig, DatasetName, RunConfig};
+use anyhow::{Context, Result, bail};
+use ballast_core::{Batch, InputSpec};
+use ballast_data::{Dataset, NoiseConfig, NoisyLabels, SplitConfig};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+pub struct PreparedData {
+    pub train: Dataset,
+    pub val: Option<Dataset>,
+    pub test: Dataset,
+    /// Training labels before noise (equal to `train.labels` without noise).
+    pub true_train_labels: Vec<u32>,
+    pub noise: Option<NoisyLabels>,
+    pub input: InputSpec,
+}
+
+/// Loads the named dataset (train, test), fetching MNIST / Fashion-MNIST into `cache` if
+/// needed. Toy sets draw their test points from the same generator with another seed.
+pub fn load_raw(cfg: &DataConfig, seed: u64, cache: &Path) -> Result<(Dataset, Dataset)> {
+    use ballast_data::fetch::Source;
+    let (n, noise) = (cfg.toy_points, cfg.toy_noise as f32);
+    let toy = |s: u64| -> Result<Dataset> {
+        Ok(match cfg.dataset {
+            DatasetName::Moons => ballast_data::toy::moons(n, noise, s)?,
+            DatasetName::Spirals => ballast_data::toy::spirals(n, 3, noise, s)?,
+            _ => ballast_data::toy::blobs(n, 4, noise, s)?,
+        })
+    };
+    let source = match cfg.dataset {
+        DatasetName::Mnist => Source::Mnist,
+        DatasetName::FashionMnist => Source::FashionMnist,
+        DatasetName::Cifar10 => {
+            let dir = cfg.dir.as_ref().context(
+                "CIFAR-10 cannot be fetched by Ballast: set data.dir to a folder with the binary version (data_batch_1.bin … data_batch_5.bin, test_batch.bin)",
+            )?;
+            return Ok(ballast_data::cifar::load_cifar10_dir(dir)?);
+        }
+        DatasetName::Moons | DatasetName::Spirals | DatasetName::Blobs => {
+            let s = seed.wrapping_mul(2);
+            return Ok((toy(s.wrapping_add(11))?, toy(s.wrapping_add(12))?));
+        }
+    };
+    let dir = match &cfg.dir {
+        Some(d) => d.clone(),
+        None => ballast_data::fetch::fetch(
+            source,
+            cache,
+            &ballast_data::fetch::FetchOptions::default(),
+        )?,
+    };
+    Ok(ballast_data::fetch::load(source, &dir)?)
+}
+
+/// Examples of `data` whose source index is not in `exclude`.
+fn without(data: &Dataset, exclude: &Dataset) -> Dataset {
+    let taken: std::collections::HashSet<u32> = exclude.index.iter().copied().collect();
+    let keep: Vec<usize> = (0..data.len())
+        .filter(|&i| !taken.contains(&data.index[i]))
+        .collect();
+    data.subset(&keep)
+}
+
+impl PreparedData {
+    pub fn prepare(cfg: &RunConfig, cache: &Path) -> Result<Self> {
+        let d = &cfg.data;
+        let (full_train, full_test) = load_raw(d, cfg.seed, cache)?;
+        let (mut train, val, mut test) = if let Some(imb) = &d.imbalance {
+            let [minority, majority] = imb.classes;
+            let val = (d.val_size > 0)
+                .then(|| {
+                    ballast_data::imbalance::balanced_pair(
+                        &full_train,
+                        minority,
+                        majority,
+                        d.val_size,
+                        cfg.seed,
+                    )
+                })
+                .transpose()?;
+            let pool = match &val {
+                Some(v) => without(&full_train, v),
+                None => full_train,
+            };
+            let train = ballast_data::imbalance::imbalanced_pair(
+                &pool,
+                minority,
+                majority,
+                imb.train_size,
+                imb.majority_proportion,
+                cfg.seed,
+            )?;
+            let test_pair =
+                ballast_data::imbalance::select_classes(&full_test, &[minority, majority])?;
+            let counts = test_pair.class_counts();
+            let test_total = if imb.test_size > 0 {
+                imb.test_size
+            } else {
+                2 * counts.iter().min().copied().unwrap_or(0)
+            };
+            let test = ballast_data::imbalance::balanced_pair(
+                &full_test, minority, majority, test_total, cfg.seed,
+            )?;
+            (train, val, test)
+        } else if d.val_size > 0 {
+            let split = SplitConfig {
+                val_size: d.val_size,
+                val_balanced: d.val_balanced,
+                seed: cfg.seed,
+            };
+            let (train, val) = ballast_data::split_train_val(&full_train, &split)?;
+            (train, Some(val), full_test)
+        } else {
+            (full_train, None, full_test)
+        };
+        if d.train_size > 0 && d.imbalance.is_none() {
+            if d.train_size > train.len() {
+                bail!(
+                    "data.train_size = {} but only {} training examples remain",
+                    d.train_size,
+                    train.len()
+                );
+            }
+            train = ballast_data::subsample_train(&train, d.train_size, cfg.seed)?;
+        }
+        if d.test_size > 0 && d.test_size < test.len() {
+            test = ballast_data::subsample_train(&test, d.test_size, cfg.seed)?;
+        }
+        let true_train_labels = train.labels.clone();
+        let noise = match &d.noise {
+            Some(n) => {
+                let noisy = ballast_data::apply_noise(
+                    &train.labels,
+                    train.num_classes,
+                    &NoiseConfig {
+                        kind: n.kind,
+                        rate: n.rate,
+                        seed: n.seed.unwrap_or(cfg.seed),
+                    },
+                )?;
+                train.labels = noisy.labels.clone();
+                Some(noisy)
+            }
+            None => None,
+        };
+        if train.is_empty() || test.is_empty() {
+            bail!("the training or test split is empty: check [data]");
+        }
+        let input = input_spec(&train);
+        cfg.model.validate(&input).map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            train,
+            val,
+            test,
+            true_train_labels,
+            noise,
+            input,
+        })
+    }
+
+    /// The label-noise record for reports (kind, rate, seed, realised rate).
+    pub fn noise_summary(&self) -> Option<serde_json::Value> {
+        self.noise.as_ref().map(|n| {
+            serde_json::json!({
+                "kind": n.kind.name(), "rate": n.rate, "seed": n.seed,
+                "realised_rate": n.realised_rate(), "noisy_examples": n.noisy_count(),
+            })
+        })
+    }
+
+    /// `data.json` in the run directory: split sizes, class counts, noise record.
+    pub fn write_description(&self, run_dir: &Path) -> Result<()> {
+        let desc = serde_json::json!({
+            "train": { "name": self.train.name, "examples": self.train.len(), "class_counts": self.train.class_counts() },
+            "val": self.val.as_ref().map(|v| serde_json::json!({ "examples": v.len(), "class_counts": v.class_counts() })),
+            "test": { "name": self.test.name, "examples": self.test.len(), "class_counts": self.test.class_counts() },
+            "label_noise": self.noise_summary(),
+            "input": self.input,
+        });
+        crate::checkpoint::write_atomic(
+            &run_dir.join("data.json"),
+            &serde_json::to_vec_pretty(&desc)?,
+        )
+    }
+}
+
+/// Shape, classes and per-channel mean/std of a training set (the in-model normalisation).
+pub fn input_spec(train: &Dataset) -> InputSpec {
+    let channels = if train.example_shape.len() == 3 {
+        train.example_shape[0]
+    } else {
+        1
+    };
+    let per_channel = train.example_len() / channels;
+    let mut mean = vec![0f64; channels];
+    let mut sq = vec![0f64; channels];
+    for row in train.x.chunks(train.example_len()) {
+        for (c, block) in row.chunks(per_channel).enumerate() {
+            for &v in block {
+                mean[c] += v as f64;
+                sq[c] += (v as f64) * (v as f64);
+            }
+        }
+    }
+    let count = (train.len() * per_channel).max(1) as f64;
+    let mean: Vec<f64> = mean.iter().map(|m| m / count).collect();
+    let std: Vec<f32> = sq
+        .iter()
+        .zip(&mean)
+        .map(|(s, m)| ((s / count - m * m).max(0.0).sqrt().max(1e-3)) as f32)
+        .collect();
+    InputSpec {
+        shape: train.example_shape.clone(),
+        num_classes: train.num_classes,
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        std,
+    }
+}
+
+/// The permutation of training positions for an epoch (depends only on seed and epoch, so
+/// a resumed run sees the same order).
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Gathers the examples at `positions` into a batch on `device`.
+pub fn batch_of(data: &Dataset, positions: &[usize], device: &Device) -> Batch {
+    let d = data.example_len();
+    let mut x = Vec::with_capacity(positions.len() * d);
+    let mut y = Vec::with_capacity(positions.len());
+    for &p in positions {
+        x.extend_from_slice(data.example(p));
+        y.push(data.labels[p]);
+    }
+    Batch::from_host(&x, &y, device)
+}

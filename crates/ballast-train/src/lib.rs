@@ -1,0 +1,13 @@
+//! Native runner for Ballast: run configs, data preparation, the training loop with
+//! checkpoints and resume, metrics, plots, evaluation and benchmarks.
+
+pub mod bench;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod metrics;
+pub mod plot;
+pub mod run;
+
+pub use config::RunConfig;

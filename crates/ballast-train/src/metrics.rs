@@ -1,0 +1,95 @@
+//! `metrics.jsonl` (one JSON object per evaluation) and `summary.json`.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// One evaluation point.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: usize,
+    pub epoch: f64,
+    pub lr: f64,
+    /// Mean training loss since the previous record.
+    pub train_loss: f64,
+    pub val_loss: Option<f64>,
+    pub val_acc: Option<f64>,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub elapsed_s: f64,
+    pub steps_per_s: f64,
+}
+
+/// The run's final report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub method: String,
+    pub model: String,
+    pub dataset: String,
+    pub seed: u64,
+    pub steps: usize,
+    pub final_record: Option<EvalRecord>,
+    pub best_val_acc: Option<f64>,
+    pub best_step: Option<usize>,
+    pub test_acc_at_best_val: Option<f64>,
+    pub wall_time_s: f64,
+    pub steps_per_s: f64,
+    pub examples_per_s: f64,
+    pub device: String,
+    pub checkpoint: Option<PathBuf>,
+    pub label_noise: Option<serde_json::Value>,
+}
+
+pub struct MetricsLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl MetricsLog {
+    /// Opens `metrics.jsonl` in `run_dir`. When resuming from `resume_step`, records after
+    /// that step (written after the checkpoint) are dropped; otherwise the file starts empty.
+    pub fn open(run_dir: &Path, resume_step: Option<usize>) -> Result<Self> {
+        let path = run_dir.join("metrics.jsonl");
+        let kept: Vec<EvalRecord> = match resume_step {
+            Some(step) if path.exists() => read_records(&path)?
+                .into_iter()
+                .filter(|r| r.step <= step)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut file =
+            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        for r in &kept {
+            writeln!(file, "{}", serde_json::to_string(r)?)?;
+        }
+        drop(file);
+        let file = OpenOptions::new().append(true).open(&path)?;
+        Ok(Self { path, file })
+    }
+
+    pub fn append(&mut self, record: &EvalRecord) -> Result<()> {
+        writeln!(self.file, "{}", serde_json::to_string(record)?)?;
+        self.file.flush()?;
+        Ok(())
+    }
+
+    pub fn records(&self) -> Result<Vec<EvalRecord>> {
+        read_records(&self.path)
+    }
+}
+
+pub fn read_records(path: &Path) -> Result<Vec<EvalRecord>> {
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    BufReader::new(file)
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.as_ref().map(|l| !l.trim().is_empty()).unwrap_or(true))
+        .map(|(i, l)| {
+            let l = l?;
+            serde_json::from_str(&l)
+                .with_context(|| format!("{}:{}: malformed record", path.display(), i + 1))
+        })
+        .collect()
+}

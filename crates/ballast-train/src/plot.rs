@@ -1,0 +1,125 @@
+//! SVG plots of a run's curves (loss and accuracy against steps).
+
+use crate::metrics::EvalRecord;
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One named curve.
+pub struct Curve<'a> {
+    pub name: &'a str,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// Line plot of `curves` into an SVG file.
+pub fn line_plot(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    curves: &[Curve],
+) -> Result<()> {
+    let all: Vec<(f64, f64)> = curves
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let (mut x0, mut x1, mut y0, mut y1) = all.iter().fold(
+        (f64::MAX, f64::MIN, f64::MAX, f64::MIN),
+        |(a, b, c, d), &(x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)),
+    );
+    if x1 <= x0 {
+        x0 -= 1.0;
+        x1 += 1.0;
+    }
+    if y1 <= y0 {
+        y0 -= 0.5;
+        y1 += 0.5;
+    }
+    let pad = (y1 - y0) * 0.05;
+    let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
+    let err = |e: DrawingAreaErrorKind<_>| anyhow!("plot {}: {e:?}", path.display());
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()
+        .map_err(err)?;
+    for (i, c) in curves.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                c.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(c.name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// `loss.svg` and `accuracy.svg` in `dir` from the run's records.
+pub fn plot_run(dir: &Path, records: &[EvalRecord]) -> Result<()> {
+    let series = |f: &dyn Fn(&EvalRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.step as f64, v)))
+            .collect()
+    };
+    line_plot(
+        &dir.join("loss.svg"),
+        "Loss",
+        "step",
+        "loss",
+        &[
+            Curve {
+                name: "train",
+                points: series(&|r| Some(r.train_loss)),
+            },
+            Curve {
+                name: "validation",
+                points: series(&|r| r.val_loss),
+            },
+            Curve {
+                name: "test",
+                points: series(&|r| Some(r.test_loss)),
+            },
+        ],
+    )?;
+    line_plot(
+        &dir.join("accuracy.svg"),
+        "Accuracy",
+        "step",
+        "accuracy",
+        &[
+            Curve {
+                name: "validation",
+                points: series(&|r| r.val_acc),
+            },
+            Curve {
+                name: "test",
+                points: series(&|r| Some(r.test_acc)),
+            },
+        ],
+    )
+}

@@ -1,0 +1,287 @@
+//! The training loop: data, model, optimiser, schedule, periodic evaluation, metrics,
+//! checkpoints, resume and the final report.
+
+use crate::checkpoint::{Checkpoints, LoopState, write_atomic};
+use crate::config::{Method, RunConfig};
+use crate::data::{PreparedData, batch_of, epoch_order};
+use crate::eval::evaluate;
+use crate::metrics::{EvalRecord, MetricsLog, Summary};
+use crate::plot::plot_run;
+use anyhow::{Context, Result, bail};
+use ballast_core::step::erm_step;
+use ballast_core::{Backend, Classifier};
+use burn::module::Module;
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How to run (everything that is not part of the experiment itself).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub backend: Backend,
+    /// Continue from the run directory's last checkpoint.
+    pub resume: bool,
+    /// Stop after this many steps in total (the schedule still spans the full budget);
+    /// used to split a run, e.g. to test resume.
+    pub stop_after: Option<usize>,
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+    /// Where datasets are cached / found.
+    pub data_dir: PathBuf,
+}
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const INPUT_FILE: &str = "input.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// Seed of the device RNG at a given step, so dropout masks do not depend on how a run was
+/// split into resumed pieces.
+fn step_seed(seed: u64, step: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(step as u64 + 1)
+}
+
+/// Steps per epoch and the total budget.
+pub fn budget_steps(cfg: &RunConfig, train_len: usize) -> (usize, usize) {
+    let per_epoch = train_len.div_ceil(cfg.budget.batch_size).max(1);
+    let total = if cfg.budget.steps > 0 {
+        cfg.budget.steps
+    } else {
+        cfg.budget.epochs * per_epoch
+    };
+    (per_epoch, total)
+}
+
+pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
+    let run_dir = &opts.out;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let ckpts = Checkpoints::new(run_dir);
+    let latest = ckpts.latest()?;
+    let config_path = run_dir.join(CONFIG_FILE);
+    if opts.resume {
+        if config_path.exists() {
+            let saved = RunConfig::load(&config_path, &[])?;
+            if &saved != cfg {
+                bail!(
+                    "--resume: the config differs from the one saved in {}; resume with that file or start a new --out",
+                    config_path.display()
+                );
+            }
+        }
+    } else if latest.is_some() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            run_dir.display()
+        );
+    }
+    write_atomic(&config_path, cfg.to_toml().as_bytes())?;
+
+    let data = PreparedData::prepare(cfg, &opts.data_dir)?;
+    write_atomic(
+        &run_dir.join(INPUT_FILE),
+        &serde_json::to_vec_pretty(&data.input)?,
+    )?;
+    data.write_description(run_dir)?;
+
+    let device = opts.backend.device()?.autodiff();
+    device.seed(cfg.seed);
+    let mut model = cfg.model.init(&data.input, &device);
+    let mut optim = cfg.optimizer.init();
+    let mut state = LoopState::default();
+    if opts.resume {
+        if let Some(dir) = &latest {
+            let (m, o, s) = Checkpoints::load(dir, model, optim)?;
+            (model, optim, state) = (m, o, s);
+            eprintln!("resuming from {} (step {})", dir.display(), state.step);
+        }
+    }
+    let mut metrics = MetricsLog::open(run_dir, opts.resume.then_some(state.step))?;
+
+    let (per_epoch, total) = budget_steps(cfg, data.train.len());
+    let eval_every = if cfg.budget.eval_every > 0 {
+        cfg.budget.eval_every
+    } else {
+        per_epoch
+    };
+    let ckpt_every = if cfg.budget.checkpoint_every > 0 {
+        cfg.budget.checkpoint_every
+    } else {
+        eval_every
+    };
+    let stop = opts.stop_after.unwrap_or(total).min(total);
+
+    let bar = progress_bar(opts.progress, total, state.step);
+    let started = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let steps_at_start = state.step;
+    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut last_record = None;
+
+    while state.step < stop {
+        let step = state.step;
+        let epoch = step / per_epoch;
+        if order.as_ref().map(|(e, _)| *e) != Some(epoch) {
+            order = Some((epoch, epoch_order(data.train.len(), cfg.seed, epoch)));
+        }
+        let perm = &order.as_ref().unwrap().1;
+        let offset = (step % per_epoch) * cfg.budget.batch_size;
+        let positions = &perm[offset..(offset + cfg.budget.batch_size).min(perm.len())];
+        let batch = batch_of(&data.train, positions, &device);
+        let lr = cfg.optimizer.lr * cfg.schedule.factor(step, total);
+
+        device.seed(step_seed(cfg.seed, step));
+        let (next, losses) = match cfg.method {
+            Method::Erm => erm_step(model, &mut optim, &batch, &cfg.loss, lr),
+        };
+        let mean_loss = losses.mean().into_scalar::<f32>() as f64;
+        if !mean_loss.is_finite() {
+            bar.abandon();
+            let kept = ckpts
+                .latest()?
+                .map(|d| format!("the last good checkpoint is {}", d.display()))
+                .unwrap_or_else(|| "no checkpoint was written yet".into());
+            bail!(
+                "training loss became {mean_loss} at step {} (lr {lr:.3e}); stopped, {kept}. Lower optimizer.lr or check the data.",
+                step + 1
+            );
+        }
+        model = next;
+        state.step += 1;
+        state.loss_sum += mean_loss;
+        state.loss_count += 1;
+        bar.set_position(state.step as u64);
+        bar.set_message(format!("loss {mean_loss:.4}"));
+
+        let done = state.step == total;
+        if state.step % eval_every == 0 || done {
+            let elapsed = elapsed_before + started.elapsed().as_secs_f64();
+            let plain = model.valid();
+            let val = data.val.as_ref().map(|v| {
+                evaluate(
+                    &plain,
+                    v,
+                    cfg.budget.eval_batch_size,
+                    &device.clone().inner(),
+                )
+            });
+            let test = evaluate(
+                &plain,
+                &data.test,
+                cfg.budget.eval_batch_size,
+                &device.clone().inner(),
+            );
+            let record = EvalRecord {
+                step: state.step,
+                epoch: state.step as f64 / per_epoch as f64,
+                lr,
+                train_loss: state.loss_sum / state.loss_count.max(1) as f64,
+                val_loss: val.map(|v| v.loss),
+                val_acc: val.map(|v| v.accuracy),
+                test_loss: test.loss,
+                test_acc: test.accuracy,
+                elapsed_s: elapsed,
+                steps_per_s: (state.step - steps_at_start) as f64
+                    / started.elapsed().as_secs_f64().max(1e-9),
+            };
+            let score = record.val_acc.unwrap_or(record.test_acc);
+            if state.best_val_acc.is_none_or(|b| score > b) {
+                state.best_val_acc = Some(score);
+                state.best_step = Some(state.step);
+                state.test_acc_at_best = Some(record.test_acc);
+            }
+            state.loss_sum = 0.0;
+            state.loss_count = 0;
+            metrics.append(&record)?;
+            bar.println(format!(
+                "step {:>6}  epoch {:>5.2}  lr {:.2e}  train loss {:.4}{}  test acc {:.2}%",
+                record.step,
+                record.epoch,
+                record.lr,
+                record.train_loss,
+                record
+                    .val_acc
+                    .map(|a| format!("  val acc {:.2}%", 100.0 * a))
+                    .unwrap_or_default(),
+                100.0 * record.test_acc
+            ));
+            last_record = Some(record);
+        }
+        if state.step % ckpt_every == 0 || done || state.step == stop {
+            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            ckpts.save(&model, &optim, &state)?;
+        }
+    }
+    bar.finish_and_clear();
+
+    let wall = elapsed_before + started.elapsed().as_secs_f64();
+    let ran = (state.step - steps_at_start) as f64;
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let records = metrics.records()?;
+    let summary = Summary {
+        method: format!("{:?}", cfg.method).to_lowercase(),
+        model: format!("{:?}", cfg.model.arch),
+        dataset: format!("{:?}", cfg.data.dataset),
+        seed: cfg.seed,
+        steps: state.step,
+        final_record: last_record.or_else(|| records.last().cloned()),
+        best_val_acc: state.best_val_acc,
+        best_step: state.best_step,
+        test_acc_at_best_val: state.test_acc_at_best,
+        wall_time_s: wall,
+        steps_per_s: ran / secs,
+        examples_per_s: ran * cfg.budget.batch_size as f64 / secs,
+        device: opts.backend.to_string(),
+        checkpoint: ckpts.latest()?,
+        label_noise: data.noise_summary(),
+    };
+    write_atomic(
+        &run_dir.join(SUMMARY_FILE),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
+    if let Err(e) = plot_run(run_dir, &records) {
+        eprintln!("warning: could not draw plots: {e:#}");
+    }
+    Ok(summary)
+}
+
+fn progress_bar(show: bool, total: usize, pos: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total as u64),
+        if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(pos as u64);
+    bar
+}
+
+/// The model of a run directory at its newest checkpoint, on `device`.
+pub fn load_run_model(
+    run_dir: &Path,
+    device: &Device,
+) -> Result<(RunConfig, ballast_core::InputSpec, Classifier, PathBuf)> {
+    let cfg = RunConfig::load(&run_dir.join(CONFIG_FILE), &[])?;
+    let input_path = run_dir.join(INPUT_FILE);
+    let input: ballast_core::InputSpec = serde_json::from_slice(
+        &std::fs::read(&input_path)
+            .with_context(|| format!("cannot read {}", input_path.display()))?,
+    )
+    .with_context(|| format!("{} is malformed", input_path.display()))?;
+    let ckpt = Checkpoints::new(run_dir)
+        .latest()?
+        .with_context(|| format!("{} has no checkpoint", run_dir.display()))?;
+    let model = cfg.model.init(&input, device);
+    let path = ckpt.join(crate::checkpoint::MODEL_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = crate::checkpoint::load_model_bytes(model, &bytes, &path)?;
+    Ok((cfg, input, model, path))
+}

@@ -1,0 +1,70 @@
+//! Helpers for the end-to-end tests: find the `ballast` binary built by `cargo test
+//! --workspace`, run it, and locate the shared dataset cache.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `ballast` executable next to the test binary (target/<profile>/ballast).
+pub fn ballast_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let bin = profile_dir.join(format!("ballast{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace` (it builds the CLI)",
+        bin.display()
+    );
+    bin
+}
+
+/// Dataset cache shared by all tests: $BALLAST_DATA_DIR or <workspace>/data.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("BALLAST_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("data")
+        })
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `ballast <args>` in `cwd`, with the shared data cache.
+pub fn ballast(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(ballast_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("BALLAST_DATA_DIR", data_dir())
+        .output()
+        .expect("ballast runs")
+}
+
+/// stdout + stderr as text.
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs and asserts success, returning the combined output.
+pub fn ballast_ok(cwd: &Path, args: &[&str]) -> String {
+    let out = ballast(cwd, args);
+    let t = text(&out);
+    assert!(out.status.success(), "ballast {args:?} failed:\n{t}");
+    t
+}
+
+/// Reads a JSON file.
+pub fn read_json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}

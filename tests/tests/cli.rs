@@ -1,0 +1,295 @@
+//! The `ballast` CLI end to end: configs, errors, checkpoints, resume, eval, bench.
+//! Toy data keeps these fast; `real_data.rs` covers MNIST and Fashion-MNIST.
+
+use ballast_e2e::{ballast, ballast_ok, read_json, text};
+use std::fs;
+use std::path::Path;
+
+const TOY: &str = r#"
+method = "erm"
+seed = 5
+[data]
+dataset = "moons"
+toy_points = 600
+toy_noise = 0.15
+val_size = 100
+[model]
+arch = "mlp"
+hidden = [32, 32]
+[optimizer]
+kind = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 0.0005
+[schedule]
+kind = "cosine"
+[budget]
+steps = 60
+batch_size = 32
+eval_every = 20
+checkpoint_every = 10
+"#;
+
+/// (tensor entries of the header, data bytes) of a safetensors file.
+fn safetensors(path: &Path) -> (serde_json::Value, Vec<u8>) {
+    let bytes = fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header.as_object_mut().unwrap().remove("__metadata__");
+    (header, bytes[8 + n..].to_vec())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    fs::write(&p, text).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn train_writes_a_complete_run_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "toy.toml", TOY);
+    let out = tmp.path().join("run");
+    let log = ballast_ok(
+        tmp.path(),
+        &["train", &cfg, "--out", out.to_str().unwrap(), "--quiet"],
+    );
+    assert!(log.contains("test accuracy"), "{log}");
+    for f in [
+        "config.toml",
+        "input.json",
+        "data.json",
+        "metrics.jsonl",
+        "summary.json",
+        "loss.svg",
+        "accuracy.svg",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let lines = fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        lines.lines().count(),
+        3,
+        "one record per evaluation:\n{lines}"
+    );
+    let summary = read_json(&out.join("summary.json"));
+    assert_eq!(summary["steps"], 60);
+    let acc = summary["final_record"]["test_acc"].as_f64().unwrap();
+    assert!(acc > 0.8, "two moons should be learnt, got {acc}");
+    let ckpt = summary["checkpoint"].as_str().unwrap();
+    for f in [
+        "model.bpk",
+        "model.safetensors",
+        "optimizer.bpk",
+        "state.json",
+    ] {
+        assert!(Path::new(ckpt).join(f).is_file(), "missing {f} in {ckpt}");
+    }
+    // safetensors in PyTorch layout: `head.weight` is [out, in] = [2, 32].
+    let (header, data) = safetensors(&Path::new(ckpt).join("model.safetensors"));
+    assert_eq!(
+        header["head.weight"]["shape"],
+        serde_json::json!([2, 32]),
+        "{header}"
+    );
+    assert_eq!(
+        header["hidden.0.weight"]["shape"],
+        serde_json::json!([32, 2]),
+        "{header}"
+    );
+    assert_eq!(data.len(), 4 * (2 * 32 + 32 + 32 * 32 + 32 + 32 * 2 + 2));
+    // Older checkpoints are pruned; no temporary directories remain.
+    let names: Vec<String> = fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+    assert!(
+        names.iter().filter(|n| n.starts_with("step-")).count() <= 2,
+        "{names:?}"
+    );
+
+    // eval reproduces the final test accuracy from the run directory.
+    let report = ballast_ok(tmp.path(), &["eval", out.to_str().unwrap()]);
+    let report: serde_json::Value =
+        serde_json::from_str(&report[report.find('{').unwrap()..]).unwrap();
+    assert!(
+        (report["accuracy"].as_f64().unwrap() - acc).abs() < 1e-9,
+        "{report}"
+    );
+    assert!(
+        report["checkpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("model.bpk")
+    );
+}
+
+#[test]
+fn resume_is_bit_identical_to_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "toy.toml", TOY);
+    let whole = tmp.path().join("whole");
+    let split = tmp.path().join("split");
+    ballast_ok(
+        tmp.path(),
+        &["train", &cfg, "--out", whole.to_str().unwrap(), "--quiet"],
+    );
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            &cfg,
+            "--out",
+            split.to_str().unwrap(),
+            "--quiet",
+            "--stop-after",
+            "30",
+        ],
+    );
+    let partial = read_json(&split.join("summary.json"));
+    assert_eq!(partial["steps"], 30);
+    // Starting again without --resume must not clobber the run.
+    let again = ballast(
+        tmp.path(),
+        &["train", &cfg, "--out", split.to_str().unwrap(), "--quiet"],
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("--resume"), "{}", text(&again));
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            &cfg,
+            "--out",
+            split.to_str().unwrap(),
+            "--quiet",
+            "--resume",
+        ],
+    );
+    // Every tensor, bit for bit (the header's metadata map has no fixed key order).
+    let model = |d: &Path| {
+        let s = read_json(&d.join("summary.json"));
+        safetensors(&Path::new(s["checkpoint"].as_str().unwrap()).join("model.safetensors"))
+    };
+    assert_eq!(read_json(&split.join("summary.json"))["steps"], 60);
+    let (whole_header, whole_data) = model(&whole);
+    let (split_header, split_data) = model(&split);
+    assert_eq!(whole_header, split_header);
+    assert!(
+        whole_data == split_data,
+        "resumed weights differ from the uninterrupted run"
+    );
+    let metrics = |d: &Path| fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let strip = |m: String| -> Vec<serde_json::Value> {
+        m.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("elapsed_s");
+                v.as_object_mut().unwrap().remove("steps_per_s");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(strip(metrics(&whole)), strip(metrics(&split)));
+}
+
+#[test]
+fn unknown_and_ill_typed_keys_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "bad.toml",
+        &TOY.replace("batch_size = 32", "batch_sise = 32"),
+    );
+    let out = ballast(tmp.path(), &["train", &cfg, "--quiet"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("batch_sise"), "{}", text(&out));
+
+    let cfg = write(tmp.path(), "toy.toml", TOY);
+    let out = ballast(
+        tmp.path(),
+        &["train", &cfg, "--quiet", "--set", "optimizer.lr=fast"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("lr"), "{}", text(&out));
+
+    let out = ballast(tmp.path(), &["train", "missing.toml"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("missing.toml"), "{}", text(&out));
+}
+
+#[test]
+fn exploding_loss_stops_and_keeps_the_last_good_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The learning rate jumps by 1e30 at step 20: the loss overflows right after.
+    let cfg = TOY.replace(
+        "kind = \"cosine\"",
+        "kind = \"step\"\nmilestones = [20]\ngamma = 1e30",
+    );
+    let cfg = write(tmp.path(), "nan.toml", &cfg);
+    let run = tmp.path().join("run");
+    let out = ballast(
+        tmp.path(),
+        &["train", &cfg, "--out", run.to_str().unwrap(), "--quiet"],
+    );
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("training loss became"), "{t}");
+    assert!(t.contains("last good checkpoint"), "{t}");
+    let latest = fs::read_to_string(run.join("checkpoints/LATEST")).unwrap();
+    assert_eq!(latest.trim(), "step-00000020");
+    assert!(run.join("checkpoints/step-00000020/model.bpk").is_file());
+}
+
+#[test]
+fn a_backend_that_is_not_compiled_in_names_its_feature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ballast(tmp.path(), &["bench", "--device", "cuda", "--steps", "1"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--features cuda"), "{}", text(&out));
+    let out = ballast(tmp.path(), &["bench", "--device", "tpu"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("unknown device"), "{}", text(&out));
+}
+
+#[test]
+fn bench_reports_throughput_as_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let json = ballast_ok(
+        tmp.path(),
+        &[
+            "bench",
+            "--model",
+            "mlp",
+            "--batch-size",
+            "64",
+            "--steps",
+            "5",
+            "--warmup",
+            "1",
+            "--out",
+            "b.json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["steps_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["batch_size"], 64);
+    assert_eq!(read_json(&tmp.path().join("b.json"))["steps"], 5);
+}
+
+#[test]
+fn shipped_configs_parse_and_validate() {
+    let dir = ballast_e2e::repo_root().join("configs");
+    let mut n = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = ballast_train::RunConfig::load(&p, &[]) {
+                panic!("{}: {e:#}", p.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no configs found in {}", dir.display());
+}

