@@ -210,10 +210,10 @@ pub fn batch_norm<const D: usize>(
     let eps = bn.epsilon;
     let (x_hat, x_hat_t) = match mode {
         Mode::Eval => {
-            let mean = per_channel(bn.running_mean.value().to_device(&device));
+            let mean = per_channel(bn.running_mean.value_sync().to_device(&device));
             let std = per_channel(
                 bn.running_var
-                    .value()
+                    .value_sync()
                     .to_device(&device)
                     .add_scalar(eps)
                     .sqrt(),

@@ -190,3 +190,70 @@ impl Checkpoints {
         Ok((model, optim, state))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ballast_core::models::{Arch, Mode};
+    use ballast_core::{InputSpec, ModelConfig};
+    use burn::prelude::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn burnpack_round_trip_keeps_weights_and_batch_norm_statistics() {
+        let device = Device::flex().autodiff();
+        let input = InputSpec {
+            shape: vec![3, 8, 8],
+            num_classes: 4,
+            mean: vec![0.5; 3],
+            std: vec![0.2; 3],
+        };
+        let mut cfg = ModelConfig::of(Arch::ResnetCifar);
+        cfg.depth = 8;
+        cfg.width = 0.5;
+        let model = cfg.init(&input, &device);
+        let x = Tensor::<2>::random([6, 192], Distribution::Uniform(0.0, 1.0), &device);
+        let _ = model.forward(x.clone(), Mode::Train); // moves the running statistics
+        let bytes = model_bytes(&model).unwrap();
+        let fresh = cfg.init(&input, &device);
+        let loaded = load_model_bytes(fresh, &bytes, Path::new("mem")).unwrap();
+        let a = model
+            .valid()
+            .forward(x.clone().inner(), Mode::Eval)
+            .into_data();
+        let b = loaded.valid().forward(x.inner(), Mode::Eval).into_data();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn wrong_architecture_or_garbage_is_an_error() {
+        let device = Device::flex();
+        let input = InputSpec {
+            shape: vec![4],
+            num_classes: 2,
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        let small = ModelConfig::mlp(&[8]).init(&input, &device);
+        let bytes = model_bytes(&small).unwrap();
+        let big = ModelConfig::mlp(&[16]).init(&input, &device);
+        assert!(load_model_bytes(big, &bytes, Path::new("x.bpk")).is_err());
+        let again = ModelConfig::mlp(&[8]).init(&input, &device);
+        let err = load_model_bytes(again, b"not a checkpoint", Path::new("x.bpk")).unwrap_err();
+        assert!(err.to_string().contains("x.bpk"), "{err}");
+    }
+
+    #[test]
+    fn atomic_write_replaces_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+}

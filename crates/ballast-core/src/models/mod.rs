@@ -285,3 +285,130 @@ impl Classifier {
         self.num_params()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    fn cifar_like() -> InputSpec {
+        InputSpec {
+            shape: vec![3, 16, 16],
+            num_classes: 10,
+            mean: vec![0.5; 3],
+            std: vec![0.25; 3],
+        }
+    }
+
+    fn check_shapes(cfg: ModelConfig, input: &InputSpec, features: usize) {
+        let device = Device::flex();
+        cfg.validate(input).unwrap();
+        let model = cfg.init(input, &device);
+        let x = Tensor::<2>::random(
+            [3, input.features()],
+            Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        for mode in [Mode::Train, Mode::Probe, Mode::Eval] {
+            let out = model.forward_output(x.clone(), mode);
+            assert_eq!(out.logits.dims(), [3, input.num_classes], "{cfg:?}");
+            assert_eq!(out.features.dims(), [3, features], "{cfg:?}");
+        }
+    }
+
+    #[test]
+    fn every_architecture_maps_inputs_to_logits_and_features() {
+        let mnist = InputSpec {
+            shape: vec![1, 28, 28],
+            num_classes: 10,
+            mean: vec![0.13],
+            std: vec![0.31],
+        };
+        check_shapes(ModelConfig::mlp(&[64, 32]), &mnist, 32);
+        check_shapes(ModelConfig::of(Arch::Lenet), &mnist, 100);
+        let mut preact = ModelConfig::of(Arch::PreactResnet18);
+        preact.width = 0.125;
+        check_shapes(preact, &cifar_like(), 64);
+        let mut wrn = ModelConfig::of(Arch::WideResnet);
+        (wrn.depth, wrn.widen, wrn.dropout) = (10, 2, 0.3);
+        check_shapes(wrn, &cifar_like(), 128);
+        let mut resnet = ModelConfig::of(Arch::ResnetCifar);
+        resnet.depth = 14;
+        check_shapes(resnet, &cifar_like(), 64);
+    }
+
+    #[test]
+    fn width_multiplier_scales_parameter_count() {
+        let input = InputSpec {
+            shape: vec![1, 28, 28],
+            num_classes: 10,
+            mean: vec![0.13],
+            std: vec![0.31],
+        };
+        let count = |w: f64| {
+            let mut cfg = ModelConfig::of(Arch::Lenet);
+            cfg.width = w;
+            cfg.init(&input, &Device::flex()).num_params()
+        };
+        // 5x5 convolutions dominate: roughly quadratic in width.
+        assert!(
+            count(2.0) > 3 * count(1.0),
+            "{} vs {}",
+            count(2.0),
+            count(1.0)
+        );
+        assert!(count(0.5) < count(1.0));
+    }
+
+    #[test]
+    fn batch_norm_modes_are_explicit() {
+        let device = Device::flex().autodiff();
+        let mut cfg = ModelConfig::of(Arch::ResnetCifar);
+        cfg.depth = 8;
+        cfg.width = 0.25;
+        let input = cifar_like();
+        let model = cfg.init(&input, &device);
+        let x = Tensor::<2>::random(
+            [8, input.features()],
+            Distribution::Uniform(0.0, 1.0),
+            &device,
+        );
+        let eval = |m: &Classifier| m.forward(x.clone(), Mode::Eval).into_data();
+        let before = eval(&model);
+        // Probe uses batch statistics but leaves the running statistics alone.
+        let probe = model.forward(x.clone(), Mode::Probe).into_data();
+        assert_ne!(probe, before, "probe must use batch statistics");
+        assert_eq!(
+            eval(&model),
+            before,
+            "probe must not update running statistics"
+        );
+        // Train updates them.
+        let _ = model.forward(x.clone(), Mode::Train);
+        assert_ne!(eval(&model), before, "train must update running statistics");
+        // A plain (inference) copy keeps train mode available on demand too.
+        let plain = model.valid();
+        let a = plain.forward(x.clone().inner(), Mode::Probe).into_data();
+        let b = plain.forward(x.clone().inner(), Mode::Probe).into_data();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn invalid_configs_are_rejected_with_a_reason() {
+        let input = cifar_like();
+        let mut wrn = ModelConfig::of(Arch::WideResnet);
+        wrn.depth = 27;
+        assert!(wrn.validate(&input).unwrap_err().contains("6n + 4"));
+        let mut lenet = ModelConfig::of(Arch::Lenet);
+        lenet.width = 0.0;
+        assert!(lenet.validate(&input).unwrap_err().contains("width"));
+        let vector = InputSpec {
+            shape: vec![2],
+            num_classes: 2,
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        assert!(ModelConfig::of(Arch::Lenet).validate(&vector).is_err());
+        assert!(ModelConfig::mlp(&[8]).validate(&vector).is_ok());
+    }
+}
