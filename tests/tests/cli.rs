@@ -256,25 +256,17 @@ fn a_backend_that_is_not_compiled_in_names_its_feature() {
 #[test]
 fn bench_reports_throughput_as_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let json = ballast_ok(
-        tmp.path(),
-        &[
-            "bench",
-            "--model",
-            "mlp",
-            "--batch-size",
-            "64",
-            "--steps",
-            "5",
-            "--warmup",
-            "1",
-            "--out",
-            "b.json",
-        ],
-    );
+    let args = "bench --model mlp --batch-size 64 --steps 5 --warmup 1 --method erm --method l2rw --out b.json";
+    let json = ballast_ok(tmp.path(), &args.split(' ').collect::<Vec<_>>());
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert!(v["steps_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(v["batch_size"], 64);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    assert_eq!(results[0]["method"], "erm");
+    assert_eq!(results[0]["ratio_to_erm"], 1.0);
+    assert_eq!(results[1]["method"], "l2rw");
+    assert!(results[1]["ratio_to_erm"].as_f64().unwrap() > 1.0, "{v}");
+    assert!(results[1]["steps_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(read_json(&tmp.path().join("b.json"))["steps"], 5);
 }
 

@@ -85,10 +85,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Time training steps on synthetic inputs and print JSON.
+    /// Time training steps on synthetic inputs and print JSON (ratios to ERM, same run).
     Bench {
-        #[arg(long, value_enum, default_value = "erm")]
-        method: MethodArg,
+        /// Methods to time (repeatable); ERM is always timed as the reference.
+        #[arg(long, value_enum, default_values = ["erm"])]
+        method: Vec<MethodArg>,
+        /// Clean validation batch of the meta-methods.
+        #[arg(long, default_value_t = 100)]
+        val_batch_size: usize,
         #[arg(long, value_enum, default_value = "lenet")]
         model: ArchArg,
         /// Input shape of the synthetic data.
@@ -127,6 +131,20 @@ enum DataCommand {
 #[derive(Clone, Copy, ValueEnum)]
 enum MethodArg {
     Erm,
+    L2rw,
+    Random,
+    ClassRatio,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            MethodArg::Erm => Method::Erm,
+            MethodArg::L2rw => Method::L2rw,
+            MethodArg::Random => Method::Random,
+            MethodArg::ClassRatio => Method::ClassRatio,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -237,6 +255,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval { path, common } => eval(&path, &common),
         Command::Bench {
             method,
+            val_batch_size,
             model,
             shape,
             batch_size,
@@ -266,19 +285,18 @@ fn run(cli: Cli) -> Result<()> {
                 mean,
                 std,
             };
-            let method = match method {
-                MethodArg::Erm => Method::Erm,
-            };
-            let result = ballast_train::bench::bench(
-                method,
-                &ModelConfig::of(arch),
-                &input,
+            let methods: Vec<Method> = method.iter().map(|m| m.method()).collect();
+            let result = ballast_train::bench::bench(&ballast_train::bench::BenchSpec {
+                methods: &methods,
+                model: &ModelConfig::of(arch),
+                input: &input,
                 batch_size,
+                val_batch_size,
                 warmup,
                 steps,
-                common.backend()?,
-                1,
-            )?;
+                backend: common.backend()?,
+                seed: 1,
+            })?;
             let json = serde_json::to_string_pretty(&result)?;
             println!("{json}");
             if let Some(path) = out {

@@ -9,6 +9,7 @@ pub mod jvp;
 pub mod loss;
 pub mod models;
 pub mod params;
+pub mod reweight;
 pub mod step;
 
 pub use batch::Batch;

@@ -1,83 +1,156 @@
-//! `ballast bench`: time training steps of a method on a model and batch size with
-//! synthetic inputs of the dataset's shape, on the chosen device.
+//! `ballast bench`: time training steps of methods on a model and batch size with
+//! synthetic inputs of the dataset's shape, on the chosen device. ERM is always timed in
+//! the same run, so every method's cost is also reported as a ratio to one ERM step.
 
 use crate::config::Method;
 use anyhow::Result;
-use ballast_core::step::{OptimizerConfig, erm_step};
-use ballast_core::{Backend, Batch, InputSpec, LossConfig, ModelConfig};
+use ballast_core::hypergrad::DirectionalConfig;
+use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
+use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
+use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::Serialize;
 use std::time::Instant;
 
 #[derive(Clone, Debug, Serialize)]
-pub struct BenchResult {
+pub struct MethodTiming {
     pub method: String,
-    pub model: ModelConfig,
-    pub input_shape: Vec<usize>,
-    pub batch_size: usize,
-    pub device: String,
-    pub warmup_steps: usize,
-    pub steps: usize,
     pub ms_per_step: f64,
     pub steps_per_s: f64,
     pub examples_per_s: f64,
+    /// Time of one step of this method / time of one ERM step, same run.
+    pub ratio_to_erm: f64,
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn bench(
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub model: ModelConfig,
+    pub input_shape: Vec<usize>,
+    pub batch_size: usize,
+    pub val_batch_size: usize,
+    pub hypergrad: DirectionalConfig,
+    pub device: String,
+    pub warmup_steps: usize,
+    pub steps: usize,
+    pub seed: u64,
+    pub results: Vec<MethodTiming>,
+}
+
+pub struct BenchSpec<'a> {
+    pub methods: &'a [Method],
+    pub model: &'a ModelConfig,
+    pub input: &'a InputSpec,
+    pub batch_size: usize,
+    pub val_batch_size: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub backend: Backend,
+    pub seed: u64,
+}
+
+fn random_batch(n: usize, input: &InputSpec, device: &Device) -> Batch {
+    Batch {
+        x: Tensor::random(
+            [n, input.features()],
+            Distribution::Uniform(0.0, 1.0),
+            device,
+        ),
+        y: Tensor::random(
+            [n],
+            Distribution::Uniform(0.0, input.num_classes as f64),
+            device,
+        ),
+    }
+}
+
+fn one_step(
     method: Method,
-    model_cfg: &ModelConfig,
-    input: &InputSpec,
-    batch_size: usize,
-    warmup: usize,
-    steps: usize,
-    backend: Backend,
-    seed: u64,
-) -> Result<BenchResult> {
-    model_cfg.validate(input).map_err(anyhow::Error::msg)?;
-    let device = backend.device()?.autodiff();
-    device.seed(seed);
-    let mut model = model_cfg.init(input, &device);
-    let mut optim = OptimizerConfig::default().init();
-    let x = Tensor::<2>::random(
-        [batch_size, input.features()],
-        Distribution::Uniform(0.0, 1.0),
-        &device,
-    );
-    let y = Tensor::<1, Int>::random(
-        [batch_size],
-        Distribution::Uniform(0.0, input.num_classes as f64),
-        &device,
-    );
-    let batch = Batch { x, y };
-    let mut run = |n: usize| -> Result<f64> {
-        let t = Instant::now();
-        for _ in 0..n {
-            let (next, losses) = match method {
-                Method::Erm => {
-                    erm_step(model.clone(), &mut optim, &batch, &LossConfig::Ce {}, 0.01)
-                }
-            };
-            model = next;
-            // Reading the loss synchronises the device, as a training loop does.
-            let _ = losses.mean().into_scalar::<f32>();
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    val: &Batch,
+    freq: &[f32],
+) -> (Classifier, Tensor<1>) {
+    let loss = LossConfig::Ce {};
+    let lr = 0.01;
+    match method {
+        Method::Erm => erm_step(model, optim, batch, &loss, lr),
+        Method::Random => {
+            let w = random_weights(batch.len(), &batch.x.device());
+            weighted_step(model, optim, batch, &loss, Some(w), lr)
         }
-        Ok(t.elapsed().as_secs_f64())
-    };
-    run(warmup)?;
-    let secs = run(steps)?;
-    let per = secs / steps.max(1) as f64;
-    Ok(BenchResult {
-        method: format!("{method:?}").to_lowercase(),
-        model: model_cfg.clone(),
-        input_shape: input.shape.clone(),
-        batch_size,
-        device: backend.to_string(),
-        warmup_steps: warmup,
-        steps,
-        ms_per_step: per * 1e3,
-        steps_per_s: 1.0 / per,
-        examples_per_s: batch_size as f64 / per,
+        Method::ClassRatio => {
+            let w = class_ratio_weights(batch.y.clone(), freq);
+            weighted_step(model, optim, batch, &loss, Some(w), lr)
+        }
+        Method::L2rw => {
+            let (m, l, _) = l2rw_step(
+                model,
+                optim,
+                batch,
+                val,
+                &loss,
+                DirectionalConfig::default(),
+                lr,
+            );
+            (m, l)
+        }
+    }
+}
+
+pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
+    spec.model
+        .validate(spec.input)
+        .map_err(anyhow::Error::msg)?;
+    let device = spec.backend.device()?.autodiff();
+    device.seed(spec.seed);
+    let batch = random_batch(spec.batch_size, spec.input, &device);
+    let val = random_batch(spec.val_batch_size, spec.input, &device);
+    let freq = vec![1.0 / spec.input.num_classes as f32; spec.input.num_classes];
+    let mut methods = vec![Method::Erm];
+    methods.extend(spec.methods.iter().copied().filter(|m| *m != Method::Erm));
+    let mut timings = Vec::new();
+    for &method in &methods {
+        let mut model = spec.model.init(spec.input, &device);
+        let mut optim = OptimizerConfig::default().init();
+        let mut run = |n: usize| -> f64 {
+            let t = Instant::now();
+            for _ in 0..n {
+                let (next, losses) =
+                    one_step(method, model.clone(), &mut optim, &batch, &val, &freq);
+                model = next;
+                // Reading the loss synchronises the device, as a training loop does.
+                let _ = losses.mean().into_scalar::<f32>();
+            }
+            t.elapsed().as_secs_f64()
+        };
+        run(spec.warmup);
+        let per = run(spec.steps) / spec.steps.max(1) as f64;
+        timings.push((method, per));
+    }
+    let erm = timings[0].1;
+    Ok(BenchReport {
+        model: spec.model.clone(),
+        input_shape: spec.input.shape.clone(),
+        batch_size: spec.batch_size,
+        val_batch_size: spec.val_batch_size,
+        hypergrad: DirectionalConfig::default(),
+        device: spec.backend.to_string(),
+        warmup_steps: spec.warmup,
+        steps: spec.steps,
+        seed: spec.seed,
+        results: timings
+            .into_iter()
+            .filter(|(m, _)| spec.methods.contains(m))
+            .map(|(m, per)| MethodTiming {
+                method: m.name().to_string(),
+                ms_per_step: per * 1e3,
+                steps_per_s: 1.0 / per,
+                examples_per_s: spec.batch_size as f64 / per,
+                ratio_to_erm: per / erm,
+            })
+            .collect(),
     })
 }

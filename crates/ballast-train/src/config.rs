@@ -15,6 +15,48 @@ use std::path::{Path, PathBuf};
 pub enum Method {
     /// Empirical risk minimisation with the configured loss.
     Erm,
+    /// Learning to Reweight (Ren et al. 2018): weights from the validation meta-gradient.
+    L2rw,
+    /// Baseline: random weights max(N(0, 1), 0), normalised.
+    Random,
+    /// Baseline: inverse class-frequency weights (class imbalance).
+    ClassRatio,
+}
+
+impl Method {
+    /// The config name (`method = "…"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Erm => "erm",
+            Method::L2rw => "l2rw",
+            Method::Random => "random",
+            Method::ClassRatio => "class-ratio",
+        }
+    }
+
+    /// Whether the method reads the clean validation split every step.
+    pub fn needs_validation(self) -> bool {
+        matches!(self, Method::L2rw)
+    }
+}
+
+/// `[meta]`: settings shared by the meta-methods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaConfig {
+    /// Clean validation examples per meta step (all of them when the split is smaller).
+    pub val_batch_size: usize,
+    /// Append every example's weight to `weights.csv` every this many steps (0 = never).
+    pub export_weights_every: usize,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        Self {
+            val_batch_size: 100,
+            export_weights_every: 0,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +194,8 @@ pub struct RunConfig {
     /// Finite-difference settings of the hypergradient primitive (meta-methods).
     #[serde(default)]
     pub hypergrad: DirectionalConfig,
+    #[serde(default)]
+    pub meta: MetaConfig,
 }
 
 fn default_seed() -> u64 {
@@ -210,6 +254,15 @@ impl RunConfig {
             if i.classes[0] == i.classes[1] {
                 bail!("data.imbalance.classes must be two different classes");
             }
+        }
+        if self.method.needs_validation() && self.data.val_size == 0 {
+            bail!(
+                "method {:?} needs a clean validation split: set data.val_size > 0",
+                self.method
+            );
+        }
+        if self.meta.val_batch_size == 0 {
+            bail!("meta.val_batch_size must be at least 1");
         }
         if !(self.hypergrad.rel_step > 0.0) {
             bail!("hypergrad.rel_step must be positive");

@@ -9,5 +9,6 @@ pub mod eval;
 pub mod metrics;
 pub mod plot;
 pub mod run;
+pub mod weights;
 
 pub use config::RunConfig;

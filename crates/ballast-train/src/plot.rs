@@ -123,3 +123,81 @@ pub fn plot_run(dir: &Path, records: &[EvalRecord]) -> Result<()> {
         ],
     )
 }
+
+/// `weights.svg` from `weights.csv`: the distribution of n·w_i (1 = uniform weight) over the
+/// second half of the exported steps, for examples with flipped labels vs clean ones, or
+/// per class when no label is flipped (class imbalance).
+pub fn plot_weights(dir: &Path, batch_size: usize) -> Result<()> {
+    let csv = std::fs::read_to_string(dir.join("weights.csv"))?;
+    let rows: Vec<(usize, u32, bool, f64)> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((
+                f.first()?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+                *f.get(4)? == "1",
+                f.get(5)?.parse().ok()?,
+            ))
+        })
+        .collect();
+    let Some(last) = rows.iter().map(|r| r.0).max() else {
+        return Ok(());
+    };
+    let recent: Vec<_> = rows.iter().filter(|r| r.0 * 2 > last).collect();
+    let any_noisy = recent.iter().any(|r| r.2);
+    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    for r in &recent {
+        let name = match (any_noisy, r.2) {
+            (true, true) => "flipped label".to_string(),
+            (true, false) => "clean label".to_string(),
+            (false, _) => format!("class {}", r.1),
+        };
+        let v = r.3 * batch_size as f64;
+        match groups.iter_mut().find(|g| g.0 == name) {
+            Some(g) => g.1.push(v),
+            None => groups.push((name, vec![v])),
+        }
+    }
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let top = recent
+        .iter()
+        .map(|r| r.3 * batch_size as f64)
+        .fold(1.0f64, f64::max)
+        .min(20.0);
+    let bins = 40;
+    let curves: Vec<Curve> = groups
+        .iter()
+        .map(|(name, vals)| {
+            let mut counts = vec![0usize; bins];
+            for v in vals {
+                let b = ((v / top) * bins as f64)
+                    .floor()
+                    .clamp(0.0, (bins - 1) as f64) as usize;
+                counts[b] += 1;
+            }
+            let points = counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        (i as f64 + 0.5) * top / bins as f64,
+                        *c as f64 / vals.len() as f64,
+                    )
+                })
+                .collect();
+            Curve {
+                name: name.as_str(),
+                points,
+            }
+        })
+        .collect();
+    line_plot(
+        &dir.join("weights.svg"),
+        "Example weights (second half of training)",
+        "n · weight (1 = uniform)",
+        "fraction of examples",
+        &curves,
+    )
+}

@@ -6,9 +6,12 @@ use crate::config::{Method, RunConfig};
 use crate::data::{PreparedData, batch_of, epoch_order};
 use crate::eval::evaluate;
 use crate::metrics::{EvalRecord, MetricsLog, Summary};
-use crate::plot::plot_run;
+use crate::plot::{plot_run, plot_weights};
+use crate::weights::WeightLog;
 use anyhow::{Context, Result, bail};
-use ballast_core::step::erm_step;
+use ballast_core::Batch;
+use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
+use ballast_core::step::{erm_step, weighted_step};
 use ballast_core::{Backend, Classifier};
 use burn::module::Module;
 use burn::prelude::*;
@@ -118,6 +121,10 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let elapsed_before = state.elapsed_s;
     let steps_at_start = state.step;
     let mut order: Option<(usize, Vec<usize>)> = None;
+    let class_freq = class_frequencies(&data.train);
+    let mut weight_log = (cfg.meta.export_weights_every > 0)
+        .then(|| WeightLog::open(run_dir, opts.resume.then_some(state.step)))
+        .transpose()?;
     let mut last_record = None;
 
     while state.step < stop {
@@ -133,10 +140,38 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         let lr = cfg.optimizer.lr * cfg.schedule.factor(step, total);
 
         device.seed(step_seed(cfg.seed, step));
-        let (next, losses) = match cfg.method {
-            Method::Erm => erm_step(model, &mut optim, &batch, &cfg.loss, lr),
+        let (next, losses, weights) = match cfg.method {
+            Method::Erm => {
+                let (m, l) = erm_step(model, &mut optim, &batch, &cfg.loss, lr);
+                (m, l, None)
+            }
+            Method::Random => {
+                let w = random_weights(batch.len(), &device);
+                let (m, l) =
+                    weighted_step(model, &mut optim, &batch, &cfg.loss, Some(w.clone()), lr);
+                (m, l, Some(w))
+            }
+            Method::ClassRatio => {
+                let w = class_ratio_weights(batch.y.clone(), &class_freq);
+                let (m, l) =
+                    weighted_step(model, &mut optim, &batch, &cfg.loss, Some(w.clone()), lr);
+                (m, l, Some(w))
+            }
+            Method::L2rw => {
+                let val = validation_batch(&data, cfg, step, &device)?;
+                let (m, l, w) = l2rw_step(
+                    model,
+                    &mut optim,
+                    &batch,
+                    &val,
+                    &cfg.loss,
+                    cfg.hypergrad,
+                    lr,
+                );
+                (m, l, Some(w))
+            }
         };
-        let mean_loss = losses.mean().into_scalar::<f32>() as f64;
+        let mean_loss = losses.clone().mean().into_scalar::<f32>() as f64;
         if !mean_loss.is_finite() {
             bar.abandon();
             let kept = ckpts
@@ -149,6 +184,11 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             );
         }
         model = next;
+        if let (Some(w), Some(log)) = (&weights, weight_log.as_mut()) {
+            if step % cfg.meta.export_weights_every == 0 {
+                log.append(step + 1, &data, positions, w.clone(), losses.clone())?;
+            }
+        }
         state.step += 1;
         state.loss_sum += mean_loss;
         state.loss_count += 1;
@@ -221,7 +261,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let secs = started.elapsed().as_secs_f64().max(1e-9);
     let records = metrics.records()?;
     let summary = Summary {
-        method: format!("{:?}", cfg.method).to_lowercase(),
+        method: cfg.method.name().to_string(),
         model: format!("{:?}", cfg.model.arch),
         dataset: format!("{:?}", cfg.data.dataset),
         seed: cfg.seed,
@@ -244,7 +284,42 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     if let Err(e) = plot_run(run_dir, &records) {
         eprintln!("warning: could not draw plots: {e:#}");
     }
+    if weight_log.is_some() {
+        if let Err(e) = plot_weights(run_dir, cfg.budget.batch_size) {
+            eprintln!("warning: could not draw the weight plot: {e:#}");
+        }
+    }
     Ok(summary)
+}
+
+/// Fraction of training examples per class (labels as seen by the learner).
+fn class_frequencies(train: &ballast_data::Dataset) -> Vec<f32> {
+    let counts = train.class_counts();
+    let n = train.len().max(1) as f32;
+    counts.iter().map(|&c| c as f32 / n).collect()
+}
+
+/// The clean validation batch of a meta step: all of the split if it is small, otherwise
+/// `meta.val_batch_size` examples drawn from the step (reproducible across resume).
+fn validation_batch(
+    data: &PreparedData,
+    cfg: &RunConfig,
+    step: usize,
+    device: &Device,
+) -> Result<Batch> {
+    let val = data
+        .val
+        .as_ref()
+        .context("this method needs a clean validation split (data.val_size > 0)")?;
+    let m = cfg.meta.val_batch_size;
+    if val.len() <= m {
+        let all: Vec<usize> = (0..val.len()).collect();
+        return Ok(batch_of(val, &all, device));
+    }
+    let per_epoch = val.len() / m;
+    let order = epoch_order(val.len(), cfg.seed ^ 0x5EED_0F_7A1, step / per_epoch);
+    let offset = (step % per_epoch) * m;
+    Ok(batch_of(val, &order[offset..offset + m], device))
 }
 
 fn progress_bar(show: bool, total: usize, pos: usize) -> ProgressBar {
