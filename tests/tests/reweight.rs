@@ -100,3 +100,53 @@ fn baselines_train_with_the_same_schedule() {
         assert_eq!(summary["method"], method, "{method}");
     }
 }
+
+#[test]
+fn meta_weight_net_distrusts_flipped_labels_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = NOISY_MOONS
+        .replace("method = \"l2rw\"", "method = \"mwn\"")
+        .replace(
+            "export_weights_every = 1",
+            "export_weights_every = 1\nmeta_lr = 0.01\nhidden = 16",
+        );
+    fs::write(tmp.path().join("mwn.toml"), &cfg).unwrap();
+    let run = tmp.path().join("run");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            "mwn.toml",
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let csv = fs::read_to_string(run.join("weights.csv")).unwrap();
+    let (noisy, clean) = mean_weights(&csv, 150);
+    println!("mwn mean weight: flipped {noisy:.5}, clean {clean:.5}");
+    assert!(noisy < clean, "flipped {noisy} vs clean {clean}");
+    assert!(run.join("weights.svg").is_file());
+    let ckpt = read_json(&run.join("summary.json"))["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(std::path::Path::new(&ckpt).join("weight_net.bpk").is_file());
+
+    // Interrupted at step 120 and resumed: the same weights for every example afterwards.
+    let split = tmp.path().join("split");
+    let args = [
+        "train",
+        "mwn.toml",
+        "--out",
+        split.to_str().unwrap(),
+        "--quiet",
+    ];
+    ballast_ok(tmp.path(), &[&args[..], &["--stop-after", "120"]].concat());
+    ballast_ok(tmp.path(), &[&args[..], &["--resume"]].concat());
+    let resumed = fs::read_to_string(split.join("weights.csv")).unwrap();
+    assert!(
+        resumed == csv,
+        "weights after resume differ from the uninterrupted run"
+    );
+}

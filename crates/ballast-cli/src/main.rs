@@ -134,6 +134,7 @@ enum MethodArg {
     L2rw,
     Random,
     ClassRatio,
+    Mwn,
 }
 
 impl MethodArg {
@@ -143,6 +144,7 @@ impl MethodArg {
             MethodArg::L2rw => Method::L2rw,
             MethodArg::Random => Method::Random,
             MethodArg::ClassRatio => Method::ClassRatio,
+            MethodArg::Mwn => Method::Mwn,
         }
     }
 }

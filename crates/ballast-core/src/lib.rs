@@ -11,6 +11,7 @@ pub mod models;
 pub mod params;
 pub mod reweight;
 pub mod step;
+pub mod weight_net;
 
 pub use batch::Batch;
 pub use device::{Backend, DeviceError};

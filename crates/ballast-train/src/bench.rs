@@ -7,8 +7,9 @@ use anyhow::Result;
 use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
+use ballast_core::weight_net::{WeightNet, learned_weight_step, loss_state};
 use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
-use burn::optim::ModuleOptimizer;
+use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::Serialize;
@@ -72,6 +73,7 @@ fn one_step(
     batch: &Batch,
     val: &Batch,
     freq: &[f32],
+    net: &mut Option<(WeightNet, ModuleOptimizer)>,
 ) -> (Classifier, Tensor<1>) {
     let loss = LossConfig::Ce {};
     let lr = 0.01;
@@ -97,6 +99,24 @@ fn one_step(
             );
             (m, l)
         }
+        Method::Mwn => {
+            let (net, net_optim) = net.as_mut().expect("mwn bench has a weighting network");
+            let out = learned_weight_step(
+                model,
+                optim,
+                net.clone(),
+                net_optim,
+                batch,
+                val,
+                &loss,
+                loss_state,
+                lr,
+                1e-3,
+                DirectionalConfig::default(),
+            );
+            *net = out.net;
+            (out.model, out.losses)
+        }
     }
 }
 
@@ -115,11 +135,20 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
     for &method in &methods {
         let mut model = spec.model.init(spec.input, &device);
         let mut optim = OptimizerConfig::default().init();
+        let mut net = (method == Method::Mwn)
+            .then(|| (WeightNet::new(1, 100, &device), AdamConfig::new().init()));
         let mut run = |n: usize| -> f64 {
             let t = Instant::now();
             for _ in 0..n {
-                let (next, losses) =
-                    one_step(method, model.clone(), &mut optim, &batch, &val, &freq);
+                let (next, losses) = one_step(
+                    method,
+                    model.clone(),
+                    &mut optim,
+                    &batch,
+                    &val,
+                    &freq,
+                    &mut net,
+                );
                 model = next;
                 // Reading the loss synchronises the device, as a training loop does.
                 let _ = losses.mean().into_scalar::<f32>();

@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use ballast_core::Classifier;
+use ballast_core::weight_net::WeightNet;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnToPyTorchAdapter, ModuleRecord, ModuleSnapshot, SafetensorsStore};
@@ -18,6 +19,9 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 pub const STATE_FILE: &str = "state.json";
+/// The learned weighting network of `mwn` / `teacher` runs and its optimiser.
+pub const WEIGHT_NET_FILE: &str = "weight_net.bpk";
+pub const WEIGHT_NET_OPTIMIZER_FILE: &str = "weight_net_optimizer.bpk";
 const LATEST: &str = "LATEST";
 /// Checkpoints kept besides the newest one.
 const KEEP_OLDER: usize = 1;
@@ -102,6 +106,7 @@ impl Checkpoints {
         &self,
         model: &Classifier,
         optim: &ModuleOptimizer,
+        net: Option<(&WeightNet, &ModuleOptimizer)>,
         state: &LoopState,
     ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)?;
@@ -117,6 +122,18 @@ impl Checkpoints {
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("cannot encode optimizer state: {e:?}"))?;
         fs::write(tmp.join(OPTIMIZER_FILE), &opt[..])?;
+        if let Some((net, net_optim)) = net {
+            let bytes = net
+                .valid()
+                .into_record()
+                .into_bytes()
+                .map_err(|e| anyhow::anyhow!("cannot encode the weighting network: {e:?}"))?;
+            fs::write(tmp.join(WEIGHT_NET_FILE), &bytes[..])?;
+            let bytes = net_optim.into_bytes().map_err(|e| {
+                anyhow::anyhow!("cannot encode the weighting network's optimizer: {e:?}")
+            })?;
+            fs::write(tmp.join(WEIGHT_NET_OPTIMIZER_FILE), &bytes[..])?;
+        }
         fs::write(tmp.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
         let dir = self.root.join(&name);
         if dir.exists() {
@@ -188,6 +205,37 @@ impl Checkpoints {
         )
         .with_context(|| format!("{} is malformed", state_path.display()))?;
         Ok((model, optim, state))
+    }
+
+    /// Loads the weighting network and its optimiser saved beside a checkpoint.
+    pub fn load_weight_net(
+        dir: &Path,
+        net: WeightNet,
+        optim: ModuleOptimizer,
+    ) -> Result<(WeightNet, ModuleOptimizer)> {
+        let path = dir.join(WEIGHT_NET_FILE);
+        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
+            anyhow::anyhow!("{} is not a valid burnpack file: {e:?}", path.display())
+        })?;
+        let net = net.try_load_record(record).map_err(|e| {
+            anyhow::anyhow!(
+                "{} does not fit the weighting network: {e:?}",
+                path.display()
+            )
+        })?;
+        let opt_path = dir.join(WEIGHT_NET_OPTIMIZER_FILE);
+        let opt_bytes =
+            fs::read(&opt_path).with_context(|| format!("cannot read {}", opt_path.display()))?;
+        let optim = optim
+            .from_bytes(Bytes::from_bytes_vec(opt_bytes))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a valid optimizer state: {e:?}",
+                    opt_path.display()
+                )
+            })?;
+        Ok((net, optim))
     }
 }
 

@@ -21,6 +21,8 @@ pub enum Method {
     Random,
     /// Baseline: inverse class-frequency weights (class imbalance).
     ClassRatio,
+    /// Meta-Weight-Net (Shu et al. 2019): a 1-hidden-layer network maps each loss to a weight.
+    Mwn,
 }
 
 impl Method {
@@ -31,12 +33,13 @@ impl Method {
             Method::L2rw => "l2rw",
             Method::Random => "random",
             Method::ClassRatio => "class-ratio",
+            Method::Mwn => "mwn",
         }
     }
 
     /// Whether the method reads the clean validation split every step.
     pub fn needs_validation(self) -> bool {
-        matches!(self, Method::L2rw)
+        matches!(self, Method::L2rw | Method::Mwn)
     }
 }
 
@@ -48,6 +51,11 @@ pub struct MetaConfig {
     pub val_batch_size: usize,
     /// Append every example's weight to `weights.csv` every this many steps (0 = never).
     pub export_weights_every: usize,
+    /// Learning rate of the weighting network (Adam), and its L2 penalty.
+    pub meta_lr: f64,
+    pub meta_weight_decay: f64,
+    /// Hidden units of the weighting network.
+    pub hidden: usize,
 }
 
 impl Default for MetaConfig {
@@ -55,6 +63,9 @@ impl Default for MetaConfig {
         Self {
             val_batch_size: 100,
             export_weights_every: 0,
+            meta_lr: 1e-3,
+            meta_weight_decay: 1e-4,
+            hidden: 100,
         }
     }
 }

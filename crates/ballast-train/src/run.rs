@@ -12,8 +12,11 @@ use anyhow::{Context, Result, bail};
 use ballast_core::Batch;
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{erm_step, weighted_step};
+use ballast_core::weight_net::{WeightNet, learned_weight_step, loss_state};
 use ballast_core::{Backend, Classifier};
 use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -94,10 +97,24 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let mut model = cfg.model.init(&data.input, &device);
     let mut optim = cfg.optimizer.init();
     let mut state = LoopState::default();
+    // The learned weighting network of `mwn`.
+    let mut weight_net = (cfg.method == Method::Mwn).then(|| {
+        let net = WeightNet::new(1, cfg.meta.hidden, &device);
+        let net_optim = AdamConfig::new()
+            .with_weight_decay(
+                (cfg.meta.meta_weight_decay > 0.0)
+                    .then(|| WeightDecayConfig::new(cfg.meta.meta_weight_decay as f32)),
+            )
+            .init();
+        (net, net_optim)
+    });
     if opts.resume {
         if let Some(dir) = &latest {
             let (m, o, s) = Checkpoints::load(dir, model, optim)?;
             (model, optim, state) = (m, o, s);
+            if let Some((net, net_optim)) = weight_net.take() {
+                weight_net = Some(Checkpoints::load_weight_net(dir, net, net_optim)?);
+            }
             eprintln!("resuming from {} (step {})", dir.display(), state.step);
         }
     }
@@ -169,6 +186,25 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                     lr,
                 );
                 (m, l, Some(w))
+            }
+            Method::Mwn => {
+                let val = validation_batch(&data, cfg, step, &device)?;
+                let (net, mut net_optim) = weight_net.take().expect("mwn has a weighting network");
+                let out = learned_weight_step(
+                    model,
+                    &mut optim,
+                    net,
+                    &mut net_optim,
+                    &batch,
+                    &val,
+                    &cfg.loss,
+                    loss_state,
+                    lr,
+                    cfg.meta.meta_lr,
+                    cfg.hypergrad,
+                );
+                weight_net = Some((out.net, net_optim));
+                (out.model, out.losses, Some(out.weights))
             }
         };
         let mean_loss = losses.clone().mean().into_scalar::<f32>() as f64;
@@ -251,7 +287,12 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         }
         if state.step % ckpt_every == 0 || done || state.step == stop {
             state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-            ckpts.save(&model, &optim, &state)?;
+            ckpts.save(
+                &model,
+                &optim,
+                weight_net.as_ref().map(|(n, o)| (n, o)),
+                &state,
+            )?;
         }
     }
     bar.finish_and_clear();
