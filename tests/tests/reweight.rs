@@ -150,3 +150,48 @@ fn meta_weight_net_distrusts_flipped_labels_and_resumes_exactly() {
         "weights after resume differ from the uninterrupted run"
     );
 }
+
+#[test]
+fn teacher_reads_internal_or_surface_states_by_one_switch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = NOISY_MOONS
+        .replace("method = \"l2rw\"", "method = \"teacher\"")
+        .replace(
+            "export_weights_every = 1",
+            "export_weights_every = 1\nmeta_lr = 0.01\nhidden = 16",
+        );
+    for (name, states) in [
+        (
+            "internal",
+            "[\"features\", \"probs\", \"loss\", \"label\", \"progress\"]",
+        ),
+        (
+            "surface",
+            "[\"probs\", \"loss\", \"label\", \"margin\", \"progress\"]",
+        ),
+    ] {
+        let cfg = format!("{base}teacher_states = {states}\n");
+        fs::write(tmp.path().join("t.toml"), cfg).unwrap();
+        let run = tmp.path().join(name);
+        ballast_ok(
+            tmp.path(),
+            &["train", "t.toml", "--out", run.to_str().unwrap(), "--quiet"],
+        );
+        let (noisy, clean) =
+            mean_weights(&fs::read_to_string(run.join("weights.csv")).unwrap(), 150);
+        println!("teacher ({name}) mean weight: flipped {noisy:.5}, clean {clean:.5}");
+        assert!(noisy < clean, "{name}: flipped {noisy} vs clean {clean}");
+        let saved = fs::read_to_string(run.join("config.toml")).unwrap();
+        assert!(saved.contains("teacher_states"), "{saved}");
+    }
+    // A bad state name is an error that names it.
+    let cfg = format!("{base}teacher_states = [\"feelings\"]\n");
+    fs::write(tmp.path().join("bad.toml"), cfg).unwrap();
+    let out = ballast_e2e::ballast(tmp.path(), &["train", "bad.toml", "--quiet"]);
+    assert!(!out.status.success());
+    assert!(
+        ballast_e2e::text(&out).contains("feelings"),
+        "{}",
+        ballast_e2e::text(&out)
+    );
+}

@@ -135,6 +135,7 @@ enum MethodArg {
     Random,
     ClassRatio,
     Mwn,
+    Teacher,
 }
 
 impl MethodArg {
@@ -145,6 +146,7 @@ impl MethodArg {
             MethodArg::Random => Method::Random,
             MethodArg::ClassRatio => Method::ClassRatio,
             MethodArg::Mwn => Method::Mwn,
+            MethodArg::Teacher => Method::Teacher,
         }
     }
 }

@@ -131,6 +131,85 @@ pub fn loss_state(_out: &ModelOutput, losses: &Tensor<1>) -> Tensor<2> {
     losses.clone().unsqueeze_dim(1)
 }
 
+/// Per-example inputs of the deep-interaction teacher (Fan et al. 2021). `Features`
+/// (penultimate-layer activations) is the internal state; the rest are the "surface"
+/// signals earlier teachers used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StateFeature {
+    /// Penultimate-layer features, standardised per example.
+    Features,
+    /// Softmax output.
+    Probs,
+    /// Per-example training loss.
+    Loss,
+    /// One-hot label.
+    Label,
+    /// p_y minus the largest other probability.
+    Margin,
+    /// Training progress step / total.
+    Progress,
+}
+
+impl StateFeature {
+    /// Internal states plus surface signals (the method of Fan et al.).
+    pub const INTERNAL: [StateFeature; 5] = [
+        StateFeature::Features,
+        StateFeature::Probs,
+        StateFeature::Loss,
+        StateFeature::Label,
+        StateFeature::Progress,
+    ];
+    /// Surface signals only (the ablation).
+    pub const SURFACE: [StateFeature; 5] = [
+        StateFeature::Probs,
+        StateFeature::Loss,
+        StateFeature::Label,
+        StateFeature::Margin,
+        StateFeature::Progress,
+    ];
+}
+
+/// The teacher's input [n, S] from the student's plain forward at θ: the selected features
+/// concatenated in `features` order. `progress` ∈ [0, 1].
+pub fn teacher_state(
+    out: &ModelOutput,
+    losses: &Tensor<1>,
+    labels: &Tensor<1, Int>,
+    progress: f64,
+    features: &[StateFeature],
+) -> Tensor<2> {
+    let [n, k] = out.logits.dims();
+    let device = out.logits.device();
+    let probs = burn::tensor::activation::softmax(out.logits.clone(), 1); // [n, K]
+    let one_hot = labels.clone().one_hot::<2>(k).float(); // [n, K]
+    let parts: Vec<Tensor<2>> = features
+        .iter()
+        .map(|f| match f {
+            StateFeature::Features => {
+                let h = out.features.clone(); // [n, F]
+                let mean = h.clone().mean_dim(1);
+                let std = (h.clone() - mean.clone())
+                    .powi_scalar(2)
+                    .mean_dim(1)
+                    .add_scalar(1e-5)
+                    .sqrt();
+                (h - mean) / std
+            }
+            StateFeature::Probs => probs.clone(),
+            StateFeature::Loss => losses.clone().unsqueeze_dim(1),
+            StateFeature::Label => one_hot.clone(),
+            StateFeature::Margin => {
+                let p_y = (probs.clone() * one_hot.clone()).sum_dim(1); // [n, 1]
+                let others = (probs.clone() - one_hot.clone() * 2.0).max_dim(1); // max over k ≠ y
+                p_y - others
+            }
+            StateFeature::Progress => Tensor::full([n, 1], progress as f32, &device),
+        })
+        .collect();
+    Tensor::cat(parts, 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,12 @@
 use crate::config::Method;
 use anyhow::Result;
 use ballast_core::hypergrad::DirectionalConfig;
+use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
-use ballast_core::weight_net::{WeightNet, learned_weight_step, loss_state};
+use ballast_core::weight_net::{
+    StateFeature, WeightNet, learned_weight_step, loss_state, teacher_state,
+};
 use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
@@ -99,6 +102,28 @@ fn one_step(
             );
             (m, l)
         }
+        Method::Teacher => {
+            let (net, net_optim) = net.as_mut().expect("teacher bench has a weighting network");
+            let labels = batch.y.clone().inner();
+            let states = |out: &ModelOutput, losses: &Tensor<1>| {
+                teacher_state(out, losses, &labels, 0.5, &StateFeature::INTERNAL)
+            };
+            let out = learned_weight_step(
+                model,
+                optim,
+                net.clone(),
+                net_optim,
+                batch,
+                val,
+                &loss,
+                states,
+                lr,
+                1e-3,
+                DirectionalConfig::default(),
+            );
+            *net = out.net;
+            (out.model, out.losses)
+        }
         Method::Mwn => {
             let (net, net_optim) = net.as_mut().expect("mwn bench has a weighting network");
             let out = learned_weight_step(
@@ -135,8 +160,24 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
     for &method in &methods {
         let mut model = spec.model.init(spec.input, &device);
         let mut optim = OptimizerConfig::default().init();
-        let mut net = (method == Method::Mwn)
-            .then(|| (WeightNet::new(1, 100, &device), AdamConfig::new().init()));
+        let state_dim = match method {
+            Method::Mwn => 1,
+            Method::Teacher => {
+                let out = model
+                    .valid()
+                    .forward_output(batch.x.clone().inner(), Mode::Probe);
+                let y = batch.y.clone().inner();
+                let losses = LossConfig::Ce {}.per_example(out.logits.clone(), y.clone());
+                teacher_state(&out, &losses, &y, 0.5, &StateFeature::INTERNAL).dims()[1]
+            }
+            _ => 0,
+        };
+        let mut net = (state_dim > 0).then(|| {
+            (
+                WeightNet::new(state_dim, 100, &device),
+                AdamConfig::new().init(),
+            )
+        });
         let mut run = |n: usize| -> f64 {
             let t = Instant::now();
             for _ in 0..n {

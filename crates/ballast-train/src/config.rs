@@ -5,6 +5,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::step::{OptimizerConfig, Schedule};
+use ballast_core::weight_net::StateFeature;
 use ballast_core::{LossConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,9 @@ pub enum Method {
     ClassRatio,
     /// Meta-Weight-Net (Shu et al. 2019): a 1-hidden-layer network maps each loss to a weight.
     Mwn,
+    /// Learning to reweight with deep interactions (Fan et al. 2021): a teacher network reads
+    /// the student's internal states (`meta.teacher_states`).
+    Teacher,
 }
 
 impl Method {
@@ -34,12 +38,13 @@ impl Method {
             Method::Random => "random",
             Method::ClassRatio => "class-ratio",
             Method::Mwn => "mwn",
+            Method::Teacher => "teacher",
         }
     }
 
     /// Whether the method reads the clean validation split every step.
     pub fn needs_validation(self) -> bool {
-        matches!(self, Method::L2rw | Method::Mwn)
+        matches!(self, Method::L2rw | Method::Mwn | Method::Teacher)
     }
 }
 
@@ -56,6 +61,10 @@ pub struct MetaConfig {
     pub meta_weight_decay: f64,
     /// Hidden units of the weighting network.
     pub hidden: usize,
+    /// What the teacher reads: any of features, probs, loss, label, margin, progress.
+    /// Internal states: ["features", "probs", "loss", "label", "progress"] (default);
+    /// surface only: ["probs", "loss", "label", "margin", "progress"].
+    pub teacher_states: Vec<StateFeature>,
 }
 
 impl Default for MetaConfig {
@@ -66,6 +75,7 @@ impl Default for MetaConfig {
             meta_lr: 1e-3,
             meta_weight_decay: 1e-4,
             hidden: 100,
+            teacher_states: StateFeature::INTERNAL.to_vec(),
         }
     }
 }
@@ -271,6 +281,9 @@ impl RunConfig {
                 "method {:?} needs a clean validation split: set data.val_size > 0",
                 self.method
             );
+        }
+        if self.method == Method::Teacher && self.meta.teacher_states.is_empty() {
+            bail!("meta.teacher_states must name at least one state feature");
         }
         if self.meta.val_batch_size == 0 {
             bail!("meta.val_batch_size must be at least 1");

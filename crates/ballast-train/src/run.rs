@@ -10,9 +10,10 @@ use crate::plot::{plot_run, plot_weights};
 use crate::weights::WeightLog;
 use anyhow::{Context, Result, bail};
 use ballast_core::Batch;
+use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{erm_step, weighted_step};
-use ballast_core::weight_net::{WeightNet, learned_weight_step, loss_state};
+use ballast_core::weight_net::{WeightNet, learned_weight_step, loss_state, teacher_state};
 use ballast_core::{Backend, Classifier};
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -98,8 +99,18 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let mut optim = cfg.optimizer.init();
     let mut state = LoopState::default();
     // The learned weighting network of `mwn`.
-    let mut weight_net = (cfg.method == Method::Mwn).then(|| {
-        let net = WeightNet::new(1, cfg.meta.hidden, &device);
+    let state_dim = match cfg.method {
+        Method::Mwn => 1,
+        Method::Teacher => {
+            let probe = batch_of(&data.train, &[0], &device.clone().inner());
+            let out = model.valid().forward_output(probe.x, Mode::Probe);
+            let losses = cfg.loss.per_example(out.logits.clone(), probe.y.clone());
+            teacher_state(&out, &losses, &probe.y, 0.0, &cfg.meta.teacher_states).dims()[1]
+        }
+        _ => 0,
+    };
+    let mut weight_net = (state_dim > 0).then(|| {
+        let net = WeightNet::new(state_dim, cfg.meta.hidden, &device);
         let net_optim = AdamConfig::new()
             .with_weight_decay(
                 (cfg.meta.meta_weight_decay > 0.0)
@@ -199,6 +210,31 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                     &val,
                     &cfg.loss,
                     loss_state,
+                    lr,
+                    cfg.meta.meta_lr,
+                    cfg.hypergrad,
+                );
+                weight_net = Some((out.net, net_optim));
+                (out.model, out.losses, Some(out.weights))
+            }
+            Method::Teacher => {
+                let val = validation_batch(&data, cfg, step, &device)?;
+                let (net, mut net_optim) =
+                    weight_net.take().expect("teacher has a weighting network");
+                let labels = batch.y.clone().inner();
+                let progress = step as f64 / total as f64;
+                let states = |out: &ModelOutput, losses: &Tensor<1>| {
+                    teacher_state(out, losses, &labels, progress, &cfg.meta.teacher_states)
+                };
+                let out = learned_weight_step(
+                    model,
+                    &mut optim,
+                    net,
+                    &mut net_optim,
+                    &batch,
+                    &val,
+                    &cfg.loss,
+                    states,
                     lr,
                     cfg.meta.meta_lr,
                     cfg.hypergrad,
