@@ -131,7 +131,7 @@ fn meta_weight_net_distrusts_flipped_labels_and_resumes_exactly() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(std::path::Path::new(&ckpt).join("weight_net.bpk").is_file());
+    assert!(std::path::Path::new(&ckpt).join("meta.bpk").is_file());
 
     // Interrupted at step 120 and resumed: the same weights for every example afterwards.
     let split = tmp.path().join("split");
@@ -193,5 +193,65 @@ fn teacher_reads_internal_or_surface_states_by_one_switch() {
         ballast_e2e::text(&out).contains("feelings"),
         "{}",
         ballast_e2e::text(&out)
+    );
+}
+
+#[test]
+fn meta_loss_learns_the_gce_exponent_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = NOISY_MOONS
+        .replace("method = \"l2rw\"", "method = \"meta-loss\"")
+        .replace("export_weights_every = 1", "meta_lr = 0.01\nmeta_every = 2");
+    let cfg = format!("{cfg}[loss]\nkind = \"gce\"\nq = 0.5\n");
+    fs::write(tmp.path().join("ml.toml"), &cfg).unwrap();
+    let run = tmp.path().join("run");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            "ml.toml",
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let metrics = fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let qs: Vec<f64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss_hyper"][0]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    println!("GCE q trajectory: {qs:?}");
+    assert_eq!(qs.len(), 3);
+    assert!(qs.iter().all(|q| (0.01..=1.0).contains(q)), "{qs:?}");
+    assert!((qs[2] - 0.5).abs() > 1e-3, "q should move from 0.5: {qs:?}");
+    assert!(run.join("hyperparameters.svg").is_file());
+
+    let split = tmp.path().join("split");
+    let args = [
+        "train",
+        "ml.toml",
+        "--out",
+        split.to_str().unwrap(),
+        "--quiet",
+    ];
+    ballast_ok(tmp.path(), &[&args[..], &["--stop-after", "150"]].concat());
+    ballast_ok(tmp.path(), &[&args[..], &["--resume"]].concat());
+    let strip = |m: String| -> Vec<serde_json::Value> {
+        m.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("elapsed_s");
+                v.as_object_mut().unwrap().remove("steps_per_s");
+                v
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip(metrics),
+        strip(fs::read_to_string(split.join("metrics.jsonl")).unwrap())
     );
 }

@@ -136,6 +136,7 @@ enum MethodArg {
     ClassRatio,
     Mwn,
     Teacher,
+    MetaLoss,
 }
 
 impl MethodArg {
@@ -147,6 +148,7 @@ impl MethodArg {
             MethodArg::ClassRatio => Method::ClassRatio,
             MethodArg::Mwn => Method::Mwn,
             MethodArg::Teacher => Method::Teacher,
+            MethodArg::MetaLoss => Method::MetaLoss,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod device;
 pub mod hypergrad;
 pub mod jvp;
 pub mod loss;
+pub mod meta_loss;
 pub mod models;
 pub mod params;
 pub mod reweight;

@@ -5,6 +5,7 @@
 use crate::config::Method;
 use anyhow::Result;
 use ballast_core::hypergrad::DirectionalConfig;
+use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
@@ -101,6 +102,15 @@ fn one_step(
                 lr,
             );
             (m, l)
+        }
+        Method::MetaLoss => {
+            let loss = LossConfig::Gce { q: 0.7 };
+            let hyper = LossHyper::new(&loss, &batch.x.device());
+            let mut hyper_optim = AdamConfig::new().init();
+            let hyper =
+                meta_loss_update(&model, hyper, &mut hyper_optim, batch, val, &loss, lr, 1e-3);
+            let current = loss.with_hyper(&hyper.to_vec());
+            weighted_step(model, optim, batch, &current, None, lr)
         }
         Method::Teacher => {
             let (net, net_optim) = net.as_mut().expect("teacher bench has a weighting network");

@@ -6,7 +6,6 @@
 
 use anyhow::{Context, Result, bail};
 use ballast_core::Classifier;
-use ballast_core::weight_net::WeightNet;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnToPyTorchAdapter, ModuleRecord, ModuleSnapshot, SafetensorsStore};
@@ -19,9 +18,10 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 pub const STATE_FILE: &str = "state.json";
-/// The learned weighting network of `mwn` / `teacher` runs and its optimiser.
-pub const WEIGHT_NET_FILE: &str = "weight_net.bpk";
-pub const WEIGHT_NET_OPTIMIZER_FILE: &str = "weight_net_optimizer.bpk";
+/// The meta-learned module of a run (the weighting network of `mwn` / `teacher`, the loss
+/// hyperparameters of `meta-loss`) and its optimiser.
+pub const META_FILE: &str = "meta.bpk";
+pub const META_OPTIMIZER_FILE: &str = "meta_optimizer.bpk";
 const LATEST: &str = "LATEST";
 /// Checkpoints kept besides the newest one.
 const KEEP_OLDER: usize = 1;
@@ -53,7 +53,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
 }
 
-pub fn model_bytes(model: &Classifier) -> Result<Vec<u8>> {
+pub fn model_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
     let bytes = model
         .valid()
         .into_record()
@@ -106,7 +106,7 @@ impl Checkpoints {
         &self,
         model: &Classifier,
         optim: &ModuleOptimizer,
-        net: Option<(&WeightNet, &ModuleOptimizer)>,
+        meta: Option<(Vec<u8>, &ModuleOptimizer)>,
         state: &LoopState,
     ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)?;
@@ -122,17 +122,12 @@ impl Checkpoints {
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("cannot encode optimizer state: {e:?}"))?;
         fs::write(tmp.join(OPTIMIZER_FILE), &opt[..])?;
-        if let Some((net, net_optim)) = net {
-            let bytes = net
-                .valid()
-                .into_record()
+        if let Some((bytes, meta_optim)) = meta {
+            fs::write(tmp.join(META_FILE), bytes)?;
+            let bytes = meta_optim
                 .into_bytes()
-                .map_err(|e| anyhow::anyhow!("cannot encode the weighting network: {e:?}"))?;
-            fs::write(tmp.join(WEIGHT_NET_FILE), &bytes[..])?;
-            let bytes = net_optim.into_bytes().map_err(|e| {
-                anyhow::anyhow!("cannot encode the weighting network's optimizer: {e:?}")
-            })?;
-            fs::write(tmp.join(WEIGHT_NET_OPTIMIZER_FILE), &bytes[..])?;
+                .map_err(|e| anyhow::anyhow!("cannot encode the meta optimizer state: {e:?}"))?;
+            fs::write(tmp.join(META_OPTIMIZER_FILE), &bytes[..])?;
         }
         fs::write(tmp.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
         let dir = self.root.join(&name);
@@ -207,24 +202,24 @@ impl Checkpoints {
         Ok((model, optim, state))
     }
 
-    /// Loads the weighting network and its optimiser saved beside a checkpoint.
-    pub fn load_weight_net(
+    /// Loads the meta-learned module and its optimiser saved beside a checkpoint.
+    pub fn load_meta<M: Module>(
         dir: &Path,
-        net: WeightNet,
+        module: M,
         optim: ModuleOptimizer,
-    ) -> Result<(WeightNet, ModuleOptimizer)> {
-        let path = dir.join(WEIGHT_NET_FILE);
+    ) -> Result<(M, ModuleOptimizer)> {
+        let path = dir.join(META_FILE);
         let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
             anyhow::anyhow!("{} is not a valid burnpack file: {e:?}", path.display())
         })?;
-        let net = net.try_load_record(record).map_err(|e| {
+        let module = module.try_load_record(record).map_err(|e| {
             anyhow::anyhow!(
-                "{} does not fit the weighting network: {e:?}",
+                "{} does not fit this run's meta module: {e:?}",
                 path.display()
             )
         })?;
-        let opt_path = dir.join(WEIGHT_NET_OPTIMIZER_FILE);
+        let opt_path = dir.join(META_OPTIMIZER_FILE);
         let opt_bytes =
             fs::read(&opt_path).with_context(|| format!("cannot read {}", opt_path.display()))?;
         let optim = optim
@@ -235,7 +230,7 @@ impl Checkpoints {
                     opt_path.display()
                 )
             })?;
-        Ok((net, optim))
+        Ok((module, optim))
     }
 }
 

@@ -27,6 +27,8 @@ pub enum Method {
     /// Learning to reweight with deep interactions (Fan et al. 2021): a teacher network reads
     /// the student's internal states (`meta.teacher_states`).
     Teacher,
+    /// Meta-learned robust-loss hyperparameters (Shu et al. 2020) of `[loss]`.
+    MetaLoss,
 }
 
 impl Method {
@@ -39,12 +41,16 @@ impl Method {
             Method::ClassRatio => "class-ratio",
             Method::Mwn => "mwn",
             Method::Teacher => "teacher",
+            Method::MetaLoss => "meta-loss",
         }
     }
 
     /// Whether the method reads the clean validation split every step.
     pub fn needs_validation(self) -> bool {
-        matches!(self, Method::L2rw | Method::Mwn | Method::Teacher)
+        matches!(
+            self,
+            Method::L2rw | Method::Mwn | Method::Teacher | Method::MetaLoss
+        )
     }
 }
 
@@ -65,6 +71,8 @@ pub struct MetaConfig {
     /// Internal states: ["features", "probs", "loss", "label", "progress"] (default);
     /// surface only: ["probs", "loss", "label", "margin", "progress"].
     pub teacher_states: Vec<StateFeature>,
+    /// `meta-loss`: update the loss hyperparameters every this many steps.
+    pub meta_every: usize,
 }
 
 impl Default for MetaConfig {
@@ -76,6 +84,7 @@ impl Default for MetaConfig {
             meta_weight_decay: 1e-4,
             hidden: 100,
             teacher_states: StateFeature::INTERNAL.to_vec(),
+            meta_every: 1,
         }
     }
 }
@@ -284,6 +293,14 @@ impl RunConfig {
         }
         if self.method == Method::Teacher && self.meta.teacher_states.is_empty() {
             bail!("meta.teacher_states must name at least one state feature");
+        }
+        if self.method == Method::MetaLoss && self.loss.hyper().is_empty() {
+            bail!(
+                "method meta-loss needs a loss with hyperparameters: loss.kind = gce, sce or nce-rce"
+            );
+        }
+        if self.meta.meta_every == 0 {
+            bail!("meta.meta_every must be at least 1");
         }
         if self.meta.val_batch_size == 0 {
             bail!("meta.val_batch_size must be at least 1");

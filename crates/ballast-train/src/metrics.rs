@@ -18,6 +18,9 @@ pub struct EvalRecord {
     pub val_acc: Option<f64>,
     pub test_loss: f64,
     pub test_acc: f64,
+    /// Current loss hyperparameters of a `meta-loss` run (`LossConfig::hyper` order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_hyper: Option<Vec<f64>>,
     pub elapsed_s: f64,
     pub steps_per_s: f64,
 }

@@ -78,7 +78,7 @@ pub fn line_plot(
     Ok(())
 }
 
-/// `loss.svg` and `accuracy.svg` in `dir` from the run's records.
+/// `loss.svg`, `accuracy.svg` and, for `meta-loss` runs, `hyperparameters.svg`.
 pub fn plot_run(dir: &Path, records: &[EvalRecord]) -> Result<()> {
     let series = |f: &dyn Fn(&EvalRecord) -> Option<f64>| -> Vec<(f64, f64)> {
         records
@@ -106,6 +106,28 @@ pub fn plot_run(dir: &Path, records: &[EvalRecord]) -> Result<()> {
             },
         ],
     )?;
+    let hyper: Vec<(usize, &Vec<f64>)> = records
+        .iter()
+        .filter_map(|r| r.loss_hyper.as_ref().map(|h| (r.step, h)))
+        .collect();
+    if let Some((_, first)) = hyper.first() {
+        let names: Vec<String> = (0..first.len()).map(|i| format!("λ{i}")).collect();
+        let curves: Vec<Curve> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Curve {
+                name: name.as_str(),
+                points: hyper.iter().map(|(s, h)| (*s as f64, h[i])).collect(),
+            })
+            .collect();
+        line_plot(
+            &dir.join("hyperparameters.svg"),
+            "Loss hyperparameters",
+            "step",
+            "value",
+            &curves,
+        )?;
+    }
     line_plot(
         &dir.join("accuracy.svg"),
         "Accuracy",

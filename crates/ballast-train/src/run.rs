@@ -10,6 +10,7 @@ use crate::plot::{plot_run, plot_weights};
 use crate::weights::WeightLog;
 use anyhow::{Context, Result, bail};
 use ballast_core::Batch;
+use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{erm_step, weighted_step};
@@ -119,12 +120,18 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             .init();
         (net, net_optim)
     });
+    // The meta-learned loss hyperparameters of `meta-loss`.
+    let mut loss_hyper = (cfg.method == Method::MetaLoss)
+        .then(|| (LossHyper::new(&cfg.loss, &device), AdamConfig::new().init()));
     if opts.resume {
         if let Some(dir) = &latest {
             let (m, o, s) = Checkpoints::load(dir, model, optim)?;
             (model, optim, state) = (m, o, s);
             if let Some((net, net_optim)) = weight_net.take() {
-                weight_net = Some(Checkpoints::load_weight_net(dir, net, net_optim)?);
+                weight_net = Some(Checkpoints::load_meta(dir, net, net_optim)?);
+            }
+            if let Some((hyper, hyper_optim)) = loss_hyper.take() {
+                loss_hyper = Some(Checkpoints::load_meta(dir, hyper, hyper_optim)?);
             }
             eprintln!("resuming from {} (step {})", dir.display(), state.step);
         }
@@ -217,6 +224,27 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 weight_net = Some((out.net, net_optim));
                 (out.model, out.losses, Some(out.weights))
             }
+            Method::MetaLoss => {
+                let (mut hyper, mut hyper_optim) =
+                    loss_hyper.take().expect("meta-loss has hyperparameters");
+                if step % cfg.meta.meta_every == 0 {
+                    let val = validation_batch(&data, cfg, step, &device)?;
+                    hyper = meta_loss_update(
+                        &model,
+                        hyper,
+                        &mut hyper_optim,
+                        &batch,
+                        &val,
+                        &cfg.loss,
+                        lr,
+                        cfg.meta.meta_lr,
+                    );
+                }
+                let current = cfg.loss.with_hyper(&hyper.to_vec());
+                loss_hyper = Some((hyper, hyper_optim));
+                let (m, l) = weighted_step(model, &mut optim, &batch, &current, None, lr);
+                (m, l, None)
+            }
             Method::Teacher => {
                 let val = validation_batch(&data, cfg, step, &device)?;
                 let (net, mut net_optim) =
@@ -294,6 +322,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 val_acc: val.map(|v| v.accuracy),
                 test_loss: test.loss,
                 test_acc: test.accuracy,
+                loss_hyper: loss_hyper.as_ref().map(|(h, _)| h.to_vec()),
                 elapsed_s: elapsed,
                 steps_per_s: (state.step - steps_at_start) as f64
                     / started.elapsed().as_secs_f64().max(1e-9),
@@ -323,12 +352,12 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         }
         if state.step % ckpt_every == 0 || done || state.step == stop {
             state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-            ckpts.save(
-                &model,
-                &optim,
-                weight_net.as_ref().map(|(n, o)| (n, o)),
-                &state,
-            )?;
+            let meta = match (&weight_net, &loss_hyper) {
+                (Some((net, o)), _) => Some((crate::checkpoint::model_bytes(net)?, o)),
+                (None, Some((hyper, o))) => Some((crate::checkpoint::model_bytes(hyper)?, o)),
+                _ => None,
+            };
+            ckpts.save(&model, &optim, meta, &state)?;
         }
     }
     bar.finish_and_clear();
