@@ -170,10 +170,10 @@ steps = 1
     assert!(text(&out).contains("no-such-folder"), "{}", text(&out));
 }
 
-#[test]
-fn cifar10_runs_from_a_user_folder_of_generated_records() {
-    let tmp = tempfile::tempdir().unwrap();
-    let folder = tmp.path().join("cifar-10-batches-bin");
+/// Writes generated records in the official CIFAR-10 binary layout (1 label byte + 3072
+/// pixel bytes): 5 × 40 training and 30 test records.
+fn generated_cifar(root: &Path) -> std::path::PathBuf {
+    let folder = root.join("cifar-10-batches-bin");
     fs::create_dir_all(&folder).unwrap();
     // Generated records in the official binary layout: 1 label byte + 3072 pixel bytes.
     let record = |i: usize| -> Vec<u8> {
@@ -193,6 +193,13 @@ fn cifar10_runs_from_a_user_folder_of_generated_records() {
         let bytes: Vec<u8> = (0..n).flat_map(record).collect();
         fs::write(folder.join(name), bytes).unwrap();
     }
+    folder
+}
+
+#[test]
+fn cifar10_runs_from_a_user_folder_of_generated_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = generated_cifar(tmp.path());
     let cfg = format!(
         r#"
 method = "erm"
@@ -227,4 +234,44 @@ batch_size = 16
     let out = ballast(tmp.path(), &["train", "c.toml", "--quiet"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("data_batch_3"), "{}", text(&out));
+}
+
+/// The full-scale GPU configs start and run a few steps on CPU (tiny batches).
+#[test]
+fn full_scale_cifar_configs_start_on_generated_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = generated_cifar(tmp.path());
+    for name in ["l2rw-cifar10-wrn28-10", "mwn-cifar10-resnet32"] {
+        let config = ballast_e2e::repo_root().join(format!("configs/{name}.toml"));
+        let run = tmp.path().join(name);
+        let dir = format!("data.dir={}", folder.display());
+        ballast_ok(
+            tmp.path(),
+            &[
+                "train",
+                config.to_str().unwrap(),
+                "--out",
+                run.to_str().unwrap(),
+                "--quiet",
+                "--set",
+                &dir,
+                "--set",
+                "data.val_size=20",
+                "--set",
+                "budget.steps=2",
+                "--set",
+                "budget.batch_size=4",
+                "--set",
+                "meta.val_batch_size=4",
+                "--set",
+                "budget.eval_batch_size=30",
+            ],
+        );
+        let summary = read_json(&run.join("summary.json"));
+        assert_eq!(summary["steps"], 2, "{name}");
+        assert!(
+            summary["label_noise"]["rate"].as_f64().unwrap() == 0.4,
+            "{name}"
+        );
+    }
 }
