@@ -255,3 +255,36 @@ fn meta_loss_learns_the_gce_exponent_and_resumes_exactly() {
         strip(fs::read_to_string(split.join("metrics.jsonl")).unwrap())
     );
 }
+
+#[test]
+fn finetuning_on_the_clean_split_extends_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = NOISY_MOONS
+        .replace("method = \"l2rw\"", "method = \"erm\"")
+        .replace(
+            "eval_every = 100",
+            "eval_every = 100\nfinetune_steps = 50\nfinetune_lr = 0.01",
+        );
+    fs::write(tmp.path().join("ft.toml"), cfg).unwrap();
+    let run = tmp.path().join("run");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            "ft.toml",
+            "--out",
+            run.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let summary = read_json(&run.join("summary.json"));
+    assert_eq!(summary["steps"], 350);
+    assert_eq!(summary["final_record"]["lr"], 0.01);
+    // Fine-tuning steps export no weights.
+    let csv = fs::read_to_string(run.join("weights.csv")).unwrap_or_default();
+    assert!(
+        csv.lines()
+            .skip(1)
+            .all(|l| l.split(',').next().unwrap().parse::<usize>().unwrap() <= 300)
+    );
+}

@@ -187,6 +187,10 @@ pub struct BudgetConfig {
     pub eval_batch_size: usize,
     /// Write a checkpoint every this many steps (0 = at each evaluation).
     pub checkpoint_every: usize,
+    /// "+FT" baselines: plain steps on the clean validation split after the main budget
+    /// (batches of `meta.val_batch_size`), at `finetune_lr` (default 0.1 × optimizer.lr).
+    pub finetune_steps: usize,
+    pub finetune_lr: Option<f64>,
 }
 
 impl Default for BudgetConfig {
@@ -198,6 +202,8 @@ impl Default for BudgetConfig {
             eval_every: 0,
             eval_batch_size: 1000,
             checkpoint_every: 0,
+            finetune_steps: 0,
+            finetune_lr: None,
         }
     }
 }
@@ -284,6 +290,14 @@ impl RunConfig {
             if i.classes[0] == i.classes[1] {
                 bail!("data.imbalance.classes must be two different classes");
             }
+        }
+        if self.budget.finetune_steps > 0 && self.data.val_size == 0 {
+            bail!(
+                "budget.finetune_steps fine-tunes on the clean validation split: set data.val_size > 0"
+            );
+        }
+        if self.budget.finetune_lr.is_some_and(|lr| !(lr > 0.0)) {
+            bail!("budget.finetune_lr must be positive");
         }
         if self.method.needs_validation() && self.data.val_size == 0 {
             bail!(

@@ -138,7 +138,9 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     }
     let mut metrics = MetricsLog::open(run_dir, opts.resume.then_some(state.step))?;
 
-    let (per_epoch, total) = budget_steps(cfg, data.train.len());
+    let (per_epoch, main_total) = budget_steps(cfg, data.train.len());
+    // "+FT": plain steps on the clean validation split after the main budget.
+    let total = main_total + cfg.budget.finetune_steps;
     let eval_every = if cfg.budget.eval_every > 0 {
         cfg.budget.eval_every
     } else {
@@ -172,10 +174,21 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         let offset = (step % per_epoch) * cfg.budget.batch_size;
         let positions = &perm[offset..(offset + cfg.budget.batch_size).min(perm.len())];
         let batch = batch_of(&data.train, positions, &device);
-        let lr = cfg.optimizer.lr * cfg.schedule.factor(step, total);
+        let finetuning = step >= main_total;
+        let lr = if finetuning {
+            cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
+        } else {
+            cfg.optimizer.lr * cfg.schedule.factor(step, main_total)
+        };
 
         device.seed(step_seed(cfg.seed, step));
-        let (next, losses, weights) = match cfg.method {
+        let method = if finetuning { Method::Erm } else { cfg.method };
+        let batch = if finetuning {
+            validation_batch(&data, cfg, step, &device)?
+        } else {
+            batch
+        };
+        let (next, losses, weights) = match method {
             Method::Erm => {
                 let (m, l) = erm_step(model, &mut optim, &batch, &cfg.loss, lr);
                 (m, l, None)
@@ -284,7 +297,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             );
         }
         model = next;
-        if let (Some(w), Some(log)) = (&weights, weight_log.as_mut()) {
+        if let (Some(w), Some(log), false) = (&weights, weight_log.as_mut(), finetuning) {
             if step % cfg.meta.export_weights_every == 0 {
                 log.append(step + 1, &data, positions, w.clone(), losses.clone())?;
             }
