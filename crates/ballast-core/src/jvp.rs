@@ -3,7 +3,9 @@
 //! each layer maps (x, ẋ) to (y, ẏ) with ẏ = ∂y/∂x·ẋ + ∂y/∂θ·v. One dual forward gives the
 //! exact directional derivative of every output, with no finite-difference step and no
 //! error at ReLU / max-pool kinks. With no tangents (`None`) every function here is the
-//! ordinary forward, so models have a single forward implementation.
+//! ordinary forward, so models have a single forward implementation. Tangents are always
+//! computed on plain (no-autodiff) tensors, so a tracked training forward can carry them
+//! without recording them in its graph.
 
 use crate::models::{BatchNorm, Mode};
 use burn::module::Param;
@@ -65,7 +67,9 @@ impl<const D: usize> Dual<D> {
     }
 
     pub fn relu(self) -> Dual<D> {
-        let t = self.t.map(|t| t * self.p.clone().greater_elem(0.0).float());
+        let t = self
+            .t
+            .map(|t| t * self.p.clone().inner().greater_elem(0.0).float());
         Dual {
             p: burn::tensor::activation::relu(self.p),
             t,
@@ -76,13 +80,13 @@ impl<const D: usize> Dual<D> {
     pub fn tangent(&self) -> Tensor<D> {
         self.t
             .clone()
-            .unwrap_or_else(|| Tensor::zeros(self.p.shape(), &self.p.device()))
+            .unwrap_or_else(|| Tensor::zeros(self.p.shape(), &self.p.device().inner()))
     }
 }
 
 /// y = x W + b.
 pub fn linear(layer: &Linear, x: Dual<2>, v: Option<Tangents>) -> Dual<2> {
-    let from_input = x.t.map(|t| t.matmul(layer.weight.val()));
+    let from_input = x.t.map(|t| t.matmul(layer.weight.val().inner()));
     let from_params = v.and_then(|v| {
         let vw = v.of(&layer.weight);
         let vb = layer.bias.as_ref().and_then(|b| v.of(b));
@@ -92,8 +96,8 @@ pub fn linear(layer: &Linear, x: Dual<2>, v: Option<Tangents>) -> Dual<2> {
         let [n, _] = x.p.dims();
         let out = layer.weight.dims()[1];
         let w = match vw {
-            Some(vw) => x.p.clone().matmul(vw), // [B, D] x [D, O]
-            None => Tensor::zeros([n, out], &x.p.device()),
+            Some(vw) => x.p.clone().inner().matmul(vw), // [B, D] x [D, O]
+            None => Tensor::zeros([n, out], &x.p.device().inner()),
         };
         Some(match vb {
             Some(vb) => w + vb.unsqueeze_dim(0),
@@ -109,7 +113,7 @@ pub fn linear(layer: &Linear, x: Dual<2>, v: Option<Tangents>) -> Dual<2> {
 /// 2-D convolution (linear in the input and, jointly, in weight and bias).
 pub fn conv2d(layer: &Conv2d, x: Dual<4>, v: Option<Tangents>) -> Dual<4> {
     let from_input = x.t.map(|t| {
-        let mut no_bias = layer.clone();
+        let mut no_bias = layer.valid();
         no_bias.bias = None;
         no_bias.forward(t)
     });
@@ -191,49 +195,41 @@ pub fn batch_norm<const D: usize>(
 ) -> Dual<D> {
     let vg = v.and_then(|v| v.of(&bn.gamma));
     let vb = v.and_then(|v| v.of(&bn.beta));
+    let x_plain = x.p.clone().inner();
+    let p = bn.forward(x.p, mode);
     if x.t.is_none() && vg.is_none() && vb.is_none() {
-        return Dual::constant(bn.forward(x.p, mode));
+        return Dual::constant(p);
     }
+    // The tangent, on plain tensors.
     let channels = bn.gamma.dims()[0];
-    let device = x.p.device();
+    let device = x_plain.device();
     // [C] -> broadcastable [1, C, 1, ...]
     let per_channel = |t: Tensor<1>| -> Tensor<D> {
         let mut shape = [1usize; D];
         shape[1] = channels;
-        t.reshape(shape)
+        t.inner().reshape(shape)
     };
     let reduce_dims: Vec<usize> = (0..D).filter(|&d| d != 1).collect();
     let mean_over =
         |t: Tensor<D>| -> Tensor<D> { reduce_dims.iter().fold(t, |acc, &d| acc.mean_dim(d)) };
     let gamma = per_channel(bn.gamma.val());
-    let beta = per_channel(bn.beta.val());
     let eps = bn.epsilon;
     let (x_hat, x_hat_t) = match mode {
         Mode::Eval => {
             let mean = per_channel(bn.running_mean.value_sync().to_device(&device));
-            let std = per_channel(
-                bn.running_var
-                    .value_sync()
-                    .to_device(&device)
-                    .add_scalar(eps)
-                    .sqrt(),
-            );
-            let x_hat = (x.p.clone() - mean) / std.clone();
+            let var = bn.running_var.value_sync().to_device(&device);
+            let std = per_channel(var.add_scalar(eps).sqrt());
+            let x_hat = (x_plain - mean) / std.clone();
             (x_hat, x.t.map(|t| t / std))
         }
         Mode::Train | Mode::Probe => {
-            if mode == Mode::Train {
-                // Keeps running statistics up to date exactly as the plain forward does.
-                let _ = bn.forward(x.p.clone(), mode);
-            }
-            let mean = mean_over(x.p.clone());
-            let centered = x.p.clone() - mean;
+            let mean = mean_over(x_plain.clone());
+            let centered = x_plain - mean;
             let var = mean_over(centered.clone().powi_scalar(2));
             let std = var.add_scalar(eps).sqrt();
             let x_hat = centered.clone() / std.clone();
             let x_hat_t = x.t.map(|t| {
-                let t_mean = mean_over(t.clone());
-                let t_centered = t - t_mean;
+                let t_centered = t.clone() - mean_over(t);
                 let var_t = mean_over(centered.clone() * t_centered.clone()) * 2.0;
                 let std_t = var_t / (std.clone() * 2.0);
                 t_centered / std.clone() - x_hat.clone() * std_t / std.clone()
@@ -248,10 +244,7 @@ pub fn batch_norm<const D: usize>(
         ),
         vb.map(|b| per_channel(b) + x_hat.zeros_like()),
     );
-    Dual {
-        p: x_hat * gamma + beta,
-        t,
-    }
+    Dual { p, t }
 }
 
 /// Inverted dropout in [`Mode::Train`], with the same mask on the tangent.
@@ -262,7 +255,7 @@ pub fn dropout<const D: usize>(x: Dual<D>, prob: f64, mode: Mode) -> Dual<D> {
     let keep = 1.0 - prob;
     let mask = x.p.random_like(Distribution::Bernoulli(keep)) / keep;
     Dual {
-        t: x.t.map(|t| t * mask.clone()),
+        t: x.t.map(|t| t * mask.clone().inner()),
         p: x.p * mask,
     }
 }

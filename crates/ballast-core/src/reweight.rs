@@ -2,11 +2,16 @@
 //! baselines. Weights sum to 1 and multiply the per-example losses of the real step.
 
 use crate::batch::Batch;
-use crate::hypergrad::{Direction, DirectionalConfig, loss_directional_derivatives};
+use crate::hypergrad::{
+    Direction, DirectionalConfig, FiniteDifference, loss_and_logit_gradient,
+    loss_directional_derivatives,
+};
+use crate::jvp::{Dual, Tangents};
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode};
 use crate::step::weighted_step;
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -62,6 +67,10 @@ pub fn l2rw_weights(
 
 /// One L2RW step: weights from the validation batch, then the weighted optimiser step.
 /// Returns the model, the per-example losses and the weights.
+///
+/// With the exact (JVP) scheme the training batch goes through the network once: the
+/// tracked training forward carries the tangents along ∇L_val, the weights come from them,
+/// and the same graph takes the weighted backward (one forward fewer than the reference).
 pub fn l2rw_step(
     model: Classifier,
     optim: &mut ModuleOptimizer,
@@ -71,9 +80,31 @@ pub fn l2rw_step(
     cfg: DirectionalConfig,
     lr: f64,
 ) -> (Classifier, Tensor<1>, Tensor<1>) {
-    let (weights, _) = l2rw_weights(&model, batch, val, loss, cfg);
-    let (model, losses) = weighted_step(model, optim, batch, loss, Some(weights.clone()), lr);
-    (model, losses, weights)
+    if cfg.scheme != FiniteDifference::Jvp {
+        let (weights, _) = l2rw_weights(&model, batch, val, loss, cfg);
+        let (model, losses) = weighted_step(model, optim, batch, loss, Some(weights.clone()), lr);
+        return (model, losses, weights);
+    }
+    let val_loss = LossConfig::Ce {}
+        .per_example(model.forward(val.x.clone(), Mode::Probe), val.y.clone())
+        .mean();
+    let dir = Direction::gradient_of(val_loss, &model);
+    let out = model.forward_dual(
+        Dual::constant(batch.x.clone()),
+        Mode::Train,
+        Some(Tangents { dir: dir.grads() }),
+    );
+    let logits = out.logits.p; // [n, K], tracked
+    let (_, dl_dz) = loss_and_logit_gradient(loss, logits.clone().inner(), batch.y.clone().inner());
+    let d = (dl_dz * out.logits.t.expect("tangents along ∇L_val"))
+        .sum_dim(1)
+        .squeeze_dim::<1>(1);
+    let weights = clip_and_normalise(d);
+    let losses = loss.per_example(logits, batch.y.clone()); // [n]
+    let grads =
+        GradientsParams::from_grads((losses.clone() * weights.clone()).sum().backward(), &model);
+    let model = optim.step(lr, model, grads);
+    (model, losses.detach().inner(), weights)
 }
 
 #[cfg(test)]
@@ -81,7 +112,6 @@ mod tests {
     use super::*;
     use crate::models::{InputSpec, ModelConfig};
     use crate::params::grad_dot;
-    use burn::optim::GradientsParams;
 
     fn values(t: Tensor<1>) -> Vec<f32> {
         t.try_into_vec_as::<f32>().unwrap()
@@ -155,6 +185,48 @@ mod tests {
         for (a, b) in w.iter().zip(&exact) {
             let b = if total > 0.0 { b / total } else { 0.0 };
             assert!((*a as f64 - b).abs() < 1e-5, "{w:?} vs {exact:?}");
+        }
+    }
+
+    /// The one-pass step (tangents on the tracked training forward, BatchNorm in train mode)
+    /// uses the same weights as the separate primitive, and the same update.
+    #[test]
+    fn fused_l2rw_step_matches_the_separate_primitive() {
+        let ad = Device::flex().autodiff();
+        ad.seed(12);
+        let input = InputSpec {
+            shape: vec![3, 8, 8],
+            num_classes: 3,
+            mean: vec![0.5; 3],
+            std: vec![0.25; 3],
+        };
+        let mut cfg = ModelConfig::of(crate::models::Arch::ResnetCifar);
+        cfg.depth = 8;
+        cfg.width = 0.25;
+        let model = cfg.init(&input, &ad);
+        let batch = Batch {
+            x: Tensor::random([10, 192], Distribution::Uniform(0.0, 1.0), &ad),
+            y: Tensor::random([10], Distribution::Uniform(0.0, 3.0), &ad),
+        };
+        let val = Batch {
+            x: Tensor::random([6, 192], Distribution::Uniform(0.0, 1.0), &ad),
+            y: Tensor::random([6], Distribution::Uniform(0.0, 3.0), &ad),
+        };
+        let loss = LossConfig::Ce {};
+        let (expected, _) = l2rw_weights(&model, &batch, &val, &loss, DirectionalConfig::default());
+        let mut optim = crate::step::OptimizerConfig::default().init();
+        let (_, _, fused) = l2rw_step(
+            model,
+            &mut optim,
+            &batch,
+            &val,
+            &loss,
+            DirectionalConfig::default(),
+            0.1,
+        );
+        let (a, b) = (values(expected), values(fused));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-5, "{a:?} vs {b:?}");
         }
     }
 }

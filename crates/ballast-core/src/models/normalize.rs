@@ -36,7 +36,7 @@ impl Normalize {
     pub fn forward_dual(&self, x: Dual<2>) -> Dual<2> {
         Dual {
             p: (x.p - self.mean.clone()) * self.inv_std.clone(),
-            t: x.t.map(|t| t * self.inv_std.clone()),
+            t: x.t.map(|t| t * self.inv_std.clone().inner()),
         }
     }
 }
