@@ -68,3 +68,17 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// A run's `metrics.jsonl` records without the wall-clock fields (for exact comparisons).
+pub fn metrics_without_timing(run_dir: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(run_dir.join("metrics.jsonl")).expect("metrics.jsonl");
+    text.lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).expect("a JSON record");
+            let o = v.as_object_mut().expect("an object");
+            o.remove("elapsed_s");
+            o.remove("steps_per_s");
+            v
+        })
+        .collect()
+}

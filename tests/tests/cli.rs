@@ -180,18 +180,10 @@ fn resume_is_bit_identical_to_an_uninterrupted_run() {
         whole_data == split_data,
         "resumed weights differ from the uninterrupted run"
     );
-    let metrics = |d: &Path| fs::read_to_string(d.join("metrics.jsonl")).unwrap();
-    let strip = |m: String| -> Vec<serde_json::Value> {
-        m.lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("elapsed_s");
-                v.as_object_mut().unwrap().remove("steps_per_s");
-                v
-            })
-            .collect()
-    };
-    assert_eq!(strip(metrics(&whole)), strip(metrics(&split)));
+    assert_eq!(
+        ballast_e2e::metrics_without_timing(&whole),
+        ballast_e2e::metrics_without_timing(&split)
+    );
 }
 
 #[test]

@@ -126,11 +126,6 @@ pub fn learned_weight_step(
     }
 }
 
-/// Meta-Weight-Net state: the example's loss, [n] -> [n, 1].
-pub fn loss_state(_out: &ModelOutput, losses: &Tensor<1>) -> Tensor<2> {
-    losses.clone().unsqueeze_dim(1)
-}
-
 /// Per-example inputs of the deep-interaction teacher (Fan et al. 2021). `Features`
 /// (penultimate-layer activations) is the internal state; the rest are the "surface"
 /// signals earlier teachers used.
@@ -272,7 +267,8 @@ mod tests {
             .valid()
             .forward_output(batch.x.clone().inner(), Mode::Probe);
         let losses = loss.per_example(plain_out.logits.clone(), batch.y.clone().inner());
-        let s = loss_state(&plain_out, &losses);
+        let y = batch.y.clone().inner();
+        let s = teacher_state(&plain_out, &losses, &y, 0.0, &[StateFeature::Loss]); // MW-Net
 
         // Meta-gradient from the primitive.
         let w = net.forward(s.clone());

@@ -9,9 +9,7 @@ use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
-use ballast_core::weight_net::{
-    StateFeature, WeightNet, learned_weight_step, loss_state, teacher_state,
-};
+use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
 use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
@@ -53,6 +51,14 @@ pub struct BenchSpec<'a> {
     pub steps: usize,
     pub backend: Backend,
     pub seed: u64,
+}
+
+/// Meta-Weight-Net reads the loss; the teacher the student's internal states.
+fn bench_state_features(method: Method) -> &'static [StateFeature] {
+    match method {
+        Method::Mwn => &[StateFeature::Loss],
+        _ => &StateFeature::INTERNAL,
+    }
 }
 
 fn random_batch(n: usize, input: &InputSpec, device: &Device) -> Batch {
@@ -112,11 +118,12 @@ fn one_step(
             let current = loss.with_hyper(&hyper.to_vec());
             weighted_step(model, optim, batch, &current, None, lr)
         }
-        Method::Teacher => {
-            let (net, net_optim) = net.as_mut().expect("teacher bench has a weighting network");
+        Method::Mwn | Method::Teacher => {
+            let (net, net_optim) = net.as_mut().expect("a weighting network");
             let labels = batch.y.clone().inner();
+            let features = bench_state_features(method);
             let states = |out: &ModelOutput, losses: &Tensor<1>| {
-                teacher_state(out, losses, &labels, 0.5, &StateFeature::INTERNAL)
+                teacher_state(out, losses, &labels, 0.5, features)
             };
             let out = learned_weight_step(
                 model,
@@ -127,24 +134,6 @@ fn one_step(
                 val,
                 &loss,
                 states,
-                lr,
-                1e-3,
-                DirectionalConfig::default(),
-            );
-            *net = out.net;
-            (out.model, out.losses)
-        }
-        Method::Mwn => {
-            let (net, net_optim) = net.as_mut().expect("mwn bench has a weighting network");
-            let out = learned_weight_step(
-                model,
-                optim,
-                net.clone(),
-                net_optim,
-                batch,
-                val,
-                &loss,
-                loss_state,
                 lr,
                 1e-3,
                 DirectionalConfig::default(),
@@ -171,14 +160,13 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
         let mut model = spec.model.init(spec.input, &device);
         let mut optim = OptimizerConfig::default().init();
         let state_dim = match method {
-            Method::Mwn => 1,
-            Method::Teacher => {
+            Method::Mwn | Method::Teacher => {
                 let out = model
                     .valid()
                     .forward_output(batch.x.clone().inner(), Mode::Probe);
                 let y = batch.y.clone().inner();
                 let losses = LossConfig::Ce {}.per_example(out.logits.clone(), y.clone());
-                teacher_state(&out, &losses, &y, 0.5, &StateFeature::INTERNAL).dims()[1]
+                teacher_state(&out, &losses, &y, 0.5, bench_state_features(method)).dims()[1]
             }
             _ => 0,
         };

@@ -77,9 +77,35 @@ pub fn safetensors_bytes(model: &Classifier) -> Result<Vec<u8>> {
         .map_err(|e| anyhow::anyhow!("cannot encode safetensors: {e:?}"))
 }
 
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// A module (burnpack) and its optimiser state from two files of a checkpoint directory.
+fn load_pair<M: Module>(
+    dir: &Path,
+    module_file: &str,
+    optim_file: &str,
+    module: M,
+    optim: ModuleOptimizer,
+) -> Result<(M, ModuleOptimizer)> {
+    let path = dir.join(module_file);
+    let module = load_model_bytes(module, &read(&path)?, &path)?;
+    let opt_path = dir.join(optim_file);
+    let optim = optim
+        .from_bytes(Bytes::from_bytes_vec(read(&opt_path)?))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{} is not a valid optimizer state: {e:?}",
+                opt_path.display()
+            )
+        })?;
+    Ok((module, optim))
+}
+
 /// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
 /// tensor was applied.
-pub fn load_model_bytes(model: Classifier, bytes: &[u8], what: &Path) -> Result<Classifier> {
+pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8], what: &Path) -> Result<M> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
         anyhow::anyhow!(
             "{} is not a valid burnpack checkpoint: {e:?}",
@@ -178,27 +204,10 @@ impl Checkpoints {
         model: Classifier,
         optim: ModuleOptimizer,
     ) -> Result<(Classifier, ModuleOptimizer, LoopState)> {
-        let model_path = dir.join(MODEL_FILE);
-        let bytes = fs::read(&model_path)
-            .with_context(|| format!("cannot read {}", model_path.display()))?;
-        let model = load_model_bytes(model, &bytes, &model_path)?;
-        let opt_path = dir.join(OPTIMIZER_FILE);
-        let opt_bytes =
-            fs::read(&opt_path).with_context(|| format!("cannot read {}", opt_path.display()))?;
-        let optim = optim
-            .from_bytes(Bytes::from_bytes_vec(opt_bytes))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{} is not a valid optimizer state: {e:?}",
-                    opt_path.display()
-                )
-            })?;
+        let (model, optim) = load_pair(dir, MODEL_FILE, OPTIMIZER_FILE, model, optim)?;
         let state_path = dir.join(STATE_FILE);
-        let state: LoopState = serde_json::from_slice(
-            &fs::read(&state_path)
-                .with_context(|| format!("cannot read {}", state_path.display()))?,
-        )
-        .with_context(|| format!("{} is malformed", state_path.display()))?;
+        let state: LoopState = serde_json::from_slice(&read(&state_path)?)
+            .with_context(|| format!("{} is malformed", state_path.display()))?;
         Ok((model, optim, state))
     }
 
@@ -208,29 +217,7 @@ impl Checkpoints {
         module: M,
         optim: ModuleOptimizer,
     ) -> Result<(M, ModuleOptimizer)> {
-        let path = dir.join(META_FILE);
-        let bytes = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| {
-            anyhow::anyhow!("{} is not a valid burnpack file: {e:?}", path.display())
-        })?;
-        let module = module.try_load_record(record).map_err(|e| {
-            anyhow::anyhow!(
-                "{} does not fit this run's meta module: {e:?}",
-                path.display()
-            )
-        })?;
-        let opt_path = dir.join(META_OPTIMIZER_FILE);
-        let opt_bytes =
-            fs::read(&opt_path).with_context(|| format!("cannot read {}", opt_path.display()))?;
-        let optim = optim
-            .from_bytes(Bytes::from_bytes_vec(opt_bytes))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "{} is not a valid optimizer state: {e:?}",
-                    opt_path.display()
-                )
-            })?;
-        Ok((module, optim))
+        load_pair(dir, META_FILE, META_OPTIMIZER_FILE, module, optim)
     }
 }
 

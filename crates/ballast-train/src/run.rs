@@ -14,7 +14,7 @@ use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::step::{erm_step, weighted_step};
-use ballast_core::weight_net::{WeightNet, learned_weight_step, loss_state, teacher_state};
+use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
 use ballast_core::{Backend, Classifier};
 use burn::module::Module;
 use burn::optim::AdamConfig;
@@ -101,12 +101,11 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let mut state = LoopState::default();
     // The learned weighting network of `mwn`.
     let state_dim = match cfg.method {
-        Method::Mwn => 1,
-        Method::Teacher => {
+        Method::Mwn | Method::Teacher => {
             let probe = batch_of(&data.train, &[0], &device.clone().inner());
             let out = model.valid().forward_output(probe.x, Mode::Probe);
             let losses = cfg.loss.per_example(out.logits.clone(), probe.y.clone());
-            teacher_state(&out, &losses, &probe.y, 0.0, &cfg.meta.teacher_states).dims()[1]
+            teacher_state(&out, &losses, &probe.y, 0.0, state_features(cfg)).dims()[1]
         }
         _ => 0,
     };
@@ -218,25 +217,6 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 );
                 (m, l, Some(w))
             }
-            Method::Mwn => {
-                let val = validation_batch(&data, cfg, step, &device)?;
-                let (net, mut net_optim) = weight_net.take().expect("mwn has a weighting network");
-                let out = learned_weight_step(
-                    model,
-                    &mut optim,
-                    net,
-                    &mut net_optim,
-                    &batch,
-                    &val,
-                    &cfg.loss,
-                    loss_state,
-                    lr,
-                    cfg.meta.meta_lr,
-                    cfg.hypergrad,
-                );
-                weight_net = Some((out.net, net_optim));
-                (out.model, out.losses, Some(out.weights))
-            }
             Method::MetaLoss => {
                 let (mut hyper, mut hyper_optim) =
                     loss_hyper.take().expect("meta-loss has hyperparameters");
@@ -258,14 +238,14 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 let (m, l) = weighted_step(model, &mut optim, &batch, &current, None, lr);
                 (m, l, None)
             }
-            Method::Teacher => {
+            Method::Mwn | Method::Teacher => {
                 let val = validation_batch(&data, cfg, step, &device)?;
-                let (net, mut net_optim) =
-                    weight_net.take().expect("teacher has a weighting network");
+                let (net, mut net_optim) = weight_net.take().expect("a weighting network");
                 let labels = batch.y.clone().inner();
                 let progress = step as f64 / total as f64;
+                let features = state_features(cfg);
                 let states = |out: &ModelOutput, losses: &Tensor<1>| {
-                    teacher_state(out, losses, &labels, progress, &cfg.meta.teacher_states)
+                    teacher_state(out, losses, &labels, progress, features)
                 };
                 let out = learned_weight_step(
                     model,
@@ -409,6 +389,15 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         }
     }
     Ok(summary)
+}
+
+/// What the weighting network reads: the loss for Meta-Weight-Net, the configured student
+/// states for the teacher.
+fn state_features(cfg: &RunConfig) -> &[StateFeature] {
+    match cfg.method {
+        Method::Mwn => &[StateFeature::Loss],
+        _ => &cfg.meta.teacher_states,
+    }
 }
 
 /// Fraction of training examples per class (labels as seen by the learner).
