@@ -275,3 +275,47 @@ fn full_scale_cifar_configs_start_on_generated_data() {
         );
     }
 }
+
+/// A folder of standard files the user already has is verified and copied into the cache.
+#[test]
+fn fetch_from_a_user_folder_verifies_and_installs() {
+    let have = fetch("mnist");
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let log = ballast_ok(
+        tmp.path(),
+        &[
+            "data",
+            "fetch",
+            "mnist",
+            "--from",
+            have.to_str().unwrap(),
+            "--data-dir",
+            cache.to_str().unwrap(),
+        ],
+    );
+    assert!(log.contains("using files from"), "{log}");
+    assert!(cache.join("mnist/t10k-labels-idx1-ubyte").is_file());
+    // A corrupted copy named by data.dir is refused with the file named.
+    let bad = tmp.path().join("bad");
+    fs::create_dir_all(&bad).unwrap();
+    for f in fs::read_dir(&have).unwrap() {
+        let f = f.unwrap().path();
+        fs::copy(&f, bad.join(f.file_name().unwrap())).unwrap();
+    }
+    let mut labels = fs::read(bad.join("t10k-labels-idx1-ubyte")).unwrap();
+    labels[100] ^= 1;
+    fs::write(bad.join("t10k-labels-idx1-ubyte"), labels).unwrap();
+    let cfg = format!(
+        "method = \"erm\"\n[data]\ndataset = \"mnist\"\ndir = \"{}\"\n[budget]\nsteps = 1\n",
+        bad.display()
+    );
+    fs::write(tmp.path().join("bad.toml"), cfg).unwrap();
+    let out = ballast(tmp.path(), &["train", "bad.toml", "--quiet"]);
+    assert!(!out.status.success());
+    let t = text(&out);
+    assert!(
+        t.contains("t10k-labels-idx1-ubyte") && t.contains("SHA-256"),
+        "{t}"
+    );
+}

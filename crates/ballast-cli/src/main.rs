@@ -123,6 +123,10 @@ enum DataCommand {
     Fetch {
         #[arg(value_enum)]
         dataset: FetchArg,
+        /// A folder holding the standard files you already have (raw or .gz), copied into
+        /// the cache after verification.
+        #[arg(long)]
+        from: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -311,7 +315,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Data {
-            command: DataCommand::Fetch { dataset, common },
+            command:
+                DataCommand::Fetch {
+                    dataset,
+                    from,
+                    common,
+                },
         } => {
             let source = match dataset {
                 FetchArg::Mnist => ballast_data::fetch::Source::Mnist,
@@ -320,7 +329,11 @@ fn run(cli: Cli) -> Result<()> {
             let dir = ballast_data::fetch::fetch(
                 source,
                 &common.data_dir(),
-                &ballast_data::fetch::FetchOptions::default(),
+                &ballast_data::fetch::FetchOptions {
+                    data_dir: from,
+                    verbose: true,
+                    ..Default::default()
+                },
             )?;
             println!(
                 "{} ready in {} (sha256 verified)",
