@@ -87,14 +87,17 @@ enum Command {
     },
     /// Time training steps on synthetic inputs and print JSON (ratios to ERM, same run).
     Bench {
-        /// Methods to time (repeatable); ERM is always timed as the reference.
-        #[arg(long, value_enum, default_values = ["erm"])]
-        method: Vec<MethodArg>,
+        /// Methods to time (repeatable; the config names: erm, l2rw, mwn, teacher, meta-loss,
+        /// random, class-ratio); ERM is always timed as the reference.
+        #[arg(long, value_parser = parse_name::<Method>, default_values = ["erm"])]
+        method: Vec<Method>,
         /// Clean validation batch of the meta-methods.
         #[arg(long, default_value_t = 100)]
         val_batch_size: usize,
-        #[arg(long, value_enum, default_value = "lenet")]
-        model: ArchArg,
+        /// Model family (the config names: mlp, lenet, preact-resnet18, wide-resnet,
+        /// resnet-cifar), default size.
+        #[arg(long, value_parser = parse_name::<Arch>, default_value = "lenet")]
+        model: Arch,
         /// Input shape of the synthetic data.
         #[arg(long, value_enum, default_value = "mnist")]
         shape: ShapeArg,
@@ -132,38 +135,9 @@ enum DataCommand {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum MethodArg {
-    Erm,
-    L2rw,
-    Random,
-    ClassRatio,
-    Mwn,
-    Teacher,
-    MetaLoss,
-}
-
-impl MethodArg {
-    fn method(self) -> Method {
-        match self {
-            MethodArg::Erm => Method::Erm,
-            MethodArg::L2rw => Method::L2rw,
-            MethodArg::Random => Method::Random,
-            MethodArg::ClassRatio => Method::ClassRatio,
-            MethodArg::Mwn => Method::Mwn,
-            MethodArg::Teacher => Method::Teacher,
-            MethodArg::MetaLoss => Method::MetaLoss,
-        }
-    }
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ArchArg {
-    Mlp,
-    Lenet,
-    PreactResnet18,
-    WideResnet,
-    ResnetCifar,
+/// Parses a value by its config (serde) name, so the CLI and configs share one spelling.
+fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -274,13 +248,6 @@ fn run(cli: Cli) -> Result<()> {
             out,
             common,
         } => {
-            let arch = match model {
-                ArchArg::Mlp => Arch::Mlp,
-                ArchArg::Lenet => Arch::Lenet,
-                ArchArg::PreactResnet18 => Arch::PreactResnet18,
-                ArchArg::WideResnet => Arch::WideResnet,
-                ArchArg::ResnetCifar => Arch::ResnetCifar,
-            };
             let (shape, mean, std) = match shape {
                 ShapeArg::Mnist => (vec![1, 28, 28], vec![0.1307], vec![0.3081]),
                 ShapeArg::Cifar10 => (
@@ -295,10 +262,9 @@ fn run(cli: Cli) -> Result<()> {
                 mean,
                 std,
             };
-            let methods: Vec<Method> = method.iter().map(|m| m.method()).collect();
             let result = ballast_train::bench::bench(&ballast_train::bench::BenchSpec {
-                methods: &methods,
-                model: &ModelConfig::of(arch),
+                methods: &method,
+                model: &ModelConfig::of(model),
                 input: &input,
                 batch_size,
                 val_batch_size,

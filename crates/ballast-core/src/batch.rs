@@ -25,6 +25,23 @@ impl Batch {
         Self { x, y }
     }
 
+    /// Uniform inputs in [0, 1] and uniform labels for `input` (tests and benchmarks).
+    pub fn random(n: usize, input: &crate::models::InputSpec, device: &Device) -> Self {
+        use burn::tensor::Distribution;
+        Self {
+            x: Tensor::random(
+                [n, input.features()],
+                Distribution::Uniform(0.0, 1.0),
+                device,
+            ),
+            y: Tensor::random(
+                [n],
+                Distribution::Uniform(0.0, input.num_classes as f64),
+                device,
+            ),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.y.dims()[0]
     }

@@ -161,7 +161,6 @@ pub fn meta_loss_update(
 mod tests {
     use super::*;
     use crate::models::{InputSpec, ModelConfig};
-    use burn::tensor::Distribution;
 
     /// L_val(θ̂(λ)) computed directly for given hyperparameter values.
     fn val_after_virtual_step(
@@ -199,14 +198,8 @@ mod tests {
             std: vec![0.3],
         };
         let model = ModelConfig::mlp(&[16]).init(&input, &ad);
-        let batch = Batch {
-            x: Tensor::random([12, 6], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([12], Distribution::Uniform(0.0, 3.0), &ad),
-        };
-        let val = Batch {
-            x: Tensor::random([8, 6], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([8], Distribution::Uniform(0.0, 3.0), &ad),
-        };
+        let batch = Batch::random(12, &input, &ad);
+        let val = Batch::random(8, &input, &ad);
         let alpha = 1.0;
         for loss in [
             LossConfig::Gce { q: 0.6 },

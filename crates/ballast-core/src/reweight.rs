@@ -157,14 +157,8 @@ mod tests {
         let mut cfg = ModelConfig::of(crate::models::Arch::Lenet);
         cfg.width = 0.5;
         let model = cfg.init(&input, &ad);
-        let batch = Batch {
-            x: Tensor::random([10, 100], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([10], Distribution::Uniform(0.0, 3.0), &ad),
-        };
-        let val = Batch {
-            x: Tensor::random([6, 100], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([6], Distribution::Uniform(0.0, 3.0), &ad),
-        };
+        let batch = Batch::random(10, &input, &ad);
+        let val = Batch::random(6, &input, &ad);
         let loss = LossConfig::Ce {};
         let (w, _) = l2rw_weights(&model, &batch, &val, &loss, DirectionalConfig::default());
 
@@ -204,14 +198,8 @@ mod tests {
         cfg.depth = 8;
         cfg.width = 0.25;
         let model = cfg.init(&input, &ad);
-        let batch = Batch {
-            x: Tensor::random([10, 192], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([10], Distribution::Uniform(0.0, 3.0), &ad),
-        };
-        let val = Batch {
-            x: Tensor::random([6, 192], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([6], Distribution::Uniform(0.0, 3.0), &ad),
-        };
+        let batch = Batch::random(10, &input, &ad);
+        let val = Batch::random(6, &input, &ad);
         let loss = LossConfig::Ce {};
         let (expected, _) = l2rw_weights(&model, &batch, &val, &loss, DirectionalConfig::default());
         let mut optim = crate::step::OptimizerConfig::default().init();

@@ -209,7 +209,6 @@ pub fn teacher_state(
 mod tests {
     use super::*;
     use crate::models::{InputSpec, ModelConfig};
-    use burn::tensor::Distribution;
 
     /// L_val(θ̂(φ)) computed directly: θ̂ = θ − (α/n) ∇θ Σ w_i(φ) ℓ_i(θ).
     fn val_after_virtual_step(
@@ -253,14 +252,8 @@ mod tests {
         };
         let model = ModelConfig::mlp(&[16]).init(&input, &ad);
         let net = WeightNet::new(1, 8, &ad);
-        let batch = Batch {
-            x: Tensor::random([10, 6], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([10], Distribution::Uniform(0.0, 3.0), &ad),
-        };
-        let val = Batch {
-            x: Tensor::random([8, 6], Distribution::Uniform(0.0, 1.0), &ad),
-            y: Tensor::random([8], Distribution::Uniform(0.0, 3.0), &ad),
-        };
+        let batch = Batch::random(10, &input, &ad);
+        let val = Batch::random(8, &input, &ad);
         let alpha = 0.5;
         let loss = LossConfig::Ce {};
         let plain_out = model

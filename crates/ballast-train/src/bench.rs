@@ -13,7 +13,6 @@ use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, tea
 use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -58,21 +57,6 @@ fn bench_state_features(method: Method) -> &'static [StateFeature] {
     match method {
         Method::Mwn => &[StateFeature::Loss],
         _ => &StateFeature::INTERNAL,
-    }
-}
-
-fn random_batch(n: usize, input: &InputSpec, device: &Device) -> Batch {
-    Batch {
-        x: Tensor::random(
-            [n, input.features()],
-            Distribution::Uniform(0.0, 1.0),
-            device,
-        ),
-        y: Tensor::random(
-            [n],
-            Distribution::Uniform(0.0, input.num_classes as f64),
-            device,
-        ),
     }
 }
 
@@ -150,8 +134,8 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
         .map_err(anyhow::Error::msg)?;
     let device = spec.backend.device()?.autodiff();
     device.seed(spec.seed);
-    let batch = random_batch(spec.batch_size, spec.input, &device);
-    let val = random_batch(spec.val_batch_size, spec.input, &device);
+    let batch = Batch::random(spec.batch_size, spec.input, &device);
+    let val = Batch::random(spec.val_batch_size, spec.input, &device);
     let freq = vec![1.0 / spec.input.num_classes as f32; spec.input.num_classes];
     let mut methods = vec![Method::Erm];
     methods.extend(spec.methods.iter().copied().filter(|m| *m != Method::Erm));
