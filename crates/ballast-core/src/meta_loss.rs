@@ -132,11 +132,8 @@ pub fn hyper_gradient(
         let minus = loss.per_example_with(z - z_dot * h, y, &lam);
         (plus - minus).sum() * (-virtual_lr / (n * 2.0 * h))
     } else {
-        lam.iter()
-            .map(|l| l.clone().sum() * 0.0)
-            .fold(Tensor::zeros([1], &hyper.values.val().device()), |a, b| {
-                a + b
-            })
+        // v = 0: a zero objective that still reaches λ, so the gradient is zero.
+        hyper.values.val().sum() * 0.0
     };
     GradientsParams::from_grads(objective.backward(), hyper)
 }
