@@ -277,3 +277,76 @@ fn shipped_configs_parse_and_validate() {
     }
     assert!(n >= 1, "no configs found in {}", dir.display());
 }
+
+#[test]
+fn compare_tabulates_finished_runs_by_config_keys() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "toy.toml", TOY);
+    let mut dirs = Vec::new();
+    for (label, seed) in [("plain", "1"), ("plain", "2"), ("wide", "1")] {
+        let out = tmp.path().join(format!("{label}-{seed}"));
+        let hidden = if label == "wide" {
+            "[64, 64]"
+        } else {
+            "[32, 32]"
+        };
+        ballast_ok(
+            tmp.path(),
+            &[
+                "train",
+                &cfg,
+                "--out",
+                out.to_str().unwrap(),
+                "--quiet",
+                "--set",
+                &format!("label={label}"),
+                "--set",
+                &format!("seed={seed}"),
+                "--set",
+                &format!("model.hidden={hidden}"),
+            ],
+        );
+        dirs.push(out.to_string_lossy().into_owned());
+    }
+    // An unfinished run directory is skipped and named.
+    let unfinished = tmp.path().join("unfinished");
+    fs::create_dir_all(&unfinished).unwrap();
+    dirs.push(unfinished.to_string_lossy().into_owned());
+    let plot = tmp.path().join("cmp.svg");
+    let table = tmp.path().join("cmp.md");
+    let mut args = vec!["compare"];
+    args.extend(dirs.iter().map(String::as_str));
+    args.extend([
+        "--x",
+        "data.dataset",
+        "--series",
+        "label",
+        "--error",
+        "--plot",
+        plot.to_str().unwrap(),
+        "--markdown",
+        table.to_str().unwrap(),
+    ]);
+    let out = ballast(tmp.path(), &args);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = text(&out);
+    assert!(
+        printed.contains("| data.dataset | plain | wide |"),
+        "{printed}"
+    );
+    assert!(printed.contains("(2) |"), "two seeds of plain: {printed}");
+    assert!(printed.contains("skipped (unfinished"), "{printed}");
+    assert_eq!(fs::read_to_string(&table).unwrap().lines().count(), 5);
+    assert!(fs::read_to_string(&plot).unwrap().contains("<svg"));
+    // Each cell is 100 − the run's final test accuracy.
+    let summary = read_json(&tmp.path().join("wide-1").join("summary.json"));
+    let err = 100.0 - 100.0 * summary["final_record"]["test_acc"].as_f64().unwrap();
+    assert!(
+        printed.contains(&format!("{err:.2} ± 0.00 (1)")),
+        "{printed}"
+    );
+
+    let bad = ballast(tmp.path(), &["compare", &dirs[0], "--x", "data.nosuchkey"]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("data.nosuchkey"), "{}", text(&bad));
+}

@@ -113,6 +113,34 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Table (Markdown) and plot (SVG) of a metric across finished runs, grouped by config
+    /// keys, e.g. test error vs majority proportion with one column per method over seeds.
+    Compare {
+        /// Run directories (unfinished ones are listed and skipped).
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Config key of the rows / x axis, e.g. data.imbalance.majority_proportion.
+        #[arg(long)]
+        x: String,
+        /// Config key(s) of the columns / curves, comma-separated, e.g. method,loss.kind.
+        #[arg(long, default_value = "method")]
+        series: String,
+        /// final-test, test-at-best-val, best-test (oracle) or wall-time.
+        #[arg(long, default_value = "final-test")]
+        metric: String,
+        /// Report error (100 - accuracy) instead of accuracy.
+        #[arg(long)]
+        error: bool,
+        /// Write the Markdown table here (it is always printed).
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Write an SVG plot of the means here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Plot title.
+        #[arg(long, default_value = "")]
+        title: String,
+    },
     /// Dataset commands.
     Data {
         #[command(subcommand)]
@@ -277,6 +305,38 @@ fn run(cli: Cli) -> Result<()> {
             println!("{json}");
             if let Some(path) = out {
                 ballast_train::checkpoint::write_atomic(&path, json.as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::Compare {
+            runs,
+            x,
+            series,
+            metric,
+            error,
+            markdown,
+            plot,
+            title,
+        } => {
+            use ballast_train::compare::{CompareSpec, Metric, compare};
+            let spec = CompareSpec {
+                x,
+                series,
+                metric: Metric::parse(&metric)?,
+                error,
+            };
+            let result = compare(&runs, &spec)?;
+            for dir in &result.unfinished {
+                eprintln!("skipped (unfinished, no summary.json): {}", dir.display());
+            }
+            let table = result.markdown();
+            print!("{table}");
+            if let Some(path) = markdown {
+                ballast_train::checkpoint::write_atomic(&path, table.as_bytes())?;
+            }
+            if let Some(path) = plot {
+                result.plot(&path, &title)?;
+                eprintln!("plot: {}", path.display());
             }
             Ok(())
         }

@@ -123,11 +123,13 @@ pub fn conv2d(layer: &Conv2d, x: Dual<4>, v: Option<Tangents>) -> Dual<4> {
         if vw.is_none() && vb.is_none() {
             return None;
         }
-        let mut tangent_layer = layer.clone();
+        // A plain copy of the layer with (v_W, v_b) as parameters, applied to the plain input:
+        // nothing here is recorded in a tracked forward's graph.
+        let mut tangent_layer = layer.valid();
         tangent_layer.weight =
             Param::from_tensor(vw.unwrap_or_else(|| layer.weight.val().inner().zeros_like()));
         tangent_layer.bias = vb.map(Param::from_tensor);
-        Some(tangent_layer.forward(x.p.clone()))
+        Some(tangent_layer.forward(x.p.clone().inner()))
     });
     Dual {
         p: layer.forward(x.p),

@@ -5,6 +5,7 @@ use crate::batch::Batch;
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode};
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
@@ -29,6 +30,10 @@ pub struct OptimizerConfig {
     pub nesterov: bool,
     /// L2 penalty added to the gradient.
     pub weight_decay: f64,
+    /// Clip each parameter tensor's gradient to this ℓ2 norm before the step (per tensor, like
+    /// Keras's `clipnorm`); none by default. A stabiliser for methods whose weights concentrate
+    /// the batch on few examples (L2RW at high learning rates).
+    pub clip_norm: Option<f64>,
 }
 
 impl Default for OptimizerConfig {
@@ -39,6 +44,7 @@ impl Default for OptimizerConfig {
             momentum: 0.9,
             nesterov: false,
             weight_decay: 0.0,
+            clip_norm: None,
         }
     }
 }
@@ -60,10 +66,18 @@ impl OptimizerConfig {
                 self.weight_decay
             ));
         }
+        if let Some(c) = self.clip_norm {
+            if !(c > 0.0 && c.is_finite()) {
+                return Err(format!("optimizer.clip_norm must be positive, got {c}"));
+            }
+        }
         Ok(())
     }
 
     pub fn init(&self) -> ModuleOptimizer {
+        let clip = self
+            .clip_norm
+            .map(|c| GradientClippingConfig::Norm(c as f32));
         let decay =
             (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
         match self.kind {
@@ -77,9 +91,13 @@ impl OptimizerConfig {
                 SgdConfig::new()
                     .with_momentum(momentum)
                     .with_weight_decay(decay)
+                    .with_gradient_clipping(clip)
                     .init()
             }
-            OptimizerKind::Adam => AdamConfig::new().with_weight_decay(decay).init(),
+            OptimizerKind::Adam => AdamConfig::new()
+                .with_weight_decay(decay)
+                .with_grad_clipping(clip)
+                .init(),
         }
     }
 }
@@ -221,5 +239,62 @@ mod tests {
             first.get_or_insert(last);
         }
         assert!(last < 0.5 * first.unwrap(), "{first:?} -> {last}");
+    }
+
+    #[test]
+    fn clip_norm_bounds_each_tensor_update() {
+        let ad = Device::flex().autodiff();
+        ad.seed(4);
+        let input = InputSpec {
+            shape: vec![10],
+            num_classes: 3,
+            mean: vec![0.5],
+            std: vec![0.3],
+        };
+        let x = Tensor::<2>::random([32, 10], Distribution::Uniform(0.0, 1.0), &ad);
+        let y = Tensor::<1, Int>::random([32], Distribution::Uniform(0.0, 3.0), &ad);
+        let batch = Batch { x, y };
+        // Plain SGD: each tensor moves by lr · (clipped) gradient.
+        let moves = |clip: Option<f64>| -> Vec<f64> {
+            ad.seed(5);
+            let model = ModelConfig::mlp(&[16]).init(&input, &ad);
+            let before: Vec<Tensor<1>> = flat_params(&model);
+            let mut optim = OptimizerConfig {
+                momentum: 0.0,
+                clip_norm: clip,
+                ..Default::default()
+            }
+            .init();
+            let (model, _) = erm_step(model, &mut optim, &batch, &LossConfig::Ce {}, 1.0);
+            flat_params(&model)
+                .into_iter()
+                .zip(before)
+                .map(|(a, b)| (a - b).powi_scalar(2).sum().into_scalar::<f32>().sqrt() as f64)
+                .collect()
+        };
+        let free = moves(None);
+        let clipped = moves(Some(1e-3));
+        assert!(free.iter().any(|&m| m > 1e-2), "{free:?}");
+        for (f, c) in free.iter().zip(&clipped) {
+            assert!(*c <= 1e-3 * (1.0 + 1e-4), "clipped move {c} (free {f})");
+            assert!(
+                *c >= f.min(1e-3) * (1.0 - 1e-3),
+                "clipped move {c} (free {f})"
+            );
+        }
+    }
+
+    fn flat_params(model: &Classifier) -> Vec<Tensor<1>> {
+        struct Collect(Vec<Tensor<1>>);
+        impl burn::module::ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                let t = p.val().inner();
+                let n = t.shape().num_elements();
+                self.0.push(t.reshape([n]));
+            }
+        }
+        let mut c = Collect(Vec::new());
+        model.visit(&mut c);
+        c.0
     }
 }

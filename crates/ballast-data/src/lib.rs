@@ -23,6 +23,7 @@
 //! All random choices use a ChaCha8 stream per seed with the conversions
 //! written in this crate, so a seed means the same data everywhere.
 
+pub mod augment;
 pub mod cifar;
 pub mod dataset;
 pub mod error;
@@ -35,6 +36,7 @@ mod rng;
 pub mod split;
 pub mod toy;
 
+pub use augment::{Augment, augment_batch};
 pub use cifar::{parse_cifar10_bin, try_write_cifar10_bin, write_cifar10_bin};
 pub use dataset::Dataset;
 pub use error::DataError;

@@ -154,6 +154,11 @@ pub struct DataConfig {
     pub toy_noise: f64,
     pub noise: Option<NoiseConfig>,
     pub imbalance: Option<ImbalanceConfig>,
+    /// Training-batch augmentation in pixel space: none | crop | flip | crop-flip (the CIFAR
+    /// recipe: random crop of the zero-padded image, then a random horizontal flip).
+    pub augment: ballast_data::Augment,
+    /// Zero padding on each side before the random crop.
+    pub augment_padding: usize,
 }
 
 impl Default for DataConfig {
@@ -169,6 +174,8 @@ impl Default for DataConfig {
             toy_noise: 0.1,
             noise: None,
             imbalance: None,
+            augment: ballast_data::Augment::None,
+            augment_padding: 4,
         }
     }
 }
@@ -213,6 +220,10 @@ impl Default for BudgetConfig {
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     pub method: Method,
+    /// Free-text name of this variant in `ballast compare` tables (default: the method),
+    /// e.g. "teacher-surface" or "meta-loss-gce".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     #[serde(default = "default_seed")]
     pub seed: u64,
     #[serde(default)]
@@ -279,6 +290,13 @@ impl RunConfig {
             if !(0.0..=1.0).contains(&n.rate) {
                 bail!("data.noise.rate must be in [0, 1], got {}", n.rate);
             }
+        }
+        if !self.data.augment.is_none() && self.data.dataset.is_toy() {
+            bail!(
+                "data.augment = {:?} needs image data; {:?} is a 2-D toy set",
+                self.data.augment,
+                self.data.dataset
+            );
         }
         if let Some(i) = &self.data.imbalance {
             if !(0.5..1.0).contains(&i.majority_proportion) {

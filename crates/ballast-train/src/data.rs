@@ -233,6 +233,37 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// Gathers the examples at `positions` into a batch on `device`, augmented in pixel space
+/// (`seed` picks the crops and flips).
+pub fn augmented_batch_of(
+    data: &Dataset,
+    positions: &[usize],
+    augment: ballast_data::Augment,
+    padding: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<Batch> {
+    if augment.is_none() {
+        return Ok(batch_of(data, positions, device));
+    }
+    let shape: [usize; 3] = data.example_shape.as_slice().try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "data.augment needs [channels, height, width] images; {} has examples of shape {:?}",
+            data.name,
+            data.example_shape
+        )
+    })?;
+    let d = data.example_len();
+    let mut x = Vec::with_capacity(positions.len() * d);
+    let mut y = Vec::with_capacity(positions.len());
+    for &p in positions {
+        x.extend_from_slice(data.example(p));
+        y.push(data.labels[p]);
+    }
+    ballast_data::augment_batch(&mut x, shape, augment, padding, seed);
+    Ok(Batch::from_host(&x, &y, device))
+}
+
 /// Gathers the examples at `positions` into a batch on `device`.
 pub fn batch_of(data: &Dataset, positions: &[usize], device: &Device) -> Batch {
     let d = data.example_len();

@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{Checkpoints, LoopState, write_atomic};
 use crate::config::{Method, RunConfig};
-use crate::data::{PreparedData, batch_of, epoch_order};
+use crate::data::{PreparedData, augmented_batch_of, batch_of, epoch_order};
 use crate::eval::evaluate;
 use crate::metrics::{EvalRecord, MetricsLog, Summary};
 use crate::plot::{plot_run, plot_weights};
@@ -172,7 +172,14 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         let perm = &order.as_ref().unwrap().1;
         let offset = (step % per_epoch) * cfg.budget.batch_size;
         let positions = &perm[offset..(offset + cfg.budget.batch_size).min(perm.len())];
-        let batch = batch_of(&data.train, positions, &device);
+        let batch = augmented_batch_of(
+            &data.train,
+            positions,
+            cfg.data.augment,
+            cfg.data.augment_padding,
+            step_seed(cfg.seed, step) ^ 0x5eed_a06,
+            &device,
+        )?;
         let finetuning = step >= main_total;
         let lr = if finetuning {
             cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
