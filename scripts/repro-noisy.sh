@@ -15,7 +15,7 @@ JOBS=${JOBS:-1}
 SEEDS=${SEEDS:-"1"}
 DATASETS=${DATASETS:-"fashion-mnist mnist"}
 NOISES=${NOISES:-"flip unif"}
-VARIANTS=${VARIANTS:-"erm erm-ft random gce sce l2rw l2rw-lr0.01 mwn teacher-internal teacher-surface meta-loss-gce meta-loss-sce"}
+VARIANTS=${VARIANTS:-"erm erm-lr0.01 erm-ft random gce sce l2rw l2rw-lr0.01 mwn teacher-internal teacher-surface meta-loss-gce meta-loss-sce"}
 mkdir -p "$RUNS"
 
 # The --set overrides of each variant.
@@ -27,6 +27,7 @@ variant_args() {
     random) echo "method=random" ;;
     # +FT: 500 plain steps on the clean validation split after the main budget (lr 0.01).
     erm-ft) echo "method=erm budget.finetune_steps=500" ;;
+    erm-lr0.01) echo "method=erm optimizer.lr=0.01" ;;
     l2rw) echo "method=l2rw" ;;
     # L2RW's weights concentrate on few examples: at lr 0.1 the MLP can diverge (NaN).
     l2rw-lr0.01) echo "method=l2rw optimizer.lr=0.01" ;;
