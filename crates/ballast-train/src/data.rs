@@ -253,19 +253,13 @@ pub fn augmented_batch_of(
             data.example_shape
         )
     })?;
-    let d = data.example_len();
-    let mut x = Vec::with_capacity(positions.len() * d);
-    let mut y = Vec::with_capacity(positions.len());
-    for &p in positions {
-        x.extend_from_slice(data.example(p));
-        y.push(data.labels[p]);
-    }
+    let (mut x, y) = gather(data, positions);
     ballast_data::augment_batch(&mut x, shape, augment, padding, seed);
     Ok(Batch::from_host(&x, &y, device))
 }
 
-/// Gathers the examples at `positions` into a batch on `device`.
-pub fn batch_of(data: &Dataset, positions: &[usize], device: &Device) -> Batch {
+/// The pixels ([n·D], one example after another) and labels of the examples at `positions`.
+fn gather(data: &Dataset, positions: &[usize]) -> (Vec<f32>, Vec<u32>) {
     let d = data.example_len();
     let mut x = Vec::with_capacity(positions.len() * d);
     let mut y = Vec::with_capacity(positions.len());
@@ -273,5 +267,11 @@ pub fn batch_of(data: &Dataset, positions: &[usize], device: &Device) -> Batch {
         x.extend_from_slice(data.example(p));
         y.push(data.labels[p]);
     }
+    (x, y)
+}
+
+/// Gathers the examples at `positions` into a batch on `device`.
+pub fn batch_of(data: &Dataset, positions: &[usize], device: &Device) -> Batch {
+    let (x, y) = gather(data, positions);
     Batch::from_host(&x, &y, device)
 }
