@@ -214,16 +214,8 @@ mod tests {
     fn erm_steps_reduce_the_loss_on_a_fixed_batch() {
         let ad = Device::flex().autodiff();
         ad.seed(3);
-        let input = InputSpec {
-            shape: vec![10],
-            num_classes: 3,
-            mean: vec![0.5],
-            std: vec![0.3],
-        };
+        let (input, batch) = tiny_problem(&ad);
         let mut model = ModelConfig::mlp(&[16]).init(&input, &ad);
-        let x = Tensor::<2>::random([32, 10], Distribution::Uniform(0.0, 1.0), &ad);
-        let y = Tensor::<1, Int>::random([32], Distribution::Uniform(0.0, 3.0), &ad);
-        let batch = Batch { x, y };
         let mut optim = OptimizerConfig {
             kind: OptimizerKind::Adam,
             lr: 1e-2,
@@ -245,15 +237,7 @@ mod tests {
     fn clip_norm_bounds_each_tensor_update() {
         let ad = Device::flex().autodiff();
         ad.seed(4);
-        let input = InputSpec {
-            shape: vec![10],
-            num_classes: 3,
-            mean: vec![0.5],
-            std: vec![0.3],
-        };
-        let x = Tensor::<2>::random([32, 10], Distribution::Uniform(0.0, 1.0), &ad);
-        let y = Tensor::<1, Int>::random([32], Distribution::Uniform(0.0, 3.0), &ad);
-        let batch = Batch { x, y };
+        let (input, batch) = tiny_problem(&ad);
         // Plain SGD: each tensor moves by lr · (clipped) gradient.
         let moves = |clip: Option<f64>| -> Vec<f64> {
             ad.seed(5);
@@ -282,6 +266,19 @@ mod tests {
                 "clipped move {c} (free {f})"
             );
         }
+    }
+
+    /// 10 features in [0, 1], 3 classes, a random batch of 32.
+    fn tiny_problem(ad: &Device) -> (InputSpec, Batch) {
+        let input = InputSpec {
+            shape: vec![10],
+            num_classes: 3,
+            mean: vec![0.5],
+            std: vec![0.3],
+        };
+        let x = Tensor::<2>::random([32, 10], Distribution::Uniform(0.0, 1.0), ad);
+        let y = Tensor::<1, Int>::random([32], Distribution::Uniform(0.0, 3.0), ad);
+        (input, Batch { x, y })
     }
 
     fn flat_params(model: &Classifier) -> Vec<Tensor<1>> {
