@@ -193,7 +193,6 @@ pub fn correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
 mod tests {
     use super::*;
     use crate::models::{InputSpec, ModelConfig};
-    use burn::tensor::Distribution;
 
     #[test]
     fn schedules_follow_their_definitions() {
@@ -276,9 +275,8 @@ mod tests {
             mean: vec![0.5],
             std: vec![0.3],
         };
-        let x = Tensor::<2>::random([32, 10], Distribution::Uniform(0.0, 1.0), ad);
-        let y = Tensor::<1, Int>::random([32], Distribution::Uniform(0.0, 3.0), ad);
-        (input, Batch { x, y })
+        let batch = Batch::random(32, &input, ad);
+        (input, batch)
     }
 
     fn flat_params(model: &Classifier) -> Vec<Tensor<1>> {

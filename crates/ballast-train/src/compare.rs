@@ -62,7 +62,7 @@ pub struct CompareSpec {
     pub error: bool,
 }
 
-/// One finished run: its config as a TOML tree and the chosen number.
+/// One finished run: its row and column keys and the chosen number.
 #[derive(Debug)]
 struct RunPoint {
     x: String,
@@ -256,11 +256,12 @@ impl Comparison {
     /// position).
     pub fn plot(&self, path: &Path, title: &str) -> Result<()> {
         let numeric = self.xs.iter().all(|k| k.parse::<f64>().is_ok());
-        let curves: Vec<(String, Vec<(f64, f64)>)> = self
+        let curves: Vec<Curve> = self
             .series
             .iter()
-            .map(|series| {
-                let points = self
+            .map(|series| Curve {
+                name: series,
+                points: self
                     .xs
                     .iter()
                     .enumerate()
@@ -273,15 +274,7 @@ impl Comparison {
                         };
                         Some((pos, mean_std(v).0))
                     })
-                    .collect();
-                (series.clone(), points)
-            })
-            .collect();
-        let curves: Vec<Curve> = curves
-            .iter()
-            .map(|(name, points)| Curve {
-                name,
-                points: points.clone(),
+                    .collect(),
             })
             .collect();
         line_plot(path, title, &self.x_key, &self.value_label, &curves)
