@@ -2,6 +2,7 @@
 //! logic of every method. No file I/O, threads or clocks here, so it builds for
 //! `wasm32-unknown-unknown` and the browser runs exactly the code the native runner does.
 
+pub mod attack;
 pub mod batch;
 pub mod device;
 pub mod hypergrad;

@@ -9,6 +9,7 @@ mod mlp;
 mod normalize;
 mod preact_resnet;
 mod resnet_cifar;
+mod small_cnn;
 mod wide_resnet;
 
 pub use batch_norm::{BatchNorm, Mode};
@@ -17,6 +18,7 @@ pub use mlp::Mlp;
 pub use normalize::Normalize;
 pub use preact_resnet::PreActResNet18;
 pub use resnet_cifar::ResNetCifar;
+pub use small_cnn::SmallCnn;
 pub use wide_resnet::WideResNet;
 
 use crate::jvp::{Dual, Tangents};
@@ -99,6 +101,8 @@ impl InputSpec {
 pub enum Arch {
     Mlp,
     Lenet,
+    /// The small MNIST CNN of Wong et al. (2020): conv 16/32 4×4 stride 2, FC 100.
+    SmallCnn,
     PreactResnet18,
     WideResnet,
     ResnetCifar,
@@ -180,7 +184,11 @@ impl ModelConfig {
             )),
             Arch::WideResnet if self.widen == 0 => Err("model.widen must be at least 1".into()),
             Arch::Mlp if self.hidden.contains(&0) => Err("model.hidden sizes must be > 0".into()),
-            Arch::Lenet | Arch::PreactResnet18 | Arch::WideResnet | Arch::ResnetCifar
+            Arch::Lenet
+            | Arch::SmallCnn
+            | Arch::PreactResnet18
+            | Arch::WideResnet
+            | Arch::ResnetCifar
                 if input.shape.len() == 3 && (input.shape[1] < 4 || input.shape[2] < 4) =>
             {
                 Err(format!(
@@ -199,6 +207,7 @@ impl ModelConfig {
         let model = match self.arch {
             Arch::Mlp => Classifier::Mlp(Mlp::new(input, &self.hidden, w, device)),
             Arch::Lenet => Classifier::LeNet(LeNet::new(input, w, device)),
+            Arch::SmallCnn => Classifier::SmallCnn(SmallCnn::new(input, w, device)),
             Arch::PreactResnet18 => {
                 Classifier::PreActResNet18(PreActResNet18::new(input, w, device))
             }
@@ -248,6 +257,7 @@ pub struct ModelOutput {
 pub enum Classifier {
     Mlp(Mlp),
     LeNet(LeNet),
+    SmallCnn(SmallCnn),
     PreActResNet18(PreActResNet18),
     WideResNet(WideResNet),
     ResNetCifar(ResNetCifar),
@@ -260,6 +270,7 @@ impl Classifier {
         match self {
             Classifier::Mlp(m) => m.forward_dual(x, v),
             Classifier::LeNet(m) => m.forward_dual(x, v),
+            Classifier::SmallCnn(m) => m.forward_dual(x, v),
             Classifier::PreActResNet18(m) => m.forward_dual(x, mode, v),
             Classifier::WideResNet(m) => m.forward_dual(x, mode, v),
             Classifier::ResNetCifar(m) => m.forward_dual(x, mode, v),
@@ -278,6 +289,14 @@ impl Classifier {
     /// x: [B, D] in [0, 1] -> logits [B, K].
     pub fn forward(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
         self.forward_output(x, mode).logits
+    }
+
+    /// Whether a forward pass in `Mode::Train` updates BatchNorm running statistics.
+    pub fn has_batch_norm(&self) -> bool {
+        matches!(
+            self,
+            Classifier::PreActResNet18(_) | Classifier::WideResNet(_) | Classifier::ResNetCifar(_)
+        )
     }
 
     /// Number of scalar parameters.
@@ -326,6 +345,7 @@ mod tests {
         };
         check_shapes(ModelConfig::mlp(&[64, 32]), &mnist, 32);
         check_shapes(ModelConfig::of(Arch::Lenet), &mnist, 100);
+        check_shapes(ModelConfig::of(Arch::SmallCnn), &mnist, 100);
         let mut preact = ModelConfig::of(Arch::PreactResnet18);
         preact.width = 0.125;
         check_shapes(preact, &cifar_like(), 64);

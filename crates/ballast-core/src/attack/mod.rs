@@ -1,0 +1,309 @@
+//! Evasion attacks in [0, 1] pixel space: FGSM, PGD (ℓ∞ / ℓ2, random start, restarts keeping
+//! each example's worst case, early stop on misclassified examples) and APGD-CE / APGD-DLR
+//! (the step-size-free PGD of AutoAttack, Croce & Hein 2020).
+//!
+//! Every attack projects onto the ε-ball ∩ [0, 1] after every step and never touches the model:
+//! pass `Mode::Eval` to evaluate (running BatchNorm statistics, no dropout). Training attacks
+//! may use `Mode::Train` / `Mode::Probe` (Rice et al. attack with BatchNorm in train mode).
+//! Random starts draw from the device RNG: seed the device first for reproducible attacks.
+
+mod apgd;
+mod objective;
+mod pgd;
+
+pub use apgd::apgd;
+pub use objective::{Objective, dlr_loss};
+pub use pgd::pgd;
+
+use crate::models::{Classifier, Mode};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
+
+/// The threat model's norm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Norm {
+    Linf,
+    L2,
+}
+
+impl Norm {
+    pub fn name(self) -> &'static str {
+        match self {
+            Norm::Linf => "linf",
+            Norm::L2 => "l2",
+        }
+    }
+}
+
+impl std::str::FromStr for Norm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "linf" | "Linf" | "inf" => Ok(Norm::Linf),
+            "l2" | "L2" => Ok(Norm::L2),
+            other => Err(format!("unknown norm `{other}`: expected linf or l2")),
+        }
+    }
+}
+
+/// Which attack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackKind {
+    /// One signed (ℓ∞) or normalised (ℓ2) gradient step of size ε from the clean input.
+    Fgsm,
+    /// Projected gradient ascent on the cross-entropy.
+    Pgd,
+    /// APGD on the cross-entropy.
+    ApgdCe,
+    /// APGD on the difference-of-logits-ratio loss (needs at least 3 classes).
+    ApgdDlr,
+}
+
+impl AttackKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackKind::Fgsm => "fgsm",
+            AttackKind::Pgd => "pgd",
+            AttackKind::ApgdCe => "apgd-ce",
+            AttackKind::ApgdDlr => "apgd-dlr",
+        }
+    }
+}
+
+impl std::str::FromStr for AttackKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fgsm" => Ok(AttackKind::Fgsm),
+            "pgd" => Ok(AttackKind::Pgd),
+            "apgd-ce" | "apgd" => Ok(AttackKind::ApgdCe),
+            "apgd-dlr" => Ok(AttackKind::ApgdDlr),
+            other => Err(format!(
+                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce or apgd-dlr"
+            )),
+        }
+    }
+}
+
+/// Every knob of an attack (recorded in reports as is).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackConfig {
+    pub kind: AttackKind,
+    pub norm: Norm,
+    /// Radius of the threat model, in [0, 1] pixel units.
+    pub eps: f64,
+    /// Gradient steps (FGSM: 1; APGD's default budget is 100).
+    pub steps: usize,
+    /// PGD / FGSM step size α; `None`: ε for FGSM, 2.5·ε/steps for PGD (Madry et al.'s rule,
+    /// ε/4 at 10 steps as in Rice et al.). APGD adapts its own, starting at 2ε.
+    pub step_size: Option<f64>,
+    /// Independent runs; each example keeps its worst case (misclassified first, then the
+    /// highest loss).
+    pub restarts: usize,
+    /// Start each run from a uniform point of the ℓ∞ ball (ℓ2: a Gaussian direction at a
+    /// uniform radius), as in Madry / Rice. FGSM without it is the classic FGSM.
+    pub random_start: bool,
+    /// Stop moving an example once it is misclassified (evaluation only).
+    pub early_stop: bool,
+}
+
+impl AttackConfig {
+    /// PGD with the usual evaluation settings.
+    pub fn pgd(norm: Norm, eps: f64, steps: usize, restarts: usize) -> Self {
+        Self {
+            kind: AttackKind::Pgd,
+            norm,
+            eps,
+            steps,
+            step_size: None,
+            restarts,
+            random_start: true,
+            early_stop: false,
+        }
+    }
+
+    pub fn fgsm(norm: Norm, eps: f64) -> Self {
+        Self {
+            kind: AttackKind::Fgsm,
+            steps: 1,
+            random_start: false,
+            ..Self::pgd(norm, eps, 1, 1)
+        }
+    }
+
+    pub fn apgd(kind: AttackKind, norm: Norm, eps: f64, steps: usize, restarts: usize) -> Self {
+        Self {
+            kind,
+            ..Self::pgd(norm, eps, steps, restarts)
+        }
+    }
+
+    /// α of a PGD / FGSM step.
+    pub fn alpha(&self) -> f64 {
+        self.step_size.unwrap_or(match self.kind {
+            AttackKind::Fgsm => self.eps,
+            _ => 2.5 * self.eps / self.steps.max(1) as f64,
+        })
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.eps >= 0.0 && self.eps.is_finite()) {
+            return Err(format!("attack eps must be >= 0, got {}", self.eps));
+        }
+        if self.steps == 0 {
+            return Err("attack steps must be at least 1".into());
+        }
+        if self.restarts == 0 {
+            return Err("attack restarts must be at least 1".into());
+        }
+        if let Some(a) = self.step_size {
+            if !(a > 0.0 && a.is_finite()) {
+                return Err(format!("attack step size must be positive, got {a}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A short name for tables, e.g. `pgd-40x5 linf eps=0.3`.
+    pub fn describe(&self) -> String {
+        let budget = match self.kind {
+            AttackKind::Fgsm if !self.random_start => String::new(),
+            AttackKind::Fgsm => "-rs".into(),
+            _ => format!("-{}", self.steps),
+        };
+        let restarts = if self.restarts > 1 {
+            format!("x{}", self.restarts)
+        } else {
+            String::new()
+        };
+        format!(
+            "{}{budget}{restarts} {} eps={}",
+            self.kind.name(),
+            self.norm.name(),
+            self.eps
+        )
+    }
+}
+
+/// Runs the attack of `cfg` on `x` ([B, D] in [0, 1]) and returns the adversarial inputs
+/// ([B, D], detached, inner device). `model` may be plain (`model.valid()`, only the input is
+/// tracked) or the training model (needed for BatchNorm `Mode::Train`).
+pub fn attack(
+    model: &Classifier,
+    x: Tensor<2>,
+    objective: &Objective,
+    cfg: &AttackConfig,
+    mode: Mode,
+) -> Tensor<2> {
+    match cfg.kind {
+        AttackKind::Fgsm | AttackKind::Pgd => pgd(model, x, objective, cfg, mode),
+        AttackKind::ApgdCe => apgd(model, x, objective, cfg, mode),
+        AttackKind::ApgdDlr => {
+            let dlr = objective.as_dlr().expect("APGD-DLR needs labels");
+            apgd(model, x, &dlr, cfg, mode)
+        }
+    }
+}
+
+/// Gradient of Σ_i objective_i with respect to the input at `x`, with the per-example
+/// objective [B] and the logits [B, K] of that forward pass (all detached, inner device).
+pub fn input_gradient(
+    model: &Classifier,
+    x: Tensor<2>,
+    objective: &Objective,
+    mode: Mode,
+) -> (Tensor<2>, Tensor<1>, Tensor<2>) {
+    let xt = x.inner().autodiff().require_grad();
+    let logits = model.forward(xt.clone(), mode); // [B, K]
+    let values = objective.per_example(logits.clone()); // [B]
+    let grads = values.clone().sum().backward();
+    let g = xt
+        .grad(&grads)
+        .expect("the input takes part in the forward pass");
+    (g.inner(), values.detach().inner(), logits.detach().inner())
+}
+
+/// ℓ2 norm of each row, [B, D] -> [B, 1].
+pub(crate) fn row_norms(t: Tensor<2>) -> Tensor<2> {
+    t.powi_scalar(2).sum_dim(1).sqrt()
+}
+
+/// The ascent direction of a step: sign(g) for ℓ∞, g/‖g‖₂ per example for ℓ2.
+pub(crate) fn steepest(g: Tensor<2>, norm: Norm) -> Tensor<2> {
+    match norm {
+        Norm::Linf => g.sign(),
+        Norm::L2 => g.clone() / (row_norms(g) + 1e-12),
+    }
+}
+
+/// Projects `x_adv` onto {x + δ : ‖δ‖ ≤ ε} ∩ [0, 1]^D (per example). For ℓ2 the radius is
+/// cut first and the box clamp after it, which only moves coordinates towards `x`, so both
+/// constraints hold on return.
+pub fn project(x: &Tensor<2>, x_adv: Tensor<2>, norm: Norm, eps: f64) -> Tensor<2> {
+    let delta = x_adv - x.clone();
+    let delta = match norm {
+        Norm::Linf => delta.clamp(-eps, eps),
+        Norm::L2 => {
+            let n = row_norms(delta.clone()); // [B, 1]
+            let scale = ((n + 1e-12).recip() * eps).clamp_max(1.0); // min(1, ε/‖δ‖)
+            delta * scale
+        }
+    };
+    (x.clone() + delta).clamp(0.0, 1.0)
+}
+
+/// A random point of the ε-ball around `x` (then projected onto the box): uniform in the ℓ∞
+/// cube; for ℓ2 a Gaussian direction at radius r·ε with r ~ U(0, 1) (Rice et al.).
+pub fn random_start(x: &Tensor<2>, norm: Norm, eps: f64) -> Tensor<2> {
+    let device = x.device();
+    let [b, d] = x.dims();
+    let delta = match norm {
+        Norm::Linf => Tensor::<2>::random([b, d], Distribution::Uniform(-eps, eps), &device),
+        Norm::L2 => {
+            let g = Tensor::<2>::random([b, d], Distribution::Normal(0.0, 1.0), &device);
+            let r = Tensor::<2>::random([b, 1], Distribution::Uniform(0.0, 1.0), &device);
+            g.clone() / (row_norms(g) + 1e-12) * r * eps
+        }
+    };
+    project(x, x.clone() + delta, norm, eps)
+}
+
+/// Merges a new run into the per-example worst case so far: an example takes the new point
+/// when it is misclassified there and was not before, or when both agree on misclassification
+/// and the new objective is at least as high. Returns (points, fooled, objective).
+pub(crate) fn keep_worst(
+    best: (Tensor<2>, Tensor<1, Bool>, Tensor<1>),
+    new: (Tensor<2>, Tensor<1, Bool>, Tensor<1>),
+) -> (Tensor<2>, Tensor<1, Bool>, Tensor<1>) {
+    let (bx, bf, bl) = best;
+    let (nx, nf, nl) = new;
+    let newly_fooled = nf.clone().int().greater(bf.clone().int()); // [B]
+    let same = nf.clone().equal(bf.clone());
+    let higher = nl.clone().greater_equal(bl.clone());
+    let take = newly_fooled.bool_or(same.bool_and(higher)); // [B]
+    let take2 = take.clone().unsqueeze_dim::<2>(1).expand(bx.dims());
+    (
+        bx.mask_where(take2, nx),
+        bf.bool_or(nf),
+        bl.mask_where(take, nl),
+    )
+}
+
+/// Per-example objective and misclassification at `x` (no gradient).
+pub(crate) fn score(
+    model: &Classifier,
+    x: Tensor<2>,
+    objective: &Objective,
+    mode: Mode,
+) -> (Tensor<1, Bool>, Tensor<1>) {
+    let logits = model.forward(x, mode).detach().inner();
+    let values = objective.per_example(logits.clone()).inner();
+    (objective.fooled(&logits), values)
+}
+
+#[cfg(test)]
+mod tests;
