@@ -241,7 +241,14 @@ batch_size = 16
 fn full_scale_cifar_configs_start_on_generated_data() {
     let tmp = tempfile::tempdir().unwrap();
     let folder = generated_cifar(tmp.path());
-    for name in ["l2rw-cifar10-wrn28-10", "mwn-cifar10-resnet32"] {
+    for name in [
+        "l2rw-cifar10-wrn28-10",
+        "mwn-cifar10-resnet32",
+        "rice-cifar10-prn18-linf",
+        "rice-cifar10-prn18-l2",
+        "rice-cifar10-wrn34",
+    ] {
+        let adversarial = name.starts_with("rice");
         let config = ballast_e2e::repo_root().join(format!("configs/{name}.toml"));
         let run = tmp.path().join(name);
         let dir = format!("data.dir={}", folder.display());
@@ -265,14 +272,38 @@ fn full_scale_cifar_configs_start_on_generated_data() {
                 "meta.val_batch_size=4",
                 "--set",
                 "budget.eval_batch_size=30",
+                // Small widths keep the CPU test short; the architecture is the same.
+                "--set",
+                if name.ends_with("wrn34") {
+                    "model.widen=1"
+                } else {
+                    "model.width=1.0"
+                },
+                "--set",
+                "adversarial.eval_train_examples=8",
+                "--set",
+                "adversarial.eval_test_examples=8",
+                "--set",
+                "adversarial.eval_steps=2",
             ],
         );
         let summary = read_json(&run.join("summary.json"));
         assert_eq!(summary["steps"], 2, "{name}");
-        assert!(
-            summary["label_noise"]["rate"].as_f64().unwrap() == 0.4,
-            "{name}"
-        );
+        if adversarial {
+            assert_eq!(summary["method"], "pgd-at", "{name}");
+            let robust = &summary["robust"];
+            assert!(
+                robust["final_test_robust"].as_f64().is_some(),
+                "{name}: {robust}"
+            );
+            assert!(run.join("best/model.bpk").is_file(), "{name}");
+            assert!(run.join("robust.svg").is_file(), "{name}");
+        } else {
+            assert!(
+                summary["label_noise"]["rate"].as_f64().unwrap() == 0.4,
+                "{name}"
+            );
+        }
     }
 }
 

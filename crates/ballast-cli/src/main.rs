@@ -78,24 +78,39 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Evaluate a run directory (its newest checkpoint) on its test split.
+    /// Evaluate a run directory (its newest checkpoint) on its test split; with --attack,
+    /// its robust accuracy (the same report as `ballast attack`).
     Eval {
         /// A run directory, or a checkpoint directory / model.bpk inside one.
         path: PathBuf,
+        #[command(flatten)]
+        attack: AttackArgs,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Robust accuracy of a checkpoint under attacks, e.g.
+    /// `ballast attack runs/pgd-at --attack pgd,aa-lite --eps 0.3 --steps 40 --restarts 5`.
+    /// Writes a JSON report with every knob; several --eps values add a curve.
+    Attack {
+        /// A run directory, or a checkpoint directory / model.bpk inside one.
+        path: PathBuf,
+        #[command(flatten)]
+        attack: AttackArgs,
         #[command(flatten)]
         common: Common,
     },
     /// Time training steps on synthetic inputs and print JSON (ratios to ERM, same run).
     Bench {
         /// Methods to time (repeatable; the config names: erm, l2rw, mwn, teacher, meta-loss,
-        /// random, class-ratio); ERM is always timed as the reference.
+        /// random, class-ratio, pgd-at, fgsm-rs, trades, ssds); ERM is always timed as the
+        /// reference. With an adversarial method, PGD-10 throughput is timed too.
         #[arg(long, value_parser = parse_name::<Method>, default_values = ["erm"])]
         method: Vec<Method>,
         /// Clean validation batch of the meta-methods.
         #[arg(long, default_value_t = 100)]
         val_batch_size: usize,
-        /// Model family (the config names: mlp, lenet, preact-resnet18, wide-resnet,
-        /// resnet-cifar), default size.
+        /// Model family (the config names: mlp, lenet, small-cnn, preact-resnet18,
+        /// wide-resnet, resnet-cifar), default size.
         #[arg(long, value_parser = parse_name::<Arch>, default_value = "lenet")]
         model: Arch,
         /// Input shape of the synthetic data.
@@ -107,6 +122,12 @@ enum Command {
         steps: usize,
         #[arg(long, default_value_t = 5)]
         warmup: usize,
+        /// Radius of the adversarial methods and of the PGD-10 timing (e.g. 0.3 or 8/255).
+        #[arg(long, default_value = "0.3")]
+        eps: String,
+        /// Threat model of the adversarial methods: linf or l2.
+        #[arg(long, default_value = "linf")]
+        norm: String,
         /// Also write the JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -166,6 +187,110 @@ enum DataCommand {
 /// Parses a value by its config (serde) name, so the CLI and configs share one spelling.
 fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
+}
+
+#[derive(Args, Clone)]
+struct AttackArgs {
+    /// Attacks, comma-separated or repeated: fgsm, pgd, apgd-ce, apgd-dlr, aa-lite
+    /// (= apgd-ce,apgd-dlr).
+    #[arg(long, value_delimiter = ',')]
+    attack: Vec<String>,
+    /// Threat model: linf or l2.
+    #[arg(long, default_value = "linf")]
+    norm: String,
+    /// Radius (or radii, comma-separated) in [0, 1] pixel units; fractions like 8/255 work.
+    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    eps: Vec<String>,
+    /// PGD steps.
+    #[arg(long, default_value_t = 40)]
+    steps: usize,
+    /// APGD iterations.
+    #[arg(long, default_value_t = 100)]
+    apgd_steps: usize,
+    /// PGD / FGSM step size [default: 2.5·eps/steps for PGD, eps for FGSM].
+    #[arg(long)]
+    step_size: Option<f64>,
+    /// Restarts of PGD and APGD (each example keeps its worst case).
+    #[arg(long, default_value_t = 1)]
+    restarts: usize,
+    /// PGD from the clean input instead of a random point of the ball.
+    #[arg(long)]
+    no_random_start: bool,
+    /// Stop moving an example once it is misclassified.
+    #[arg(long)]
+    early_stop: bool,
+    /// test, val or train.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Attack the first N examples of the split (0 = all).
+    #[arg(long, default_value_t = 0)]
+    examples: usize,
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// Seed of the random starts.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use the run's best-by-validation model (`best/model.bpk`) instead of its newest.
+    #[arg(long)]
+    best: bool,
+    /// Write the JSON report here (it is always printed).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the robust-accuracy-vs-eps curve here (SVG) when several radii are given.
+    #[arg(long)]
+    curve: Option<PathBuf>,
+}
+
+/// `0.3`, `8/255`.
+fn parse_radius(s: &str) -> Result<f64> {
+    let s = s.trim();
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b): (f64, f64) = (a.trim().parse()?, b.trim().parse()?);
+            a / b
+        }
+        None => s.parse()?,
+    };
+    if !(v >= 0.0 && v.is_finite()) {
+        bail!("--eps must be >= 0, got {s}");
+    }
+    Ok(v)
+}
+
+impl AttackArgs {
+    fn spec(&self) -> Result<ballast_train::attack_report::AttackSpec> {
+        use ballast_core::attack::AttackKind;
+        let mut attacks = Vec::new();
+        for a in &self.attack {
+            match a.trim() {
+                "aa-lite" => attacks.extend([AttackKind::ApgdCe, AttackKind::ApgdDlr]),
+                other => attacks.push(other.parse::<AttackKind>().map_err(anyhow::Error::msg)?),
+            }
+        }
+        attacks.dedup();
+        let eps = self
+            .eps
+            .iter()
+            .map(|e| parse_radius(e).with_context(|| format!("--eps `{e}`")))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ballast_train::attack_report::AttackSpec {
+            attacks,
+            norm: self.norm.parse().map_err(anyhow::Error::msg)?,
+            eps,
+            steps: self.steps,
+            apgd_steps: self.apgd_steps,
+            step_size: self.step_size,
+            restarts: self.restarts,
+            random_start: !self.no_random_start,
+            early_stop: self.early_stop,
+            split: parse_name(&self.split).map_err(|_| {
+                anyhow::anyhow!("--split must be test, val or train, got `{}`", self.split)
+            })?,
+            examples: self.examples,
+            batch_size: self.batch_size,
+            seed: self.seed,
+        })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -264,7 +389,22 @@ fn run(cli: Cli) -> Result<()> {
             let out = out.unwrap_or_else(|| default_out(&name));
             run_training(cfg, out, resume, stop_after, quiet, &common)
         }
-        Command::Eval { path, common } => eval(&path, &common),
+        Command::Eval {
+            path,
+            attack,
+            common,
+        } => {
+            if attack.attack.is_empty() {
+                eval(&path, &attack, &common)
+            } else {
+                attack_command(&path, &attack, &common)
+            }
+        }
+        Command::Attack {
+            path,
+            attack,
+            common,
+        } => attack_command(&path, &attack, &common),
         Command::Bench {
             method,
             val_batch_size,
@@ -273,9 +413,16 @@ fn run(cli: Cli) -> Result<()> {
             batch_size,
             steps,
             warmup,
+            eps,
+            norm,
             out,
             common,
         } => {
+            let adversarial = ballast_train::config::AdversarialConfig {
+                eps: parse_radius(&eps).context("--eps")?,
+                norm: norm.parse().map_err(anyhow::Error::msg)?,
+                ..Default::default()
+            };
             let (shape, mean, std) = match shape {
                 ShapeArg::Mnist => (vec![1, 28, 28], vec![0.1307], vec![0.3081]),
                 ShapeArg::Cifar10 => (
@@ -300,6 +447,7 @@ fn run(cli: Cli) -> Result<()> {
                 steps,
                 backend: common.backend()?,
                 seed: 1,
+                adversarial: &adversarial,
             })?;
             let json = serde_json::to_string_pretty(&result)?;
             println!("{json}");
@@ -396,13 +544,29 @@ fn run_dir_of(path: &Path) -> Result<PathBuf> {
     )
 }
 
-fn eval(path: &Path, common: &Common) -> Result<()> {
+/// The run directory, its config and the model of `path` (a run directory: its newest
+/// checkpoint, or its best one with `best`; a checkpoint directory or model file: that one).
+fn load_named_model(
+    path: &Path,
+    best: bool,
+    device: &ballast_core::Device,
+) -> Result<(PathBuf, RunConfig, ballast_core::Classifier, PathBuf)> {
     let run_dir = run_dir_of(path)?;
-    let device = common.backend()?.device()?;
-    let (cfg, _input, mut model, mut ckpt) = load_run_model(&run_dir, &device)?;
+    let (cfg, _input, mut model, mut ckpt) = load_run_model(&run_dir, device)?;
     // A specific checkpoint was named: load that one instead of the newest.
     let named = if path.is_file() {
         Some(path.to_path_buf())
+    } else if best {
+        let file = run_dir
+            .join(ballast_train::checkpoint::BEST_DIR)
+            .join(ballast_train::checkpoint::MODEL_FILE);
+        if !file.is_file() {
+            bail!(
+                "--best: {} does not exist (runs with a robust evaluation keep their best-by-validation model there)",
+                file.display()
+            );
+        }
+        Some(file)
     } else {
         Some(path.join(ballast_train::checkpoint::MODEL_FILE)).filter(|p| p.is_file())
     };
@@ -412,6 +576,43 @@ fn eval(path: &Path, common: &Common) -> Result<()> {
         model = ballast_train::checkpoint::load_model_bytes(model, &bytes, &file)?;
         ckpt = file;
     }
+    Ok((run_dir, cfg, model, ckpt))
+}
+
+fn attack_command(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
+    let spec = args.spec()?;
+    let device = common.backend()?.device()?;
+    let (run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
+    let report = ballast_train::attack_report::attack_report(
+        &run_dir,
+        &cfg,
+        &model,
+        &ckpt,
+        &spec,
+        &common.data_dir(),
+        &device,
+        &common.device,
+    )?;
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(out) = &args.out {
+        ballast_train::checkpoint::write_atomic(out, json.as_bytes())?;
+        eprintln!("report: {}", out.display());
+    }
+    if let Some(curve) = &args.curve {
+        if report.results.len() < 2 {
+            eprintln!("note: --curve needs several --eps values; no curve written");
+        } else {
+            report.plot_curve(curve)?;
+            eprintln!("curve: {}", curve.display());
+        }
+    }
+    Ok(())
+}
+
+fn eval(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
+    let device = common.backend()?.device()?;
+    let (_run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
     let data = ballast_train::data::PreparedData::prepare(&cfg, &common.data_dir())?;
     let result =
         ballast_train::eval::evaluate(&model, &data.test, cfg.budget.eval_batch_size, &device);

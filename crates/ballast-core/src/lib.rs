@@ -2,6 +2,7 @@
 //! logic of every method. No file I/O, threads or clocks here, so it builds for
 //! `wasm32-unknown-unknown` and the browser runs exactly the code the native runner does.
 
+pub mod adversarial;
 pub mod attack;
 pub mod batch;
 pub mod device;
@@ -12,10 +13,12 @@ pub mod meta_loss;
 pub mod models;
 pub mod params;
 pub mod reweight;
+pub mod ssds;
 pub mod step;
 pub mod weight_net;
 
 pub use batch::Batch;
+pub use burn::prelude::Device;
 pub use device::{Backend, DeviceError};
 pub use hypergrad::{Direction, FiniteDifference, Perturbation};
 pub use loss::LossConfig;

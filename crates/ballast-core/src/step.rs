@@ -119,6 +119,30 @@ pub enum Schedule {
     Triangle {
         warmup: usize,
     },
+    /// × gamma at each fraction of the run in `at` (Rice et al.'s piecewise schedule:
+    /// at = [0.5, 0.75], gamma = 0.1).
+    Piecewise {
+        #[serde(default = "piecewise_at")]
+        at: Vec<f64>,
+        #[serde(default = "piecewise_gamma")]
+        gamma: f64,
+    },
+    /// Linear from 0 up to 1 at fraction `peak` of the run, then down to 0 at the end
+    /// (Wong et al.'s cyclic schedule, peak 0.4).
+    Cyclic {
+        #[serde(default = "cyclic_peak")]
+        peak: f64,
+    },
+}
+
+fn piecewise_at() -> Vec<f64> {
+    vec![0.5, 0.75]
+}
+fn piecewise_gamma() -> f64 {
+    0.1
+}
+fn cyclic_peak() -> f64 {
+    0.4
 }
 
 impl Default for Schedule {
@@ -145,6 +169,19 @@ impl Schedule {
                     (s + 1.0) / w
                 } else {
                     ((t - s) / (t - w).max(1.0)).max(0.0)
+                }
+            }
+            Schedule::Piecewise { at, gamma } => {
+                let t = step as f64 / total.max(1) as f64;
+                gamma.powi(at.iter().filter(|&&a| t >= a).count() as i32)
+            }
+            Schedule::Cyclic { peak } => {
+                // Evaluated mid-step, so neither the first nor the last step has lr 0.
+                let t = (step as f64 + 0.5) / total.max(1) as f64;
+                if t < *peak {
+                    t / peak
+                } else {
+                    ((1.0 - t) / (1.0 - peak).max(1e-12)).max(0.0)
                 }
             }
         }
@@ -204,6 +241,17 @@ mod tests {
         assert!((s.factor(10, 30) - 0.1).abs() < 1e-12);
         assert!((s.factor(25, 30) - 0.01).abs() < 1e-12);
         assert!((Schedule::Cosine {}.factor(50, 100) - 0.5).abs() < 1e-12);
+        let p = Schedule::Piecewise {
+            at: vec![0.5, 0.75],
+            gamma: 0.1,
+        };
+        assert_eq!(p.factor(49, 100), 1.0);
+        assert!((p.factor(50, 100) - 0.1).abs() < 1e-12);
+        assert!((p.factor(80, 100) - 0.01).abs() < 1e-12);
+        let c = Schedule::Cyclic { peak: 0.4 };
+        assert!((c.factor(31, 80) - 1.0).abs() < 0.02);
+        assert!(c.factor(0, 80) < 0.02 && c.factor(79, 80) < 0.02);
+        assert!((c.factor(55, 80) - 0.5).abs() < 0.02);
         let t = Schedule::Triangle { warmup: 10 };
         assert!((t.factor(9, 110) - 1.0).abs() < 1e-12);
         assert!((t.factor(60, 110) - 0.5).abs() < 1e-12);

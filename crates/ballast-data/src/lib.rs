@@ -36,7 +36,7 @@ mod rng;
 pub mod split;
 pub mod toy;
 
-pub use augment::{Augment, augment_batch};
+pub use augment::{Augment, PadMode, augment_batch, cutout_batch};
 pub use cifar::{parse_cifar10_bin, try_write_cifar10_bin, write_cifar10_bin};
 pub use dataset::Dataset;
 pub use error::DataError;

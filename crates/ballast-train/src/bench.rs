@@ -2,12 +2,15 @@
 //! synthetic inputs of the dataset's shape, on the chosen device. ERM is always timed in
 //! the same run, so every method's cost is also reported as a ratio to one ERM step.
 
-use crate::config::Method;
+use crate::config::{AdversarialConfig, Method};
 use anyhow::Result;
+use ballast_core::adversarial::{Regularizers, pgd_at_step, trades_step};
+use ballast_core::attack::{AttackConfig, Objective, attack};
 use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
+use ballast_core::ssds::{SsdsGlobals, ssds_step};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
 use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
 use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
@@ -38,6 +41,22 @@ pub struct BenchReport {
     pub steps: usize,
     pub seed: u64,
     pub results: Vec<MethodTiming>,
+    /// The threat model of the adversarial methods and of the attack timing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adversarial: Option<AdversarialConfig>,
+    /// PGD-10 in inference mode on the batch (when an adversarial method is timed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackTiming>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AttackTiming {
+    pub attack: AttackConfig,
+    pub name: String,
+    pub ms_per_batch: f64,
+    pub examples_per_s: f64,
+    /// Time of one attack on the batch / time of one ERM step, same run.
+    pub ratio_to_erm: f64,
 }
 
 pub struct BenchSpec<'a> {
@@ -50,6 +69,7 @@ pub struct BenchSpec<'a> {
     pub steps: usize,
     pub backend: Backend,
     pub seed: u64,
+    pub adversarial: &'a AdversarialConfig,
 }
 
 /// Meta-Weight-Net reads the loss; the teacher the student's internal states.
@@ -60,7 +80,9 @@ fn bench_state_features(method: Method) -> &'static [StateFeature] {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn one_step(
+    adv: &AdversarialConfig,
     method: Method,
     model: Classifier,
     optim: &mut ModuleOptimizer,
@@ -101,6 +123,48 @@ fn one_step(
                 meta_loss_update(&model, hyper, &mut hyper_optim, batch, val, &loss, lr, 1e-3);
             let current = loss.with_hyper(&hyper.to_vec());
             weighted_step(model, optim, batch, &current, None, lr)
+        }
+        Method::PgdAt | Method::FgsmRs => {
+            let attack = adv.training_attack(method);
+            let regs = Regularizers { l1: adv.l1 };
+            let out = pgd_at_step(model, optim, batch, &attack, adv.attack_bn, &regs, None, lr);
+            (out.model, out.losses)
+        }
+        Method::Trades => {
+            let attack = adv.training_attack(method);
+            let regs = Regularizers { l1: adv.l1 };
+            let out = trades_step(
+                model,
+                optim,
+                batch,
+                &attack,
+                adv.attack_bn,
+                adv.trades_beta,
+                &regs,
+                lr,
+            );
+            (out.model, out.losses)
+        }
+        Method::Ssds => {
+            // A fresh state each step, so every step does the full work (λ > 0).
+            let [b, d] = batch.x.dims();
+            let device = batch.x.device().inner();
+            let delta = Tensor::<2>::zeros([b, d], &device);
+            let v = Tensor::<1>::ones([b], &device) * adv.ssds.v0;
+            let mut globals = SsdsGlobals::new(&adv.ssds);
+            let out = ssds_step(
+                model,
+                optim,
+                batch,
+                delta,
+                v,
+                &mut globals,
+                &adv.ssds,
+                adv.eps,
+                adv.ssds.eta,
+                lr,
+            );
+            (out.model, out.losses)
         }
         Method::Mwn | Method::Teacher => {
             let (net, net_optim) = net.as_mut().expect("a weighting network");
@@ -164,6 +228,7 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
             let t = Instant::now();
             for _ in 0..n {
                 let (next, losses) = one_step(
+                    spec.adversarial,
                     method,
                     model.clone(),
                     &mut optim,
@@ -183,6 +248,31 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
         timings.push((method, per));
     }
     let erm = timings[0].1;
+    let any_adversarial = spec.methods.iter().any(|m| m.is_adversarial());
+    let attack_timing = any_adversarial.then(|| {
+        let model = spec.model.init(spec.input, &device).valid();
+        let cfg = AttackConfig::pgd(spec.adversarial.norm, spec.adversarial.eps, 10, 1);
+        let x = batch.x.clone().inner();
+        let objective = Objective::CrossEntropy(batch.y.clone().inner());
+        let time = |n: usize| {
+            let t = Instant::now();
+            for _ in 0..n {
+                let adv = attack(&model, x.clone(), &objective, &cfg, Mode::Eval);
+                let _ = adv.sum().into_scalar::<f32>();
+            }
+            t.elapsed().as_secs_f64()
+        };
+        time(spec.warmup.min(2));
+        let n = spec.steps.div_ceil(5).max(1);
+        let per = time(n) / n as f64;
+        AttackTiming {
+            name: cfg.describe(),
+            attack: cfg,
+            ms_per_batch: per * 1e3,
+            examples_per_s: spec.batch_size as f64 / per,
+            ratio_to_erm: per / erm,
+        }
+    });
     Ok(BenchReport {
         model: spec.model.clone(),
         input_shape: spec.input.shape.clone(),
@@ -204,5 +294,7 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
                 ratio_to_erm: per / erm,
             })
             .collect(),
+        adversarial: any_adversarial.then(|| spec.adversarial.clone()),
+        attack: attack_timing,
     })
 }

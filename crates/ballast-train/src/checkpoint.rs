@@ -41,6 +41,54 @@ pub struct LoopState {
     pub loss_count: usize,
     /// Wall time spent before this checkpoint (seconds).
     pub elapsed_s: f64,
+    /// Adversarial methods: training examples correct at their adversarial point since the
+    /// last evaluation, and how many were seen.
+    #[serde(default)]
+    pub adv_correct: usize,
+    #[serde(default)]
+    pub adv_seen: usize,
+    /// Robust test accuracy at the best validation step (adversarial runs select on robust
+    /// validation accuracy).
+    #[serde(default)]
+    pub test_robust_at_best: Option<f64>,
+    /// SSDS's global λ and t.
+    #[serde(default)]
+    pub ssds: Option<ballast_core::ssds::SsdsGlobals>,
+    /// fgsm-rs: robust accuracy of the first training batch at the previous epoch's check.
+    #[serde(default)]
+    pub overfit_reference: Option<f64>,
+    /// Why training stopped before its budget, if it did.
+    #[serde(default)]
+    pub stopped_early: Option<String>,
+}
+
+/// Directory of the best-by-validation model of a run.
+pub const BEST_DIR: &str = "best";
+
+/// Writes the best model so far to `run_dir/best/` (burnpack, safetensors and `info.json`),
+/// assembled under a temporary name and renamed into place.
+pub fn save_best(run_dir: &Path, model: &Classifier, info: &serde_json::Value) -> Result<PathBuf> {
+    let tmp = run_dir.join(".best.tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp)?;
+    }
+    fs::create_dir_all(&tmp)?;
+    fs::write(tmp.join(MODEL_FILE), model_bytes(model)?)?;
+    fs::write(tmp.join(SAFETENSORS_FILE), safetensors_bytes(model)?)?;
+    fs::write(tmp.join("info.json"), serde_json::to_vec_pretty(info)?)?;
+    let dir = run_dir.join(BEST_DIR);
+    let old = run_dir.join(".best.old");
+    if dir.exists() {
+        if old.exists() {
+            fs::remove_dir_all(&old)?;
+        }
+        fs::rename(&dir, &old)?;
+    }
+    fs::rename(&tmp, &dir)?;
+    if old.exists() {
+        fs::remove_dir_all(&old)?;
+    }
+    Ok(dir)
 }
 
 /// Writes bytes to `path` through a temporary file and a rename.
@@ -133,6 +181,7 @@ impl Checkpoints {
         model: &Classifier,
         optim: &ModuleOptimizer,
         meta: Option<(Vec<u8>, &ModuleOptimizer)>,
+        extra: &[(&str, Vec<u8>)],
         state: &LoopState,
     ) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)?;
@@ -154,6 +203,9 @@ impl Checkpoints {
                 .into_bytes()
                 .map_err(|e| anyhow::anyhow!("cannot encode the meta optimizer state: {e:?}"))?;
             fs::write(tmp.join(META_OPTIMIZER_FILE), &bytes[..])?;
+        }
+        for (name, bytes) in extra {
+            fs::write(tmp.join(name), bytes)?;
         }
         fs::write(tmp.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
         let dir = self.root.join(&name);

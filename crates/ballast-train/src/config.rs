@@ -3,7 +3,10 @@
 //! `--set a.b=value` overrides any key before validation.
 
 use anyhow::{Context, Result, anyhow, bail};
+use ballast_core::adversarial::AttackBatchNorm;
+use ballast_core::attack::{AttackConfig, AttackKind, Norm};
 use ballast_core::hypergrad::DirectionalConfig;
+use ballast_core::ssds::SsdsConfig;
 use ballast_core::step::{OptimizerConfig, Schedule};
 use ballast_core::weight_net::StateFeature;
 use ballast_core::{LossConfig, ModelConfig};
@@ -29,6 +32,16 @@ pub enum Method {
     Teacher,
     /// Meta-learned robust-loss hyperparameters (Shu et al. 2020) of `[loss]`.
     MetaLoss,
+    /// PGD adversarial training (Madry et al. 2018; Rice et al. 2020 settings) of `[adversarial]`.
+    PgdAt,
+    /// Fast adversarial training: one random-start FGSM step (Wong et al. 2020), with the
+    /// catastrophic-overfitting check.
+    FgsmRs,
+    /// TRADES (Zhang et al. 2019): CE + β·KL to the KL-maximising point.
+    Trades,
+    /// SSDS (Esfandiari et al.): alternating descent–ascent with persistent per-example
+    /// perturbations and dual variables (`[adversarial.ssds]`).
+    Ssds,
 }
 
 impl Method {
@@ -42,7 +55,19 @@ impl Method {
             Method::Mwn => "mwn",
             Method::Teacher => "teacher",
             Method::MetaLoss => "meta-loss",
+            Method::PgdAt => "pgd-at",
+            Method::FgsmRs => "fgsm-rs",
+            Method::Trades => "trades",
+            Method::Ssds => "ssds",
         }
+    }
+
+    /// Whether the method trains against an attack (and so evaluates robustness each epoch).
+    pub fn is_adversarial(self) -> bool {
+        matches!(
+            self,
+            Method::PgdAt | Method::FgsmRs | Method::Trades | Method::Ssds
+        )
     }
 
     /// Whether the method reads the clean validation split every step.
@@ -51,6 +76,158 @@ impl Method {
             self,
             Method::L2rw | Method::Mwn | Method::Teacher | Method::MetaLoss
         )
+    }
+}
+
+/// `[adversarial]`: the threat model of adversarial training, the per-epoch robust
+/// evaluation (also available to `erm` runs) and the remedies of the robust-overfitting study.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdversarialConfig {
+    pub norm: Norm,
+    /// Radius in [0, 1] pixel units.
+    pub eps: f64,
+    /// Ramp the training radius linearly from 0 to `eps` over this many epochs (0 = none).
+    /// PGD-AT at ε = 0.3 on MNIST from scratch can stay at chance for thousands of steps;
+    /// a short ramp avoids that. Evaluation always uses the full `eps`.
+    pub eps_warmup_epochs: f64,
+    /// Training attack steps (pgd-at, trades).
+    pub steps: usize,
+    /// Training attack step size; default 2.5·ε/steps (ε/4 at 10 steps, Rice et al.) for
+    /// pgd-at and trades, 1.25·ε for fgsm-rs (Wong et al.).
+    pub step_size: Option<f64>,
+    /// BatchNorm during the training attack: train (Rice et al.), probe or eval.
+    pub attack_bn: AttackBatchNorm,
+    /// TRADES β.
+    pub trades_beta: f64,
+    /// Robust evaluation at every evaluation point: PGD with these steps / restarts (step
+    /// size 2.5·ε/steps) at the same ε, in inference mode. Default: on for the adversarial
+    /// methods; `eval = true` adds it to any run (e.g. an `erm` baseline), `false` drops it.
+    pub eval: Option<bool>,
+    pub eval_steps: usize,
+    pub eval_restarts: usize,
+    /// Examples of the test and training splits evaluated each time (0 = the whole split);
+    /// the validation split is always used whole.
+    pub eval_test_examples: usize,
+    pub eval_train_examples: usize,
+    /// fgsm-rs: after every epoch run PGD-5 on the first training batch and stop, keeping the
+    /// previous epoch's weights, when its robust accuracy falls by more than `overfit_drop`.
+    pub overfit_check: bool,
+    pub overfit_drop: f64,
+    /// ℓ1 penalty on every parameter (the ℓ2 penalty is optimizer.weight_decay).
+    pub l1: f64,
+    /// Mixup with λ ~ Beta(α, α) when α > 0 (attack and loss on the mixed batch).
+    pub mixup_alpha: f64,
+    pub ssds: SsdsConfig,
+}
+
+impl Default for AdversarialConfig {
+    fn default() -> Self {
+        Self {
+            norm: Norm::Linf,
+            eps: 8.0 / 255.0,
+            eps_warmup_epochs: 0.0,
+            steps: 10,
+            step_size: None,
+            attack_bn: AttackBatchNorm::Train,
+            trades_beta: 6.0,
+            eval: None,
+            eval_steps: 10,
+            eval_restarts: 1,
+            eval_test_examples: 1000,
+            eval_train_examples: 1000,
+            overfit_check: true,
+            overfit_drop: 0.2,
+            l1: 0.0,
+            mixup_alpha: 0.0,
+            ssds: SsdsConfig::default(),
+        }
+    }
+}
+
+impl AdversarialConfig {
+    /// The attack that training uses for `method`.
+    pub fn training_attack(&self, method: Method) -> AttackConfig {
+        match method {
+            Method::FgsmRs => AttackConfig {
+                kind: AttackKind::Fgsm,
+                step_size: Some(self.step_size.unwrap_or(1.25 * self.eps)),
+                random_start: true,
+                ..AttackConfig::pgd(self.norm, self.eps, 1, 1)
+            },
+            _ => AttackConfig {
+                step_size: self.step_size,
+                ..AttackConfig::pgd(self.norm, self.eps, self.steps, 1)
+            },
+        }
+    }
+
+    /// Training radius at `step` (0-based) under the warm-up ramp.
+    pub fn training_eps(&self, step: usize, steps_per_epoch: usize) -> f64 {
+        let ramp = self.eps_warmup_epochs * steps_per_epoch as f64;
+        if ramp <= 0.0 {
+            self.eps
+        } else {
+            self.eps * ((step + 1) as f64 / ramp).min(1.0)
+        }
+    }
+
+    /// The training attack at `step`: radius (and an explicit step size) scaled by the ramp.
+    pub fn training_attack_at(
+        &self,
+        method: Method,
+        step: usize,
+        steps_per_epoch: usize,
+    ) -> AttackConfig {
+        let full = self.training_attack(method);
+        let eps = self.training_eps(step, steps_per_epoch);
+        let scale = if self.eps > 0.0 { eps / self.eps } else { 1.0 };
+        AttackConfig {
+            eps,
+            step_size: full.step_size.map(|a| a * scale),
+            ..full
+        }
+    }
+
+    /// The PGD of the per-epoch robust evaluation.
+    pub fn eval_attack(&self) -> AttackConfig {
+        AttackConfig::pgd(self.norm, self.eps, self.eval_steps, self.eval_restarts)
+    }
+
+    pub fn validate(&self, method: Method) -> Result<()> {
+        if !(self.eps >= 0.0 && self.eps.is_finite()) {
+            bail!("adversarial.eps must be >= 0, got {}", self.eps);
+        }
+        if method.is_adversarial() && self.eps == 0.0 {
+            bail!("method {} needs adversarial.eps > 0", method.name());
+        }
+        if self.steps == 0 || self.eval_steps == 0 || self.eval_restarts == 0 {
+            bail!("adversarial.steps, eval_steps and eval_restarts must be at least 1");
+        }
+        if let Some(a) = self.step_size {
+            if !(a > 0.0 && a.is_finite()) {
+                bail!("adversarial.step_size must be positive, got {a}");
+            }
+        }
+        if !(self.eps_warmup_epochs >= 0.0 && self.eps_warmup_epochs.is_finite()) {
+            bail!("adversarial.eps_warmup_epochs must be >= 0");
+        }
+        if !(self.trades_beta >= 0.0) {
+            bail!("adversarial.trades_beta must be >= 0");
+        }
+        if !(self.l1 >= 0.0) || !(self.mixup_alpha >= 0.0) {
+            bail!("adversarial.l1 and mixup_alpha must be >= 0");
+        }
+        if !(0.0..=1.0).contains(&self.overfit_drop) {
+            bail!("adversarial.overfit_drop must be in [0, 1]");
+        }
+        if method == Method::Ssds && self.norm != Norm::Linf {
+            bail!("ssds is implemented for the linf threat model (adversarial.norm = \"linf\")");
+        }
+        if self.mixup_alpha > 0.0 && !matches!(method, Method::PgdAt | Method::FgsmRs) {
+            bail!("adversarial.mixup_alpha is supported by pgd-at and fgsm-rs");
+        }
+        self.ssds.validate().map_err(|e| anyhow!(e))
     }
 }
 
@@ -157,8 +334,13 @@ pub struct DataConfig {
     /// Training-batch augmentation in pixel space: none | crop | flip | crop-flip (the CIFAR
     /// recipe: random crop of the zero-padded image, then a random horizontal flip).
     pub augment: ballast_data::Augment,
-    /// Zero padding on each side before the random crop.
+    /// Padding on each side before the random crop.
     pub augment_padding: usize,
+    /// zero (torchvision) or reflect (the cifar10-fast pipeline of Rice et al.).
+    pub augment_pad_mode: ballast_data::PadMode,
+    /// Cutout (DeVries & Taylor): zero a random square of this side in every training image
+    /// (0 = off; Rice et al. use 14 on CIFAR-10).
+    pub cutout: usize,
 }
 
 impl Default for DataConfig {
@@ -176,6 +358,8 @@ impl Default for DataConfig {
             imbalance: None,
             augment: ballast_data::Augment::None,
             augment_padding: 4,
+            augment_pad_mode: ballast_data::PadMode::Zero,
+            cutout: 0,
         }
     }
 }
@@ -243,6 +427,8 @@ pub struct RunConfig {
     pub hypergrad: DirectionalConfig,
     #[serde(default)]
     pub meta: MetaConfig,
+    #[serde(default)]
+    pub adversarial: AdversarialConfig,
 }
 
 fn default_seed() -> u64 {
@@ -331,6 +517,21 @@ impl RunConfig {
                 "method meta-loss needs a loss with hyperparameters: loss.kind = gce, sce or nce-rce"
             );
         }
+        self.adversarial.validate(self.method)?;
+        if (self.method.is_adversarial() || self.adversarial.eval == Some(true))
+            && self.data.dataset.is_toy()
+        {
+            bail!(
+                "adversarial training and robust evaluation work on images in [0, 1]; {:?} is a 2-D toy set of raw coordinates",
+                self.data.dataset
+            );
+        }
+        if self.data.cutout > 0 && self.data.dataset.is_toy() {
+            bail!(
+                "data.cutout needs image data; {:?} is a 2-D toy set",
+                self.data.dataset
+            );
+        }
         if self.meta.meta_every == 0 {
             bail!("meta.meta_every must be at least 1");
         }
@@ -340,10 +541,17 @@ impl RunConfig {
         if !(self.hypergrad.rel_step > 0.0) {
             bail!("hypergrad.rel_step must be positive");
         }
-        if let Schedule::Step { gamma, .. } = self.schedule {
-            if !(gamma > 0.0) {
-                bail!("schedule.gamma must be positive");
+        match &self.schedule {
+            Schedule::Step { gamma, .. } | Schedule::Piecewise { gamma, .. } if !(*gamma > 0.0) => {
+                bail!("schedule.gamma must be positive")
             }
+            Schedule::Piecewise { at, .. } if at.iter().any(|a| !(0.0..=1.0).contains(a)) => {
+                bail!("schedule.at holds fractions of the run in [0, 1], got {at:?}")
+            }
+            Schedule::Cyclic { peak } if !(*peak > 0.0 && *peak < 1.0) => {
+                bail!("schedule.peak must be in (0, 1), got {peak}")
+            }
+            _ => {}
         }
         Ok(())
     }

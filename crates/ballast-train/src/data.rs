@@ -234,27 +234,30 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 }
 
 /// Gathers the examples at `positions` into a batch on `device`, augmented in pixel space
-/// (`seed` picks the crops and flips).
+/// (`seed` picks the crops, flips and cutout squares; `cutout` 0 = none).
 pub fn augmented_batch_of(
     data: &Dataset,
     positions: &[usize],
     augment: ballast_data::Augment,
     padding: usize,
+    pad: ballast_data::PadMode,
+    cutout: usize,
     seed: u64,
     device: &Device,
 ) -> Result<Batch> {
-    if augment.is_none() {
+    if augment.is_none() && cutout == 0 {
         return Ok(batch_of(data, positions, device));
     }
     let shape: [usize; 3] = data.example_shape.as_slice().try_into().map_err(|_| {
         anyhow::anyhow!(
-            "data.augment needs [channels, height, width] images; {} has examples of shape {:?}",
+            "data.augment / data.cutout need [channels, height, width] images; {} has examples of shape {:?}",
             data.name,
             data.example_shape
         )
     })?;
     let (mut x, y) = gather(data, positions);
-    ballast_data::augment_batch(&mut x, shape, augment, padding, seed);
+    ballast_data::augment_batch(&mut x, shape, augment, padding, pad, seed);
+    ballast_data::cutout_batch(&mut x, shape, cutout, seed ^ 0xC07);
     Ok(Batch::from_host(&x, &y, device))
 }
 

@@ -1,6 +1,7 @@
 //! Native runner for Ballast: run configs, data preparation, the training loop with
 //! checkpoints and resume, metrics, plots, evaluation and benchmarks.
 
+pub mod attack_report;
 pub mod bench;
 pub mod checkpoint;
 pub mod compare;
@@ -9,7 +10,9 @@ pub mod data;
 pub mod eval;
 pub mod metrics;
 pub mod plot;
+pub mod robust_eval;
 pub mod run;
+pub mod ssds_store;
 pub mod weights;
 
 pub use config::RunConfig;

@@ -23,6 +23,20 @@ pub struct EvalRecord {
     pub loss_hyper: Option<Vec<f64>>,
     pub elapsed_s: f64,
     pub steps_per_s: f64,
+    /// Adversarial runs: accuracy of the training batches at their adversarial points since
+    /// the previous record (the training attack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_adv_acc: Option<f64>,
+    /// Clean and robust (the `[adversarial]` evaluation PGD) accuracy on a fixed training
+    /// subset, and robust accuracy on the validation and test splits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_acc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_robust_acc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_robust_acc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_robust_acc: Option<f64>,
 }
 
 /// The run's final report.
@@ -43,6 +57,29 @@ pub struct Summary {
     pub device: String,
     pub checkpoint: Option<PathBuf>,
     pub label_noise: Option<serde_json::Value>,
+    /// Adversarial runs: the robust evaluation attack, robust test accuracy at the best
+    /// validation point, the best robust test accuracy seen (an oracle) and the final one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub robust: Option<RobustSummary>,
+    /// Why training stopped before its budget (fgsm-rs's catastrophic-overfitting check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RobustSummary {
+    pub attack: ballast_core::attack::AttackConfig,
+    /// Test examples the per-epoch robust evaluation used.
+    pub test_examples: usize,
+    pub best_epoch: Option<f64>,
+    pub test_robust_at_best_val: Option<f64>,
+    pub test_clean_at_best_val: Option<f64>,
+    pub best_test_robust: Option<f64>,
+    pub best_test_robust_epoch: Option<f64>,
+    pub final_test_robust: Option<f64>,
+    pub final_test_clean: Option<f64>,
+    /// The best-by-validation model (`best/model.bpk`).
+    pub best_checkpoint: Option<PathBuf>,
 }
 
 pub struct MetricsLog {

@@ -11,6 +11,12 @@ pub struct Curve<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
+/// A labelled point drawn on top of the curves.
+pub struct Mark<'a> {
+    pub name: &'a str,
+    pub at: (f64, f64),
+}
+
 /// Line plot of `curves` into an SVG file.
 pub fn line_plot(
     path: &Path,
@@ -19,9 +25,22 @@ pub fn line_plot(
     y_label: &str,
     curves: &[Curve],
 ) -> Result<()> {
+    line_plot_marked(path, title, x_label, y_label, curves, &[])
+}
+
+/// Line plot with labelled points (e.g. the best and the final checkpoint).
+pub fn line_plot_marked(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    curves: &[Curve],
+    marks: &[Mark],
+) -> Result<()> {
     let all: Vec<(f64, f64)> = curves
         .iter()
         .flat_map(|c| c.points.iter().copied())
+        .chain(marks.iter().map(|m| m.at))
         .collect();
     if all.is_empty() {
         return Ok(());
@@ -67,6 +86,14 @@ pub fn line_plot(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
+    }
+    for (i, m) in marks.iter().enumerate() {
+        let color = Palette99::pick(curves.len() + i).to_rgba();
+        chart
+            .draw_series(std::iter::once(Circle::new(m.at, 6, color.filled())))
+            .map_err(err)?
+            .label(format!("{} ({:.2}, {:.2})", m.name, m.at.0, m.at.1))
+            .legend(move |(x, y)| Circle::new((x + 9, y), 5, color.filled()));
     }
     chart
         .configure_series_labels()
@@ -221,5 +248,60 @@ pub fn plot_weights(dir: &Path, batch_size: usize) -> Result<()> {
         "n · weight (1 = uniform)",
         "fraction of examples",
         &curves,
+    )
+}
+
+/// `robust.svg`: robust error (%) against epoch on train, validation and test, with the
+/// best-by-validation and the final checkpoints marked on the test curve.
+pub fn plot_robust(dir: &Path, records: &[EvalRecord], best_step: Option<usize>) -> Result<()> {
+    let series = |f: &dyn Fn(&EvalRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+        records
+            .iter()
+            .filter_map(|r| f(r).map(|v| (r.epoch, 100.0 * (1.0 - v))))
+            .collect()
+    };
+    let test = series(&|r| r.test_robust_acc);
+    if test.is_empty() {
+        return Ok(());
+    }
+    let mut marks = Vec::new();
+    if let Some(r) = best_step.and_then(|s| records.iter().find(|r| r.step == s)) {
+        if let Some(a) = r.test_robust_acc {
+            marks.push(Mark {
+                name: "best (validation)",
+                at: (r.epoch, 100.0 * (1.0 - a)),
+            });
+        }
+    }
+    if let Some(&last) = test.last() {
+        marks.push(Mark {
+            name: "final",
+            at: last,
+        });
+    }
+    line_plot_marked(
+        &dir.join("robust.svg"),
+        "Robust error",
+        "epoch",
+        "robust error (%)",
+        &[
+            Curve {
+                name: "train (robust)",
+                points: series(&|r| r.train_robust_acc),
+            },
+            Curve {
+                name: "validation (robust)",
+                points: series(&|r| r.val_robust_acc),
+            },
+            Curve {
+                name: "test (robust)",
+                points: test.clone(),
+            },
+            Curve {
+                name: "test (clean)",
+                points: series(&|r| Some(r.test_acc)),
+            },
+        ],
+        &marks,
     )
 }

@@ -1,18 +1,23 @@
 //! The training loop: data, model, optimiser, schedule, periodic evaluation, metrics,
 //! checkpoints, resume and the final report.
 
-use crate::checkpoint::{Checkpoints, LoopState, write_atomic};
+use crate::checkpoint::{BEST_DIR, Checkpoints, LoopState, save_best, write_atomic};
 use crate::config::{Method, RunConfig};
 use crate::data::{PreparedData, augmented_batch_of, batch_of, epoch_order};
 use crate::eval::evaluate;
-use crate::metrics::{EvalRecord, MetricsLog, Summary};
-use crate::plot::{plot_run, plot_weights};
+use crate::metrics::{EvalRecord, MetricsLog, RobustSummary, Summary};
+use crate::plot::{plot_robust, plot_run, plot_weights};
+use crate::robust_eval::{evaluate_robust, first_positions};
+use crate::ssds_store::{SSDS_FILE, SsdsStore};
 use crate::weights::WeightLog;
 use anyhow::{Context, Result, bail};
 use ballast_core::Batch;
+use ballast_core::adversarial::{Mixup, Regularizers, pgd_at_step, trades_step};
+use ballast_core::attack::AttackConfig;
 use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
+use ballast_core::ssds::{SsdsGlobals, ssds_step};
 use ballast_core::step::{erm_step, weighted_step};
 use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
 use ballast_core::{Backend, Classifier};
@@ -135,6 +140,21 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             eprintln!("resuming from {} (step {})", dir.display(), state.step);
         }
     }
+    // Adversarial training and the per-epoch robust evaluation.
+    let adv = &cfg.adversarial;
+    let robust_eval_on = adv.eval.unwrap_or(cfg.method.is_adversarial());
+    let eval_attack = adv.eval_attack();
+    let regs = Regularizers { l1: adv.l1 };
+    let mut ssds_store = (cfg.method == Method::Ssds)
+        .then(|| SsdsStore::new(data.train.len(), data.input.features(), &adv.ssds));
+    if let Some(store) = ssds_store.as_mut() {
+        match (&latest, opts.resume) {
+            (Some(dir), true) => *store = SsdsStore::load(dir, store.n, store.d)?,
+            _ => state.ssds = Some(SsdsGlobals::new(&adv.ssds)),
+        }
+    }
+    // fgsm-rs: the weights at the last passed catastrophic-overfitting check.
+    let mut checked_model: Option<Classifier> = None;
     let mut metrics = MetricsLog::open(run_dir, opts.resume.then_some(state.step))?;
 
     let (per_epoch, main_total) = budget_steps(cfg, data.train.len());
@@ -177,6 +197,8 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             positions,
             cfg.data.augment,
             cfg.data.augment_padding,
+            cfg.data.augment_pad_mode,
+            cfg.data.cutout,
             step_seed(cfg.seed, step) ^ 0x5eed_a06,
             &device,
         )?;
@@ -194,6 +216,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         } else {
             batch
         };
+        let train_attack = adv.training_attack_at(cfg.method, step, per_epoch);
         let (next, losses, weights) = match method {
             Method::Erm => {
                 let (m, l) = erm_step(model, &mut optim, &batch, &cfg.loss, lr);
@@ -245,6 +268,66 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 let (m, l) = weighted_step(model, &mut optim, &batch, &current, None, lr);
                 (m, l, None)
             }
+            Method::PgdAt | Method::FgsmRs => {
+                let mixup = (adv.mixup_alpha > 0.0).then(|| {
+                    mixup_for(
+                        adv.mixup_alpha,
+                        step_seed(cfg.seed, step) ^ 0x3170,
+                        batch.len(),
+                        &device,
+                    )
+                });
+                let out = pgd_at_step(
+                    model,
+                    &mut optim,
+                    &batch,
+                    &train_attack,
+                    adv.attack_bn,
+                    &regs,
+                    mixup.as_ref(),
+                    lr,
+                );
+                state.adv_correct += out.robust_correct;
+                state.adv_seen += batch.len();
+                (out.model, out.losses, None)
+            }
+            Method::Trades => {
+                let out = trades_step(
+                    model,
+                    &mut optim,
+                    &batch,
+                    &train_attack,
+                    adv.attack_bn,
+                    adv.trades_beta,
+                    &regs,
+                    lr,
+                );
+                state.adv_correct += out.robust_correct;
+                state.adv_seen += batch.len();
+                (out.model, out.losses, None)
+            }
+            Method::Ssds => {
+                let store = ssds_store.as_mut().expect("ssds has a state store");
+                let (delta, v) = store.gather(positions, &device.clone().inner());
+                let mut globals = state.ssds.expect("ssds globals");
+                let out = ssds_step(
+                    model,
+                    &mut optim,
+                    &batch,
+                    delta,
+                    v,
+                    &mut globals,
+                    &adv.ssds,
+                    train_attack.eps,
+                    adv.ssds.eta_at(epoch),
+                    lr,
+                );
+                store.scatter(positions, out.delta, out.v);
+                state.ssds = Some(globals);
+                state.adv_correct += out.robust_correct;
+                state.adv_seen += batch.len();
+                (out.model, out.losses, None)
+            }
             Method::Mwn | Method::Teacher => {
                 let val = validation_batch(&data, cfg, step, &device)?;
                 let (net, mut net_optim) = weight_net.take().expect("a weighting network");
@@ -295,7 +378,53 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         bar.set_position(state.step as u64);
         bar.set_message(format!("loss {mean_loss:.4}"));
 
-        let done = state.step == total;
+        // fgsm-rs: catastrophic-overfitting check at each epoch end (Wong et al.): PGD-5 on
+        // the first training batch; a fall of more than `overfit_drop` restores the weights
+        // of the previous check and ends training.
+        let mut stop_now = false;
+        if cfg.method == Method::FgsmRs
+            && adv.overfit_check
+            && !finetuning
+            && state.step % per_epoch == 0
+        {
+            let first = first_positions(data.train.len(), cfg.budget.batch_size);
+            let check = AttackConfig {
+                step_size: Some(adv.eps / 4.0),
+                ..AttackConfig::pgd(adv.norm, adv.eps, 5, 1)
+            };
+            let r = evaluate_robust(
+                &model.valid(),
+                &data.train,
+                &first,
+                std::slice::from_ref(&check),
+                cfg.budget.batch_size,
+                cfg.seed ^ 0xC4EC,
+                &device.clone().inner(),
+            )
+            .worst_case_accuracy;
+            match state.overfit_reference {
+                Some(prev) if catastrophic(prev, r, adv.overfit_drop) => {
+                    let epoch_now = state.step / per_epoch;
+                    state.stopped_early = Some(format!(
+                        "catastrophic overfitting after epoch {epoch_now}: PGD-5 accuracy on the first training batch fell from {:.1}% to {:.1}%; kept the weights of epoch {}",
+                        100.0 * prev,
+                        100.0 * r,
+                        epoch_now - 1
+                    ));
+                    bar.println(state.stopped_early.clone().unwrap());
+                    if let Some(m) = checked_model.take() {
+                        model = m;
+                    }
+                    stop_now = true;
+                }
+                _ => {
+                    state.overfit_reference = Some(r);
+                    checked_model = Some(model.clone());
+                }
+            }
+        }
+
+        let done = state.step == total || stop_now;
         if state.step % eval_every == 0 || done {
             let elapsed = elapsed_before + started.elapsed().as_secs_f64();
             let plain = model.valid();
@@ -313,6 +442,28 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 cfg.budget.eval_batch_size,
                 &device.clone().inner(),
             );
+            let robust = robust_eval_on.then(|| {
+                let dev = device.clone().inner();
+                let atk = std::slice::from_ref(&eval_attack);
+                let bs = cfg.budget.batch_size;
+                let seed = cfg.seed ^ 0xE7A1;
+                let on = |d: &ballast_data::Dataset, limit: usize| {
+                    evaluate_robust(
+                        &plain,
+                        d,
+                        &first_positions(d.len(), limit),
+                        atk,
+                        bs,
+                        seed,
+                        &dev,
+                    )
+                };
+                (
+                    on(&data.train, adv.eval_train_examples),
+                    data.val.as_ref().map(|v| on(v, 0)),
+                    on(&data.test, adv.eval_test_examples),
+                )
+            });
             let record = EvalRecord {
                 step: state.step,
                 epoch: state.step as f64 / per_epoch as f64,
@@ -326,27 +477,63 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 elapsed_s: elapsed,
                 steps_per_s: (state.step - steps_at_start) as f64
                     / started.elapsed().as_secs_f64().max(1e-9),
+                train_adv_acc: (state.adv_seen > 0)
+                    .then(|| state.adv_correct as f64 / state.adv_seen as f64),
+                train_acc: robust.as_ref().map(|r| r.0.clean_accuracy),
+                train_robust_acc: robust.as_ref().map(|r| r.0.worst_case_accuracy),
+                val_robust_acc: robust
+                    .as_ref()
+                    .and_then(|r| r.1.as_ref().map(|v| v.worst_case_accuracy)),
+                test_robust_acc: robust.as_ref().map(|r| r.2.worst_case_accuracy),
             };
-            let score = record.val_acc.unwrap_or(record.test_acc);
+            // Model selection: robust validation accuracy when robustness is evaluated.
+            let score = match &robust {
+                Some(_) => record
+                    .val_robust_acc
+                    .or(record.test_robust_acc)
+                    .unwrap_or(0.0),
+                None => record.val_acc.unwrap_or(record.test_acc),
+            };
             if state.best_val_acc.is_none_or(|b| score > b) {
                 state.best_val_acc = Some(score);
                 state.best_step = Some(state.step);
                 state.test_acc_at_best = Some(record.test_acc);
+                state.test_robust_at_best = record.test_robust_acc;
+                if robust.is_some() {
+                    save_best(
+                        run_dir,
+                        &model,
+                        &serde_json::json!({
+                            "step": state.step,
+                            "epoch": record.epoch,
+                            "selected_on": if record.val_robust_acc.is_some() { "validation robust accuracy" } else { "test robust accuracy (no validation split)" },
+                            "score": score,
+                            "attack": &eval_attack,
+                            "record": &record,
+                        }),
+                    )?;
+                }
             }
             state.loss_sum = 0.0;
             state.loss_count = 0;
+            state.adv_correct = 0;
+            state.adv_seen = 0;
             metrics.append(&record)?;
+            let pct = |label: &str, a: Option<f64>| {
+                a.map(|a| format!("  {label} {:.2}%", 100.0 * a))
+                    .unwrap_or_default()
+            };
             bar.println(format!(
-                "step {:>6}  epoch {:>5.2}  lr {:.2e}  train loss {:.4}{}  test acc {:.2}%",
+                "step {:>6}  epoch {:>5.2}  lr {:.2e}  train loss {:.4}{}{}  test acc {:.2}%{}{}",
                 record.step,
                 record.epoch,
                 record.lr,
                 record.train_loss,
-                record
-                    .val_acc
-                    .map(|a| format!("  val acc {:.2}%", 100.0 * a))
-                    .unwrap_or_default(),
-                100.0 * record.test_acc
+                pct("train adv acc", record.train_adv_acc),
+                pct("val acc", record.val_acc),
+                100.0 * record.test_acc,
+                pct("val robust", record.val_robust_acc),
+                pct("test robust", record.test_robust_acc),
             ));
             last_record = Some(record);
         }
@@ -357,7 +544,14 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 (None, Some((hyper, o))) => Some((crate::checkpoint::model_bytes(hyper)?, o)),
                 _ => None,
             };
-            ckpts.save(&model, &optim, meta, &state)?;
+            let extra: Vec<(&str, Vec<u8>)> = ssds_store
+                .as_ref()
+                .map(|s| vec![(SSDS_FILE, s.to_bytes())])
+                .unwrap_or_default();
+            ckpts.save(&model, &optim, meta, &extra, &state)?;
+        }
+        if stop_now {
+            break;
         }
     }
     bar.finish_and_clear();
@@ -382,6 +576,30 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         device: opts.backend.to_string(),
         checkpoint: ckpts.latest()?,
         label_noise: data.noise_summary(),
+        robust: robust_eval_on.then(|| {
+            let best = records
+                .iter()
+                .filter_map(|r| r.test_robust_acc.map(|a| (a, r.epoch)))
+                .fold(None::<(f64, f64)>, |m, x| match m {
+                    Some(m) if m.0 >= x.0 => Some(m),
+                    _ => Some(x),
+                });
+            let fin = records.last();
+            RobustSummary {
+                attack: eval_attack.clone(),
+                test_examples: first_positions(data.test.len(), adv.eval_test_examples).len(),
+                best_epoch: state.best_step.map(|s| s as f64 / per_epoch as f64),
+                test_robust_at_best_val: state.test_robust_at_best,
+                test_clean_at_best_val: state.test_acc_at_best,
+                best_test_robust: best.map(|b| b.0),
+                best_test_robust_epoch: best.map(|b| b.1),
+                final_test_robust: fin.and_then(|r| r.test_robust_acc),
+                final_test_clean: fin.map(|r| r.test_acc),
+                best_checkpoint: Some(run_dir.join(BEST_DIR).join(crate::checkpoint::MODEL_FILE))
+                    .filter(|p| p.exists()),
+            }
+        }),
+        stopped_early: state.stopped_early.clone(),
     };
     write_atomic(
         &run_dir.join(SUMMARY_FILE),
@@ -390,12 +608,40 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     if let Err(e) = plot_run(run_dir, &records) {
         eprintln!("warning: could not draw plots: {e:#}");
     }
+    if robust_eval_on {
+        if let Err(e) = plot_robust(run_dir, &records, state.best_step) {
+            eprintln!("warning: could not draw the robust plot: {e:#}");
+        }
+    }
     if weight_log.is_some() {
         if let Err(e) = plot_weights(run_dir, cfg.budget.batch_size) {
             eprintln!("warning: could not draw the weight plot: {e:#}");
         }
     }
     Ok(summary)
+}
+
+/// Wong et al.'s catastrophic-overfitting rule: robust accuracy on the check batch fell by
+/// more than `drop` since the previous check.
+fn catastrophic(previous: f64, now: f64, drop: f64) -> bool {
+    now < previous - drop
+}
+
+/// Mixup partner permutation and λ ~ Beta(α, α) of a step, from its own seed.
+fn mixup_for(alpha: f64, seed: u64, n: usize, device: &Device) -> Mixup {
+    use rand_distr::Distribution;
+    use rand10::SeedableRng;
+    use rand10::seq::SliceRandom;
+    let mut rng = rand10::rngs::StdRng::seed_from_u64(seed);
+    let lam = rand_distr::Beta::new(alpha, alpha)
+        .expect("mixup_alpha > 0 is validated")
+        .sample(&mut rng);
+    let mut perm: Vec<i32> = (0..n as i32).collect();
+    perm.shuffle(&mut rng);
+    Mixup {
+        perm: Tensor::from_data(TensorData::new(perm, [n]), device),
+        lam,
+    }
 }
 
 /// What the weighting network reads: the loss for Meta-Weight-Net, the configured student
@@ -474,4 +720,17 @@ pub fn load_run_model(
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let model = crate::checkpoint::load_model_bytes(model, &bytes, &path)?;
     Ok((cfg, input, model, path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catastrophic_overfitting_is_a_fall_larger_than_the_threshold() {
+        assert!(catastrophic(0.8, 0.55, 0.2));
+        assert!(!catastrophic(0.8, 0.65, 0.2));
+        assert!(!catastrophic(0.5, 0.9, 0.2));
+        assert!(catastrophic(0.5, 0.49, 0.0));
+    }
 }

@@ -4,8 +4,7 @@
 //! halving restarting from the example's best point.
 
 use super::{
-    AttackConfig, Objective, input_gradient, keep_worst, project, random_start, score,
-    steepest,
+    AttackConfig, Objective, input_gradient, keep_worst, project, random_start, score, steepest,
 };
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
@@ -51,7 +50,10 @@ pub fn apgd(
 }
 
 fn to_vec(t: Tensor<1>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data")
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
 }
 
 fn apgd_run(
@@ -92,7 +94,8 @@ fn apgd_run(
             z
         } else {
             // Momentum: x + 0.75·(z − x) + 0.25·(x − x_prev), projected again.
-            let mixed = x_adv.clone() + (z - x_adv.clone()) * 0.75
+            let mixed = x_adv.clone()
+                + (z - x_adv.clone()) * 0.75
                 + (x_adv.clone() - x_prev.clone()) * 0.25;
             project(x, mixed, norm, eps)
         };
@@ -121,10 +124,7 @@ fn apgd_run(
         }
         f_prev = f;
         let mask = Tensor::<1, Int>::from_data(
-            TensorData::new(
-                improved.iter().map(|&m| m as i32).collect::<Vec<_>>(),
-                [b],
-            ),
+            TensorData::new(improved.iter().map(|&m| m as i32).collect::<Vec<_>>(), [b]),
             &device,
         )
         .bool()

@@ -87,10 +87,7 @@ pub fn dlr_loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
         .gather(1, labels.clone().unsqueeze_dim(1))
         .squeeze_dim::<1>(1);
     // max over the other classes: push the true class far down first.
-    let mask = labels
-        .one_hot::<2>(k)
-        .bool()
-        .to_device(&logits.device());
+    let mask = labels.one_hot::<2>(k).bool().to_device(&logits.device());
     let others = logits.mask_fill(mask, -1e9).max_dim(1).squeeze_dim::<1>(1);
     (z_y - others).neg() / (top1 - top3 + 1e-12)
 }

@@ -30,7 +30,11 @@ pub fn pgd(
             let (g, _, logits) = input_gradient(model, x_adv.clone(), objective, mode);
             let mut step = steepest(g, cfg.norm) * alpha; // [B, D]
             if cfg.early_stop {
-                let active = objective.fooled(&logits).bool_not().float().unsqueeze_dim(1); // [B, 1]
+                let active = objective
+                    .fooled(&logits)
+                    .bool_not()
+                    .float()
+                    .unsqueeze_dim(1); // [B, 1]
                 step = step * active;
             }
             x_adv = project(&x, x_adv + step, cfg.norm, cfg.eps);

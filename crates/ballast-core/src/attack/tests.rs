@@ -106,9 +106,17 @@ fn restarts_are_never_weaker_per_example() {
         let la: Vec<f32> = loss_a.into_data().try_to_vec().unwrap();
         let lb: Vec<f32> = loss_b.into_data().try_to_vec().unwrap();
         for i in 0..fa.len() {
-            assert!(fb[i] || !fa[i], "{kind:?} example {i}: fooled once, not with restarts");
+            assert!(
+                fb[i] || !fa[i],
+                "{kind:?} example {i}: fooled once, not with restarts"
+            );
             if fa[i] == fb[i] {
-                assert!(lb[i] >= la[i] - 1e-5, "{kind:?} example {i}: {} < {}", lb[i], la[i]);
+                assert!(
+                    lb[i] >= la[i] - 1e-5,
+                    "{kind:?} example {i}: {} < {}",
+                    lb[i],
+                    la[i]
+                );
             }
         }
     }
@@ -132,7 +140,10 @@ fn attacks_in_eval_mode_leave_batch_norm_statistics_unchanged() {
     // Give the running statistics non-default values first.
     let _ = model.forward(batch.x.clone(), Mode::Train);
     let probe = Batch::random(6, &input, &device.clone().inner());
-    let before = model.valid().forward(probe.x.clone(), Mode::Eval).into_data();
+    let before = model
+        .valid()
+        .forward(probe.x.clone(), Mode::Eval)
+        .into_data();
     let objective = Objective::CrossEntropy(batch.y.clone().inner());
     // Both the training model itself and its plain copy.
     for m in [model.clone(), model.valid()] {
@@ -253,7 +264,12 @@ fn pgd_reaches_the_exact_optimum_on_a_linear_model() {
     let loss_opt: Vec<f32> = loss_opt.into_data().try_to_vec().unwrap();
     assert_eq!(fooled, fooled_opt);
     for i in 0..loss.len() {
-        assert!(fooled[i] || loss[i] >= loss_opt[i] - 1e-4, "APGD {i}: {} < {}", loss[i], loss_opt[i]);
+        assert!(
+            fooled[i] || loss[i] >= loss_opt[i] - 1e-4,
+            "APGD {i}: {} < {}",
+            loss[i],
+            loss_opt[i]
+        );
     }
 }
 
@@ -278,10 +294,7 @@ fn dlr_is_shift_and_scale_invariant_and_matches_its_definition() {
 
 #[test]
 fn apgd_checkpoints_follow_the_paper() {
-    assert_eq!(
-        apgd::checkpoints(100),
-        vec![22, 41, 57, 70, 80, 87, 93, 99]
-    );
+    assert_eq!(apgd::checkpoints(100), vec![22, 41, 57, 70, 80, 87, 93, 99]);
     assert_eq!(apgd::checkpoints(1), vec![1]);
 }
 

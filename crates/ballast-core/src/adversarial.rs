@@ -1,0 +1,375 @@
+//! Adversarial training steps: PGD-AT (Madry et al.; Rice et al.'s settings), FGSM-RS (Wong et
+//! al.'s fast adversarial training, the one-step case), TRADES (Zhang et al.) and the
+//! regularisers of the robust-overfitting study (ℓ1, mixup). SSDS lives in `ssds.rs`.
+
+use crate::attack::{AttackConfig, Objective, attack, input_gradient, project};
+use crate::batch::Batch;
+use crate::loss::cross_entropy;
+use crate::models::{Classifier, Mode};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::log_softmax;
+use serde::{Deserialize, Serialize};
+
+/// How BatchNorm behaves while the training attack runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttackBatchNorm {
+    /// Batch statistics, running statistics updated by every attack forward (Rice et al.'s
+    /// `model.train()` attack).
+    #[default]
+    Train,
+    /// Batch statistics, running statistics untouched.
+    Probe,
+    /// Running statistics (the later TRADES code; Pang et al.'s "eval-mode BN").
+    Eval,
+}
+
+impl AttackBatchNorm {
+    pub fn mode(self) -> Mode {
+        match self {
+            AttackBatchNorm::Train => Mode::Train,
+            AttackBatchNorm::Probe => Mode::Probe,
+            AttackBatchNorm::Eval => Mode::Eval,
+        }
+    }
+}
+
+/// Mixup of a batch with a permutation of itself: x = lam·x + (1 − lam)·x[perm].
+#[derive(Clone, Debug)]
+pub struct Mixup {
+    /// [B] the partner of each example.
+    pub perm: Tensor<1, Int>,
+    pub lam: f64,
+}
+
+impl Mixup {
+    /// The mixed batch and the mixed objective (labels y and y[perm]).
+    pub fn apply(&self, batch: &Batch) -> (Tensor<2>, Objective) {
+        let perm = self.perm.clone().to_device(&batch.x.device());
+        let x =
+            batch.x.clone() * self.lam + batch.x.clone().select(0, perm.clone()) * (1.0 - self.lam);
+        let objective = Objective::Mixup {
+            a: batch.y.clone().inner(),
+            b: batch.y.clone().select(0, perm).inner(),
+            lam: self.lam,
+        };
+        (x, objective)
+    }
+}
+
+/// Penalties added to the training objective.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Regularizers {
+    /// λ·Σ|θ| over every parameter (Rice et al.'s `--l1`).
+    pub l1: f64,
+}
+
+/// Σ|θ| over every float parameter, tracked (for the ℓ1 penalty).
+pub fn l1_norm<M: Module>(model: &M) -> Option<Tensor<1>> {
+    struct SumAbs(Option<Tensor<1>>);
+    impl ModuleVisitor for SumAbs {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let part = param.val().abs().sum(); // [1]
+            self.0 = Some(match self.0.take() {
+                Some(acc) => acc + part,
+                None => part,
+            });
+        }
+    }
+    let mut v = SumAbs(None);
+    model.visit(&mut v);
+    v.0
+}
+
+/// What one adversarial step reports.
+pub struct AdversarialStep {
+    pub model: Classifier,
+    /// [B] the per-example training loss (detached, inner device).
+    pub losses: Tensor<1>,
+    /// Training examples classified correctly at their adversarial point.
+    pub robust_correct: usize,
+}
+
+/// The model an attack should see: a plain copy (only the input is tracked) unless
+/// BatchNorm's running statistics must be updated by the attack, which needs the model itself.
+fn attack_view(model: &Classifier, bn: AttackBatchNorm) -> Classifier {
+    if bn == AttackBatchNorm::Train && model.has_batch_norm() {
+        model.clone()
+    } else {
+        model.valid()
+    }
+}
+
+/// Mean loss (+ penalties) -> one optimiser step.
+fn descend(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    losses: Tensor<1>,
+    regs: &Regularizers,
+    lr: f64,
+) -> Classifier {
+    let mut objective = losses.mean();
+    if regs.l1 > 0.0 {
+        if let Some(l1) = l1_norm(&model) {
+            objective = objective + l1 * regs.l1;
+        }
+    }
+    let grads = GradientsParams::from_grads(objective.backward(), &model);
+    optim.step(lr, model, grads)
+}
+
+fn robust_correct(logits: &Tensor<2>, y: &Tensor<1, Int>) -> usize {
+    crate::step::correct(logits.clone().detach().inner(), y.clone().inner())
+}
+
+/// PGD adversarial training (and FGSM-RS with a one-step random-start `attack`): attack the
+/// batch with the model in `bn` mode, then one step on the mean cross-entropy at the
+/// adversarial points in train mode. With `mixup`, attack and loss use the mixed batch.
+pub fn pgd_at_step(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    attack_cfg: &AttackConfig,
+    bn: AttackBatchNorm,
+    regs: &Regularizers,
+    mixup: Option<&Mixup>,
+    lr: f64,
+) -> AdversarialStep {
+    let (x, objective) = match mixup {
+        Some(m) => m.apply(batch),
+        None => (
+            batch.x.clone(),
+            Objective::CrossEntropy(batch.y.clone().inner()),
+        ),
+    };
+    let view = attack_view(&model, bn);
+    let x_adv = attack(&view, x.inner(), &objective, attack_cfg, bn.mode()); // [B, D]
+    let logits = model.forward(x_adv.autodiff(), Mode::Train); // [B, K]
+    let losses = objective.per_example(logits.clone()); // [B]
+    let correct = robust_correct(&logits, &batch.y);
+    let detached = losses.clone().detach().inner();
+    let model = descend(model, optim, losses, regs, lr);
+    AdversarialStep {
+        model,
+        losses: detached,
+        robust_correct: correct,
+    }
+}
+
+/// TRADES (Zhang et al. 2019): x′ maximises KL(f(x) ‖ f(x′)) by PGD from x + 0.001·N(0, I);
+/// loss = CE(f(x), y) + β·KL(f(x) ‖ f(x′)) per example, averaged.
+pub fn trades_step(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    attack_cfg: &AttackConfig,
+    bn: AttackBatchNorm,
+    beta: f64,
+    regs: &Regularizers,
+    lr: f64,
+) -> AdversarialStep {
+    let x = batch.x.clone().inner();
+    let view = attack_view(&model, bn);
+    let clean_for_attack = view.forward(x.clone(), bn.mode()).detach().inner();
+    let objective = Objective::trades(clean_for_attack);
+    // The TRADES start: a tiny Gaussian step, then PGD on the KL.
+    let start =
+        x.clone() + Tensor::<2>::random(x.dims(), Distribution::Normal(0.0, 0.001), &x.device());
+    let mut x_adv = project(&x, start, attack_cfg.norm, attack_cfg.eps);
+    let alpha = attack_cfg.alpha();
+    for _ in 0..attack_cfg.steps {
+        let (g, _, _) = input_gradient(&view, x_adv.clone(), &objective, bn.mode());
+        let step = crate::attack::steepest(g, attack_cfg.norm) * alpha;
+        x_adv = project(&x, x_adv + step, attack_cfg.norm, attack_cfg.eps);
+    }
+    let clean_logits = model.forward(batch.x.clone(), Mode::Train); // [B, K]
+    let adv_logits = model.forward(x_adv.autodiff(), Mode::Train); // [B, K]
+    let natural = cross_entropy(clean_logits.clone(), batch.y.clone()); // [B]
+    let log_p = log_softmax(clean_logits, 1);
+    let kl = (log_p.clone().exp() * (log_p - log_softmax(adv_logits.clone(), 1)))
+        .sum_dim(1)
+        .squeeze_dim::<1>(1); // [B]
+    let losses = natural + kl * beta;
+    let correct = robust_correct(&adv_logits, &batch.y);
+    let detached = losses.clone().detach().inner();
+    let model = descend(model, optim, losses, regs, lr);
+    AdversarialStep {
+        model,
+        losses: detached,
+        robust_correct: correct,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::{AttackKind, Norm};
+    use crate::loss::LossConfig;
+    use crate::models::{InputSpec, ModelConfig};
+    use crate::ssds::{SsdsConfig, SsdsGlobals, ssds_step};
+    use crate::step::{OptimizerConfig, OptimizerKind, correct, erm_step};
+
+    /// 12 features in [0, 1]. The class is the argmax of the first three, kept only where the
+    /// top two differ by at least 0.18 (robust features: an ε = 0.08 attack cannot flip them);
+    /// features 3-5 are 0.5 ± 0.06 by class (perfectly predictive but flipped by the same
+    /// attack); the rest is noise. ERM leans on the weak features, adversarial training must not.
+    fn toy(n: usize, device: &Device) -> (InputSpec, Batch) {
+        let input = InputSpec {
+            shape: vec![12],
+            num_classes: 3,
+            mean: vec![0.5],
+            std: vec![0.3],
+        };
+        let raw = Tensor::<2>::random([8 * n, 12], Distribution::Uniform(0.0, 1.0), device);
+        let raw: Vec<f32> = raw.into_data().try_to_vec().unwrap();
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for row in raw.chunks_exact(12) {
+            let mut top: Vec<(f32, usize)> = (0..3).map(|k| (row[k], k)).collect();
+            top.sort_by(|a, b| b.0.total_cmp(&a.0));
+            if top[0].0 - top[1].0 < 0.18 || y.len() == n {
+                continue;
+            }
+            let class = top[0].1;
+            let mut r = row.to_vec();
+            for k in 0..3 {
+                r[3 + k] = 0.5 + if k == class { 0.06 } else { -0.06 };
+            }
+            x.extend(r);
+            y.push(class as u32);
+        }
+        assert_eq!(y.len(), n, "not enough separated points");
+        (input, Batch::from_host(&x, &y, device))
+    }
+
+    fn robust_accuracy(model: &Classifier, test: &Batch, eps: f64) -> f64 {
+        let plain = model.valid();
+        let (x, y) = (test.x.clone().inner(), test.y.clone().inner());
+        let cfg = AttackConfig::pgd(Norm::Linf, eps, 10, 1);
+        let adv = attack(
+            &plain,
+            x,
+            &Objective::CrossEntropy(y.clone()),
+            &cfg,
+            Mode::Eval,
+        );
+        correct(plain.forward(adv, Mode::Eval), y) as f64 / test.len() as f64
+    }
+
+    fn adam() -> ModuleOptimizer {
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr: 3e-3,
+            ..Default::default()
+        }
+        .init()
+    }
+
+    #[test]
+    fn adversarial_training_raises_robust_accuracy_over_erm() {
+        let ad = Device::flex().autodiff();
+        ad.seed(50);
+        let (input, train) = toy(512, &ad);
+        let (_, test) = toy(512, &ad);
+        let eps = 0.08;
+        let steps = 250;
+        let train_with = |which: &str| -> f64 {
+            ad.seed(51);
+            let mut model = ModelConfig::mlp(&[64]).init(&input, &ad);
+            let mut optim = adam();
+            let pgd = AttackConfig::pgd(Norm::Linf, eps, 5, 1);
+            let fgsm = AttackConfig {
+                kind: AttackKind::Fgsm,
+                step_size: Some(1.25 * eps),
+                random_start: true,
+                ..AttackConfig::pgd(Norm::Linf, eps, 1, 1)
+            };
+            let regs = Regularizers::default();
+            let bn = AttackBatchNorm::Train;
+            for _ in 0..steps {
+                model = match which {
+                    "erm" => erm_step(model, &mut optim, &train, &LossConfig::Ce {}, 3e-3).0,
+                    "pgd-at" => {
+                        pgd_at_step(model, &mut optim, &train, &pgd, bn, &regs, None, 3e-3).model
+                    }
+                    "fgsm-rs" => {
+                        pgd_at_step(model, &mut optim, &train, &fgsm, bn, &regs, None, 3e-3).model
+                    }
+                    "trades" => {
+                        trades_step(model, &mut optim, &train, &pgd, bn, 6.0, &regs, 3e-3).model
+                    }
+                    _ => unreachable!(),
+                };
+            }
+            robust_accuracy(&model, &test, eps)
+        };
+        let erm = train_with("erm");
+        for method in ["pgd-at", "trades", "fgsm-rs"] {
+            let robust = train_with(method);
+            assert!(
+                robust > erm + 0.08,
+                "{method}: robust accuracy {robust:.3} vs erm {erm:.3}"
+            );
+        }
+    }
+
+    #[test]
+    fn ssds_keeps_perturbations_in_budget_and_duals_non_negative() {
+        let ad = Device::flex().autodiff();
+        ad.seed(60);
+        let (input, batch) = toy(64, &ad);
+        let mut model = ModelConfig::mlp(&[32]).init(&input, &ad);
+        let mut optim = adam();
+        let cfg = SsdsConfig::default();
+        let eps = 0.1;
+        let device = ad.clone().inner();
+        let mut delta = Tensor::<2>::zeros([64, 12], &device);
+        let mut v = Tensor::<1>::ones([64], &device);
+        let mut globals = SsdsGlobals::new(&cfg);
+        for _ in 0..30 {
+            let out = ssds_step(
+                model,
+                &mut optim,
+                &batch,
+                delta,
+                v,
+                &mut globals,
+                &cfg,
+                eps,
+                50.0,
+                3e-3,
+            );
+            (model, delta, v) = (out.model, out.delta, out.v);
+            assert!(globals.lambda >= 0.0);
+        }
+        let size = delta.clone().abs().max().into_scalar::<f32>();
+        assert!(size > 0.0 && size <= eps as f32 + 1e-6, "{size}");
+        assert!(v.min().into_scalar::<f32>() >= 0.0);
+    }
+
+    #[test]
+    fn l1_norm_sums_every_parameter() {
+        let device = Device::flex();
+        let input = InputSpec {
+            shape: vec![3],
+            num_classes: 2,
+            mean: vec![0.0],
+            std: vec![1.0],
+        };
+        let model = ModelConfig::mlp(&[]).init(&input, &device);
+        let l1 = l1_norm(&model).unwrap().into_scalar::<f32>();
+        let mut manual = 0.0f32;
+        struct Abs<'a>(&'a mut f32);
+        impl ModuleVisitor for Abs<'_> {
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                let v: Vec<f32> = p.val().into_data().try_to_vec().unwrap();
+                *self.0 += v.iter().map(|x| x.abs()).sum::<f32>();
+            }
+        }
+        model.visit(&mut Abs(&mut manual));
+        assert!((l1 - manual).abs() < 1e-5, "{l1} vs {manual}");
+        assert!(l1 > 0.0);
+    }
+}

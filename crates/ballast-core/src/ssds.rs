@@ -1,0 +1,252 @@
+//! SSDS (Esfandiari et al., arXiv 1910.08623): a saddle-point dynamical system for robust
+//! training. Each training example i carries a perturbation δ_i and a dual variable v_i that
+//! persist across epochs (the runner stores them by dataset index); λ and t are global. One
+//! ascent step on δ per descent step on θ:
+//!
+//! ```text
+//! x̃ = clamp(x + δ, 0, 1)                         (optionally δ + U(−ε, ε), re-clipped to ε)
+//! L = mean CE(f(x̃), y),  g = ∂L/∂x̃               (raw gradient, batch-mean scale)
+//! δ ← clip_ε(δ + η·(g − v·s(δ)/c1))               s: a subgradient of ‖δ‖∞ (or sign(δ))
+//! c = ‖δ_old‖∞ − ε;  v ← max(0, v + η·c)         (dual ascent on the budget)
+//! t ← t + η·(λ − 1);  λ ← max(0, λ + η/c2·L − t − Σ v·c)
+//! θ ← θ − λ·lr·(momentum-SGD direction at x̃)
+//! ```
+//!
+//! Pixel-space clamping and validation-selected checkpoints replace two quirks of the
+//! reference code (clamping normalised pixels; choosing checkpoints on training accuracy).
+
+use crate::attack::{Norm, project};
+use crate::batch::Batch;
+use crate::models::{Classifier, Mode};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use serde::{Deserialize, Serialize};
+
+/// Which parts of the dynamical system run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SsdsVariant {
+    /// δ, v, λ and t.
+    #[default]
+    Full,
+    /// Plain alternating gradient descent–ascent: no duals, λ = 1 (`NOLAG`).
+    Nolag,
+    /// Per-example duals v but no λ / t (`NOLAM`).
+    Nolam,
+}
+
+/// Which subgradient of the budget constraint the δ update uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SsdsSubgradient {
+    /// Of ‖δ‖∞, the constraint the duals price: sign(δ_j) on the coordinates of largest
+    /// magnitude (shared equally between ties), 0 elsewhere.
+    #[default]
+    Linf,
+    /// sign(δ), the ℓ1 subgradient the reference code uses.
+    Sign,
+}
+
+/// `[adversarial.ssds]` of a run config, defaults of the reference `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsdsConfig {
+    pub variant: SsdsVariant,
+    /// Ascent step size η.
+    pub eta: f64,
+    pub c1: f64,
+    pub c2: f64,
+    pub lambda0: f64,
+    pub v0: f64,
+    pub t0: f64,
+    /// Add U(−ε, ε) noise to δ before each use (re-clipped to the ε-ball), as the reference
+    /// does for MNIST / Fashion-MNIST.
+    pub noise: bool,
+    pub subgradient: SsdsSubgradient,
+    /// Every this many epochs η ← η·exp(−decay·epoch) while η > 1e-4 (0 = never).
+    pub eta_decay_every: usize,
+    pub eta_decay: f64,
+}
+
+impl Default for SsdsConfig {
+    fn default() -> Self {
+        Self {
+            variant: SsdsVariant::Full,
+            eta: 2.0,
+            c1: 100.0,
+            c2: 100.0,
+            lambda0: 4.0,
+            v0: 1.0,
+            t0: 1.0,
+            noise: false,
+            subgradient: SsdsSubgradient::Linf,
+            eta_decay_every: 100,
+            eta_decay: 1e-3,
+        }
+    }
+}
+
+impl SsdsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("eta", self.eta), ("c1", self.c1), ("c2", self.c2)] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(format!("adversarial.ssds.{name} must be positive, got {v}"));
+            }
+        }
+        if self.lambda0 < 0.0 || self.v0 < 0.0 {
+            return Err("adversarial.ssds.lambda0 and v0 must be >= 0".into());
+        }
+        Ok(())
+    }
+
+    /// η at the start of `epoch` (0-based) under the decay rule.
+    pub fn eta_at(&self, epoch: usize) -> f64 {
+        let mut eta = self.eta;
+        if self.eta_decay_every == 0 {
+            return eta;
+        }
+        let mut e = self.eta_decay_every;
+        while e <= epoch && eta > 1e-4 {
+            eta *= (-self.eta_decay * e as f64).exp();
+            e += self.eta_decay_every;
+        }
+        eta
+    }
+}
+
+/// The global scalars of the system.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SsdsGlobals {
+    pub lambda: f64,
+    pub t: f64,
+}
+
+impl SsdsGlobals {
+    pub fn new(cfg: &SsdsConfig) -> Self {
+        Self {
+            lambda: cfg.lambda0,
+            t: cfg.t0,
+        }
+    }
+}
+
+/// One SSDS step on a batch with its stored state.
+pub struct SsdsStep {
+    pub model: Classifier,
+    /// [B] per-example loss at x̃ (detached, inner device).
+    pub losses: Tensor<1>,
+    /// [B, D] updated perturbations and [B] duals, to write back to the store.
+    pub delta: Tensor<2>,
+    pub v: Tensor<1>,
+    pub robust_correct: usize,
+}
+
+/// A subgradient of ‖δ‖∞ per row: sign(δ_j)/m on the m coordinates of largest |δ_j|.
+fn linf_subgradient(delta: Tensor<2>) -> Tensor<2> {
+    let abs = delta.clone().abs();
+    let top = abs.clone().max_dim(1); // [B, 1]
+    let at_max = abs.greater_equal(top.clone()).float() * top.greater_elem(0.0).float(); // [B, D]
+    let count = at_max.clone().sum_dim(1).clamp_min(1.0); // [B, 1]
+    delta.sign() * at_max / count
+}
+
+/// SSDS step. `delta` [B, D] and `v` [B] are the batch's stored state (inner device).
+#[allow(clippy::too_many_arguments)]
+pub fn ssds_step(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    delta: Tensor<2>,
+    v: Tensor<1>,
+    globals: &mut SsdsGlobals,
+    cfg: &SsdsConfig,
+    eps: f64,
+    eta: f64,
+    lr: f64,
+) -> SsdsStep {
+    let x = batch.x.clone().inner();
+    let [b, d] = x.dims(); // [B, D]
+    let device = x.device();
+    let used = if cfg.noise {
+        (delta.clone() + Tensor::<2>::random([b, d], Distribution::Uniform(-eps, eps), &device))
+            .clamp(-eps, eps)
+    } else {
+        delta.clone()
+    };
+    let x_tilde = project(&x, x.clone() + used, Norm::Linf, eps); // clamp(x + δ, 0, 1)
+    // One forward/backward in train mode gives both ∂L/∂x̃ (the ascent direction, with the
+    // batch-mean scale) and ∂L/∂θ (the descent direction at the same x̃).
+    let xt = x_tilde.autodiff().require_grad();
+    let logits = model.forward(xt.clone(), Mode::Train); // [B, K]
+    let per_example = crate::loss::cross_entropy(logits.clone(), batch.y.clone()); // [B]
+    let correct = crate::step::correct(logits.detach().inner(), batch.y.clone().inner());
+    let losses = per_example.clone().detach().inner();
+    let mean_loss = losses.clone().mean().into_scalar::<f32>() as f64;
+    let backward = per_example.mean().backward();
+    let g = xt
+        .grad(&backward)
+        .expect("x̃ takes part in the forward")
+        .inner(); // [B, D]
+    let grads = GradientsParams::from_grads(backward, &model);
+    let budget = delta.clone().abs().max_dim(1).squeeze_dim::<1>(1) - eps; // c_i [B]
+    let (new_delta, new_v) = match cfg.variant {
+        SsdsVariant::Nolag => ((delta + g * eta).clamp(-eps, eps), v),
+        SsdsVariant::Full | SsdsVariant::Nolam => {
+            let s = match cfg.subgradient {
+                SsdsSubgradient::Linf => linf_subgradient(delta.clone()),
+                SsdsSubgradient::Sign => delta.clone().sign(),
+            };
+            let pull = s * (v.clone().unsqueeze_dim::<2>(1) / cfg.c1); // [B, D]
+            let new_delta = (delta + (g - pull) * eta).clamp(-eps, eps);
+            let new_v = (v + budget.clone() * eta).clamp_min(0.0);
+            (new_delta, new_v)
+        }
+    };
+    let scale = match cfg.variant {
+        SsdsVariant::Full => {
+            let priced = (new_v.clone() * budget).sum().into_scalar::<f32>() as f64;
+            globals.t += eta * (globals.lambda - 1.0);
+            globals.lambda =
+                (globals.lambda + eta / cfg.c2 * mean_loss - globals.t - priced).max(0.0);
+            globals.lambda
+        }
+        SsdsVariant::Nolag | SsdsVariant::Nolam => 1.0,
+    };
+    let model = if scale > 0.0 {
+        optim.step(lr * scale, model, grads)
+    } else {
+        model
+    };
+    SsdsStep {
+        model,
+        losses,
+        delta: new_delta,
+        v: new_v,
+        robust_correct: correct,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linf_subgradient_marks_the_largest_coordinates() {
+        let device = Device::flex();
+        let d = Tensor::<2>::from_floats(
+            [[0.1, -0.3, 0.2], [0.2, -0.2, 0.0], [0.0, 0.0, 0.0]],
+            &device,
+        );
+        let s: Vec<f32> = linf_subgradient(d).into_data().try_to_vec().unwrap();
+        assert_eq!(s, vec![0.0, -1.0, 0.0, 0.5, -0.5, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn eta_decays_every_period() {
+        let cfg = SsdsConfig::default();
+        assert_eq!(cfg.eta_at(99), 2.0);
+        assert!((cfg.eta_at(100) - 2.0 * (-0.1f64).exp()).abs() < 1e-12);
+        assert!((cfg.eta_at(200) - 2.0 * (-0.1f64).exp() * (-0.2f64).exp()).abs() < 1e-12);
+    }
+}

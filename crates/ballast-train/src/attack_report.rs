@@ -1,0 +1,264 @@
+//! `ballast attack` / `ballast eval --attack …`: robust accuracy of a checkpoint under a list
+//! of attacks at one or more radii, as a JSON report that records every knob (dataset, split,
+//! examples, norm, ε, steps, step size, restarts, seed, checkpoint and its sha256), plus a
+//! robust-accuracy-vs-ε curve when several radii are given.
+
+use crate::config::RunConfig;
+use crate::data::PreparedData;
+use crate::plot::{Curve, line_plot};
+use crate::robust_eval::{RobustResult, evaluate_robust, first_positions};
+use anyhow::{Context, Result, bail};
+use ballast_core::Classifier;
+use ballast_core::attack::{AttackConfig, AttackKind, Norm};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which split to attack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    Test,
+    Val,
+    Train,
+}
+
+/// What to run; every field ends up in the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttackSpec {
+    pub attacks: Vec<AttackKind>,
+    pub norm: Norm,
+    pub eps: Vec<f64>,
+    /// PGD steps (FGSM: 1).
+    pub steps: usize,
+    /// APGD iterations.
+    pub apgd_steps: usize,
+    pub step_size: Option<f64>,
+    pub restarts: usize,
+    pub random_start: bool,
+    pub early_stop: bool,
+    pub split: Split,
+    /// 0 = the whole split.
+    pub examples: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+}
+
+impl AttackSpec {
+    /// The attack configs at radius `eps`.
+    pub fn configs(&self, eps: f64) -> Vec<AttackConfig> {
+        self.attacks
+            .iter()
+            .map(|&kind| match kind {
+                AttackKind::Fgsm => AttackConfig {
+                    step_size: self.step_size,
+                    random_start: false,
+                    ..AttackConfig::fgsm(self.norm, eps)
+                },
+                AttackKind::Pgd => AttackConfig {
+                    step_size: self.step_size,
+                    random_start: self.random_start,
+                    early_stop: self.early_stop,
+                    ..AttackConfig::pgd(self.norm, eps, self.steps, self.restarts)
+                },
+                AttackKind::ApgdCe | AttackKind::ApgdDlr => {
+                    AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.restarts)
+                }
+            })
+            .collect()
+    }
+
+    pub fn validate(&self, num_classes: usize) -> Result<()> {
+        if self.attacks.is_empty() {
+            bail!("name at least one attack (--attack pgd, fgsm, apgd-ce, apgd-dlr or aa-lite)");
+        }
+        if self.eps.is_empty() {
+            bail!("give at least one radius with --eps");
+        }
+        if self.attacks.contains(&AttackKind::ApgdDlr) && num_classes < 3 {
+            bail!("apgd-dlr needs at least 3 classes; this model has {num_classes}");
+        }
+        for &e in &self.eps {
+            for cfg in self.configs(e) {
+                cfg.validate().map_err(anyhow::Error::msg)?;
+            }
+        }
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Robust accuracy at one radius.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RadiusResult {
+    pub eps: f64,
+    #[serde(flatten)]
+    pub result: RobustResult,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttackReport {
+    pub checkpoint: PathBuf,
+    pub checkpoint_sha256: String,
+    pub run_config: PathBuf,
+    pub dataset: String,
+    pub split: Split,
+    pub examples: usize,
+    pub model: String,
+    pub mode: String,
+    pub spec: AttackSpec,
+    pub clean_accuracy: f64,
+    pub results: Vec<RadiusResult>,
+    pub device: String,
+    pub wall_time_s: f64,
+    pub ballast_version: String,
+    pub burn_version: String,
+}
+
+/// Attacks work in [0, 1] pixel space; data outside it (the raw 2-D toy sets) is an error.
+pub fn check_pixel_range(set: &ballast_data::Dataset) -> Result<()> {
+    let (lo, hi) = set
+        .x
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    if lo < 0.0 || hi > 1.0 {
+        bail!(
+            "attacks work on inputs in [0, 1] (images); {} spans [{lo}, {hi}]",
+            set.name
+        );
+    }
+    Ok(())
+}
+
+/// sha256 of a file, hex.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn attack_report(
+    run_dir: &Path,
+    cfg: &RunConfig,
+    model: &Classifier,
+    checkpoint: &Path,
+    spec: &AttackSpec,
+    data_dir: &Path,
+    device: &Device,
+    device_name: &str,
+) -> Result<AttackReport> {
+    let data = PreparedData::prepare(cfg, data_dir)?;
+    spec.validate(data.input.num_classes)?;
+    let set = match spec.split {
+        Split::Test => &data.test,
+        Split::Train => &data.train,
+        Split::Val => data
+            .val
+            .as_ref()
+            .context("--split val: this run has no validation split (data.val_size = 0)")?,
+    };
+    check_pixel_range(set)?;
+    let positions = first_positions(set.len(), spec.examples);
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for &eps in &spec.eps {
+        let attacks = spec.configs(eps);
+        let r = evaluate_robust(
+            model,
+            set,
+            &positions,
+            &attacks,
+            spec.batch_size,
+            spec.seed,
+            device,
+        );
+        eprintln!(
+            "eps {eps}: clean {:.2}%  {}  worst case {:.2}%",
+            100.0 * r.clean_accuracy,
+            r.per_attack
+                .iter()
+                .map(|a| format!("{} {:.2}%", a.name, 100.0 * a.robust_accuracy))
+                .collect::<Vec<_>>()
+                .join("  "),
+            100.0 * r.worst_case_accuracy
+        );
+        results.push(RadiusResult { eps, result: r });
+    }
+    Ok(AttackReport {
+        checkpoint: checkpoint.to_path_buf(),
+        checkpoint_sha256: file_sha256(checkpoint)?,
+        run_config: run_dir.join(crate::run::CONFIG_FILE),
+        dataset: format!("{:?}", cfg.data.dataset),
+        split: spec.split,
+        examples: positions.len(),
+        model: format!("{:?}", cfg.model.arch),
+        mode: "inference (running BatchNorm statistics, no dropout); inputs in [0, 1], projected onto the eps-ball and the box every step".into(),
+        spec: spec.clone(),
+        clean_accuracy: results.first().map(|r| r.result.clean_accuracy).unwrap_or(0.0),
+        results,
+        device: device_name.to_string(),
+        wall_time_s: started.elapsed().as_secs_f64(),
+        ballast_version: env!("CARGO_PKG_VERSION").to_string(),
+        burn_version: "0.22.1".to_string(),
+    })
+}
+
+impl AttackReport {
+    /// Robust accuracy (%) against ε: one curve per attack and the worst case.
+    pub fn plot_curve(&self, path: &Path) -> Result<()> {
+        let Some(first) = self.results.first() else {
+            return Ok(());
+        };
+        let names: Vec<String> = first
+            .result
+            .per_attack
+            .iter()
+            .map(|a| {
+                a.attack
+                    .describe()
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let mut curves: Vec<Curve> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Curve {
+                name: name.as_str(),
+                points: self
+                    .results
+                    .iter()
+                    .map(|r| (r.eps, 100.0 * r.result.per_attack[i].robust_accuracy))
+                    .collect(),
+            })
+            .collect();
+        if names.len() > 1 {
+            curves.push(Curve {
+                name: "worst case",
+                points: self
+                    .results
+                    .iter()
+                    .map(|r| (r.eps, 100.0 * r.result.worst_case_accuracy))
+                    .collect(),
+            });
+        }
+        line_plot(
+            path,
+            &format!(
+                "Robust accuracy vs eps ({}, {} {} examples)",
+                self.spec.norm.name(),
+                self.dataset,
+                self.examples
+            ),
+            "eps",
+            "accuracy (%)",
+            &curves,
+        )
+    }
+}

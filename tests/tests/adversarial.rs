@@ -1,0 +1,259 @@
+//! The adversarial family end to end on real MNIST (small subsets): training with the
+//! per-epoch robust evaluation and the best-by-validation model, the attack report with
+//! every knob, SSDS's persistent state across resume, and clear errors.
+
+use ballast_e2e::{ballast, ballast_ok, data_dir, metrics_without_timing, read_json, text};
+use std::path::Path;
+
+fn fetch_mnist() {
+    ballast_ok(
+        Path::new("."),
+        &[
+            "data",
+            "fetch",
+            "mnist",
+            "--data-dir",
+            data_dir().to_str().unwrap(),
+        ],
+    );
+}
+
+/// A short run of `configs/adv-mnist.toml` with `method`.
+fn short_run(cwd: &Path, out: &Path, method: &str, steps: usize, extra: &[&str]) -> String {
+    let config = ballast_e2e::repo_root().join("configs/adv-mnist.toml");
+    let method = format!("method={method}");
+    let steps = format!("budget.steps={steps}");
+    let data = format!("--data-dir={}", data_dir().display());
+    let mut args = vec![
+        "train",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+        data.as_str(),
+        "--set",
+        &method,
+        "--set",
+        &steps,
+        "--set",
+        "data.train_size=2000",
+        "--set",
+        "data.val_size=200",
+        "--set",
+        "data.test_size=500",
+        "--set",
+        "budget.eval_every=20",
+        "--set",
+        "adversarial.eval_test_examples=100",
+        "--set",
+        "adversarial.eval_train_examples=100",
+        "--set",
+        "adversarial.eps_warmup_epochs=0.5",
+    ];
+    args.extend_from_slice(extra);
+    ballast_ok(cwd, &args)
+}
+
+#[test]
+fn adversarial_training_keeps_the_best_model_and_attacks_report_every_knob() {
+    fetch_mnist();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("pgd-at");
+    short_run(tmp.path(), &run, "pgd-at", 40, &[]);
+    let summary = read_json(&run.join("summary.json"));
+    assert_eq!(summary["method"], "pgd-at");
+    let robust = &summary["robust"];
+    assert_eq!(robust["test_examples"], 100);
+    assert_eq!(robust["attack"]["steps"], 10);
+    assert!(robust["final_test_robust"].as_f64().is_some(), "{robust}");
+    assert!(
+        robust["best_test_robust"].as_f64() >= robust["test_robust_at_best_val"].as_f64(),
+        "{robust}"
+    );
+    for f in ["best/model.bpk", "best/info.json", "robust.svg"] {
+        assert!(run.join(f).is_file(), "missing {f}");
+    }
+    let records = metrics_without_timing(&run);
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        for key in [
+            "train_adv_acc",
+            "train_acc",
+            "train_robust_acc",
+            "val_robust_acc",
+            "test_robust_acc",
+        ] {
+            assert!(r[key].as_f64().is_some(), "{key} missing in {r}");
+        }
+    }
+
+    // The attack report: three radii, PGD with restarts, FGSM and AA-lite.
+    let report_path = tmp.path().join("report.json");
+    let curve = tmp.path().join("curve.svg");
+    let data = format!("--data-dir={}", data_dir().display());
+    ballast_ok(
+        tmp.path(),
+        &[
+            "attack",
+            run.to_str().unwrap(),
+            &data,
+            "--attack",
+            "pgd,fgsm,aa-lite",
+            "--eps",
+            "0,0.1,0.3",
+            "--steps",
+            "5",
+            "--apgd-steps",
+            "5",
+            "--restarts",
+            "2",
+            "--examples",
+            "60",
+            "--seed",
+            "7",
+            "--best",
+            "--out",
+            report_path.to_str().unwrap(),
+            "--curve",
+            curve.to_str().unwrap(),
+        ],
+    );
+    let report = read_json(&report_path);
+    assert_eq!(report["examples"], 60);
+    assert_eq!(report["split"], "test");
+    assert_eq!(report["dataset"], "Mnist");
+    assert_eq!(report["spec"]["restarts"], 2);
+    assert_eq!(report["spec"]["seed"], 7);
+    assert_eq!(report["spec"]["norm"], "linf");
+    assert!(
+        report["checkpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("best/model.bpk")
+    );
+    let hash = report["checkpoint_sha256"].as_str().unwrap();
+    assert!(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit()));
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let clean = report["clean_accuracy"].as_f64().unwrap();
+    assert!(clean > 0.15, "clean accuracy {clean} (chance: 0.1)");
+    // ε = 0: every attack leaves the accuracy at the clean one.
+    for a in results[0]["per_attack"].as_array().unwrap() {
+        assert_eq!(a["robust_accuracy"].as_f64().unwrap(), clean, "{a}");
+    }
+    let names: Vec<&str> = results[1]["per_attack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["attack"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pgd", "fgsm", "apgd-ce", "apgd-dlr"]);
+    for r in results {
+        let worst = r["worst_case_accuracy"].as_f64().unwrap();
+        for a in r["per_attack"].as_array().unwrap() {
+            let step = a["attack"]["step_size"].clone();
+            let acc = a["robust_accuracy"].as_f64().unwrap();
+            assert!(worst <= acc, "worst case {worst} above {acc} ({step})");
+        }
+    }
+    assert!(curve.is_file());
+
+    // `eval --attack` gives the same report.
+    let log = ballast_ok(
+        tmp.path(),
+        &[
+            "eval",
+            run.to_str().unwrap(),
+            &data,
+            "--attack",
+            "pgd",
+            "--eps",
+            "8/255",
+            "--steps",
+            "3",
+            "--examples",
+            "20",
+        ],
+    );
+    assert!(log.contains("checkpoint_sha256"), "{log}");
+    assert!(log.contains("0.0313725"), "{log}");
+
+    // Bad requests are errors that say what is wrong.
+    for (args, needle) in [
+        (vec!["--attack", "nope"], "nope"),
+        (vec!["--attack", "pgd", "--eps=-1"], "eps"),
+        (vec!["--attack", "pgd", "--norm", "l3"], "l3"),
+        (vec!["--attack", "pgd", "--split", "val2"], "val2"),
+        (vec!["--attack", "pgd", "--restarts", "0"], "restarts"),
+    ] {
+        let mut all = vec!["attack", run.to_str().unwrap(), data.as_str()];
+        all.extend(args);
+        let out = ballast(tmp.path(), &all);
+        assert!(!out.status.success(), "{all:?} should fail");
+        assert!(text(&out).contains(needle), "{all:?}: {}", text(&out));
+    }
+}
+
+#[test]
+fn ssds_state_survives_resume_exactly() {
+    fetch_mnist();
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    short_run(tmp.path(), &whole, "ssds", 40, &[]);
+    let split = tmp.path().join("split");
+    short_run(tmp.path(), &split, "ssds", 40, &["--stop-after", "20"]);
+    short_run(tmp.path(), &split, "ssds", 40, &["--resume"]);
+    assert_eq!(
+        metrics_without_timing(&whole),
+        metrics_without_timing(&split)
+    );
+    let state = |run: &Path| {
+        let latest = std::fs::read_to_string(run.join("checkpoints/LATEST")).unwrap();
+        std::fs::read(
+            run.join("checkpoints")
+                .join(latest.trim())
+                .join("ssds_state.bin"),
+        )
+        .unwrap()
+    };
+    let (a, b) = (state(&whole), state(&split));
+    // 24-byte header, then n·D perturbations and n duals (n = 2000, D = 784).
+    assert_eq!(a.len(), 24 + 4 * (2000 * 784 + 2000));
+    assert_eq!(a, b);
+    // Some perturbations moved, and none beyond ε = 0.3.
+    let floats: Vec<f32> = a[24..]
+        .chunks_exact(4)
+        .take(2000 * 784)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert!(floats.iter().any(|v| *v != 0.0));
+    assert!(floats.iter().all(|v| v.abs() <= 0.3 + 1e-6));
+}
+
+#[test]
+fn adversarial_methods_refuse_toy_coordinates_and_a_zero_radius() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("toy.toml");
+    std::fs::write(
+        &cfg,
+        "method = \"pgd-at\"\n[data]\ndataset = \"moons\"\n[model]\narch = \"mlp\"\n[adversarial]\neps = 0.1\n",
+    )
+    .unwrap();
+    let out = ballast(tmp.path(), &["train", cfg.to_str().unwrap(), "--quiet"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("toy"), "{}", text(&out));
+    let out = ballast(
+        tmp.path(),
+        &[
+            "train",
+            cfg.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "data.dataset=mnist",
+            "--set",
+            "adversarial.eps=0",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("eps"), "{}", text(&out));
+}
