@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! x̃ = clamp(x + δ, 0, 1)                         (optionally δ + U(−ε, ε), re-clipped to ε)
-//! L = mean CE(f(x̃), y),  g = ∂L/∂x̃               (raw gradient, batch-mean scale)
+//! L = mean CE(f(x̃), y),  g = ∂ℓ_i/∂x̃_i           (raw gradient; or ∂L/∂x̃ = g/B)
 //! δ ← clip_ε(δ + η·(g − v·s(δ)/c1))               s: a subgradient of ‖δ‖∞ (or sign(δ))
 //! c = ‖δ_old‖∞ − ε;  v ← max(0, v + η·c)         (dual ascent on the budget)
 //! t ← t + η·(λ − 1);  λ ← max(0, λ + η/c2·L − t − Σ v·c)
@@ -48,6 +48,18 @@ pub enum SsdsSubgradient {
     Sign,
 }
 
+/// How the ascent step scales the input gradient.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SsdsAscent {
+    /// ∇_δ ℓ_i: each example ascends its own loss, independent of the batch size.
+    #[default]
+    PerExample,
+    /// ∇_δ of the batch-mean loss (= ∇_δ ℓ_i / B), as the reference code computes it; with
+    /// η = 2 and B = 100 the perturbations barely move.
+    BatchMean,
+}
+
 /// `[adversarial.ssds]` of a run config, defaults of the reference `config.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -64,6 +76,7 @@ pub struct SsdsConfig {
     /// does for MNIST / Fashion-MNIST.
     pub noise: bool,
     pub subgradient: SsdsSubgradient,
+    pub ascent: SsdsAscent,
     /// Every this many epochs η ← η·exp(−decay·epoch) while η > 1e-4 (0 = never).
     pub eta_decay_every: usize,
     pub eta_decay: f64,
@@ -81,6 +94,7 @@ impl Default for SsdsConfig {
             t0: 1.0,
             noise: false,
             subgradient: SsdsSubgradient::Linf,
+            ascent: SsdsAscent::PerExample,
             eta_decay_every: 100,
             eta_decay: 1e-3,
         }
@@ -188,6 +202,10 @@ pub fn ssds_step(
         .grad(&backward)
         .expect("x̃ takes part in the forward")
         .inner(); // [B, D]
+    let g = match cfg.ascent {
+        SsdsAscent::PerExample => g * b as f64,
+        SsdsAscent::BatchMean => g,
+    };
     let grads = GradientsParams::from_grads(backward, &model);
     let budget = delta.clone().abs().max_dim(1).squeeze_dim::<1>(1) - eps; // c_i [B]
     let (new_delta, new_v) = match cfg.variant {
