@@ -146,7 +146,8 @@ enum Command {
         /// Config key(s) of the columns / curves, comma-separated, e.g. method,loss.kind.
         #[arg(long, default_value = "method")]
         series: String,
-        /// final-test, test-at-best-val, best-test (oracle) or wall-time.
+        /// final-test, test-at-best-val, best-test (oracle), wall-time, final-robust,
+        /// robust-at-best-val or best-robust (oracle).
         #[arg(long, default_value = "final-test")]
         metric: String,
         /// Report error (100 - accuracy) instead of accuracy.
@@ -161,6 +162,22 @@ enum Command {
         /// Plot title.
         #[arg(long, default_value = "")]
         title: String,
+    },
+    /// Copy a run's model into the browser assets folder (burnpack) and record it in the
+    /// folder's manifest.json: architecture, training config, clean and robust accuracy
+    /// (from the run's attack.json), Burn version, sha256.
+    Export {
+        /// A run directory.
+        run: PathBuf,
+        /// Name of the model in the manifest (the file is <name>.bpk).
+        #[arg(long)]
+        name: String,
+        /// Assets folder.
+        #[arg(long, default_value = "web/assets")]
+        assets: PathBuf,
+        /// Export the best-by-validation model (`best/model.bpk`) instead of the newest.
+        #[arg(long)]
+        best: bool,
     },
     /// Dataset commands.
     Data {
@@ -210,9 +227,12 @@ struct AttackArgs {
     /// PGD / FGSM step size [default: 2.5·eps/steps for PGD, eps for FGSM].
     #[arg(long)]
     step_size: Option<f64>,
-    /// Restarts of PGD and APGD (each example keeps its worst case).
+    /// PGD restarts (each example keeps its worst case).
     #[arg(long, default_value_t = 1)]
     restarts: usize,
+    /// APGD restarts.
+    #[arg(long, default_value_t = 1)]
+    apgd_restarts: usize,
     /// PGD from the clean input instead of a random point of the ball.
     #[arg(long)]
     no_random_start: bool,
@@ -281,6 +301,7 @@ impl AttackArgs {
             apgd_steps: self.apgd_steps,
             step_size: self.step_size,
             restarts: self.restarts,
+            apgd_restarts: self.apgd_restarts,
             random_start: !self.no_random_start,
             early_stop: self.early_stop,
             split: parse_name(&self.split).map_err(|_| {
@@ -486,6 +507,22 @@ fn run(cli: Cli) -> Result<()> {
                 result.plot(&path, &title)?;
                 eprintln!("plot: {}", path.display());
             }
+            Ok(())
+        }
+        Command::Export {
+            run,
+            name,
+            assets,
+            best,
+        } => {
+            let entry = ballast_train::export::export(&run, &name, &assets, best)?;
+            println!(
+                "{} ({} bytes, sha256 {}) recorded in {}",
+                assets.join(&entry.file).display(),
+                entry.bytes,
+                entry.sha256,
+                assets.join(ballast_train::export::MANIFEST_FILE).display()
+            );
             Ok(())
         }
         Command::Data {

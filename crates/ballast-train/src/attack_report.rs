@@ -36,7 +36,10 @@ pub struct AttackSpec {
     /// APGD iterations.
     pub apgd_steps: usize,
     pub step_size: Option<f64>,
+    /// PGD restarts.
     pub restarts: usize,
+    /// APGD restarts (AutoAttack's standard APGD-CE runs once).
+    pub apgd_restarts: usize,
     pub random_start: bool,
     pub early_stop: bool,
     pub split: Split,
@@ -64,7 +67,7 @@ impl AttackSpec {
                     ..AttackConfig::pgd(self.norm, eps, self.steps, self.restarts)
                 },
                 AttackKind::ApgdCe | AttackKind::ApgdDlr => {
-                    AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.restarts)
+                    AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.apgd_restarts)
                 }
             })
             .collect()

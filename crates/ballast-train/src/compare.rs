@@ -19,6 +19,12 @@ pub enum Metric {
     BestTest,
     /// Training wall time in seconds.
     WallTime,
+    /// Robust test accuracy (the run's per-epoch PGD) at the end of training.
+    FinalRobust,
+    /// Robust test accuracy of the best-by-validation model.
+    RobustAtBestVal,
+    /// Best robust test accuracy seen at any evaluation (an oracle).
+    BestRobust,
 }
 
 impl Metric {
@@ -28,8 +34,11 @@ impl Metric {
             "test-at-best-val" => Self::TestAtBestVal,
             "best-test" => Self::BestTest,
             "wall-time" => Self::WallTime,
+            "final-robust" => Self::FinalRobust,
+            "robust-at-best-val" => Self::RobustAtBestVal,
+            "best-robust" => Self::BestRobust,
             other => bail!(
-                "unknown metric {other:?}: expected final-test, test-at-best-val, best-test or wall-time"
+                "unknown metric {other:?}: expected final-test, test-at-best-val, best-test, wall-time, final-robust, robust-at-best-val or best-robust"
             ),
         })
     }
@@ -47,6 +56,12 @@ impl Metric {
             (Self::BestTest, false) => "best test accuracy (%)",
             (Self::BestTest, true) => "best test error (%)",
             (Self::WallTime, _) => "training wall time (s)",
+            (Self::FinalRobust, false) => "final robust test accuracy (%)",
+            (Self::FinalRobust, true) => "final robust test error (%)",
+            (Self::RobustAtBestVal, false) => "robust test accuracy at best validation (%)",
+            (Self::RobustAtBestVal, true) => "robust test error at best validation (%)",
+            (Self::BestRobust, false) => "best robust test accuracy (%)",
+            (Self::BestRobust, true) => "best robust test error (%)",
         }
     }
 }
@@ -121,6 +136,18 @@ fn metric_value(summary: &serde_json::Value, metric: Metric, path: &Path) -> Res
         ),
         Metric::TestAtBestVal => get(&summary["test_acc_at_best_val"], "test_acc_at_best_val"),
         Metric::WallTime => get(&summary["wall_time_s"], "wall_time_s"),
+        Metric::FinalRobust => get(
+            &summary["robust"]["final_test_robust"],
+            "robust.final_test_robust (a run with robust evaluation)",
+        ),
+        Metric::RobustAtBestVal => get(
+            &summary["robust"]["test_robust_at_best_val"],
+            "robust.test_robust_at_best_val (a run with robust evaluation)",
+        ),
+        Metric::BestRobust => get(
+            &summary["robust"]["best_test_robust"],
+            "robust.best_test_robust (a run with robust evaluation)",
+        ),
         Metric::BestTest => {
             let text = std::fs::read_to_string(path.join("metrics.jsonl"))
                 .with_context(|| format!("reading {}/metrics.jsonl", path.display()))?;

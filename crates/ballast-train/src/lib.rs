@@ -8,6 +8,7 @@ pub mod compare;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod metrics;
 pub mod plot;
 pub mod robust_eval;

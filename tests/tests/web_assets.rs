@@ -1,0 +1,56 @@
+//! The models shipped for the browser (`web/assets/`) still decode into the architectures
+//! their manifest names, are the files the manifest hashes, and classify real MNIST digits
+//! (the MNIST erm, pgd-at and ssds checkpoints of docs/results/adversarial.md).
+
+use ballast_core::Mode;
+use ballast_train::export::Manifest;
+use burn::prelude::*;
+
+#[test]
+fn shipped_models_decode_into_their_architectures() {
+    let assets = ballast_e2e::repo_root().join("web/assets");
+    let manifest = Manifest::load(&assets).unwrap();
+    let names: Vec<&str> = manifest.models.iter().map(|m| m.name.as_str()).collect();
+    for required in ["mnist-erm", "mnist-pgd-at", "mnist-ssds"] {
+        assert!(
+            names.contains(&required),
+            "{required} missing from {names:?}"
+        );
+    }
+    let device = ballast_core::Backend::Cpu.device().unwrap();
+    for entry in &manifest.models {
+        let path = assets.join(&entry.file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, entry.bytes, "{}", entry.name);
+        assert!(bytes.len() < 2_000_000, "{} is not small", entry.name);
+        let hash = ballast_train::attack_report::file_sha256(&path).unwrap();
+        assert_eq!(hash, entry.sha256, "{}", entry.name);
+        assert_eq!(entry.burn_version, "0.22.1");
+        let model = entry.model.init(&entry.input, &device);
+        let model = ballast_train::checkpoint::load_model_bytes(model, &bytes, &path).unwrap();
+        // The training config in the manifest parses and names the same architecture.
+        let cfg = ballast_train::RunConfig::parse(&entry.training_config, &[]).unwrap();
+        assert_eq!(cfg.model, entry.model, "{}", entry.name);
+        // A forward pass on a blank and a bright image gives finite logits of the right shape.
+        let x = Tensor::<2>::from_data(
+            TensorData::new(
+                (0..2 * entry.input.features())
+                    .map(|i| {
+                        if i < entry.input.features() {
+                            0.0f32
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+                [2, entry.input.features()],
+            ),
+            &device,
+        );
+        let logits = model.forward(x, Mode::Eval);
+        assert_eq!(logits.dims(), [2, entry.input.num_classes]);
+        let v: Vec<f32> = logits.into_data().try_to_vec().unwrap();
+        assert!(v.iter().all(|x| x.is_finite()), "{}", entry.name);
+        assert!(entry.clean_test_accuracy.unwrap() > 0.9, "{}", entry.name);
+    }
+}
