@@ -148,6 +148,19 @@ fn adversarial_training_keeps_the_best_model_and_attacks_report_every_knob() {
         .map(|a| a["attack"]["kind"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["pgd", "fgsm", "apgd-ce", "apgd-dlr"]);
+    // The step sizes used: 2.5·ε/steps for PGD, ε for FGSM, adaptive (none) for APGD.
+    let steps: Vec<Option<f64>> = results[1]["per_attack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["effective_step_size"].as_f64())
+        .collect();
+    assert!(
+        (steps[0].unwrap() - 2.5 * 0.1 / 5.0).abs() < 1e-12,
+        "{steps:?}"
+    );
+    assert!((steps[1].unwrap() - 0.1).abs() < 1e-12, "{steps:?}");
+    assert_eq!(steps[2..], [None, None]);
     for r in results {
         let worst = r["worst_case_accuracy"].as_f64().unwrap();
         for a in r["per_attack"].as_array().unwrap() {

@@ -4,7 +4,7 @@
 //! under every attack).
 
 use crate::data::batch_of;
-use ballast_core::attack::{AttackConfig, Objective, attack};
+use ballast_core::attack::{AttackConfig, AttackKind, Objective, attack};
 use ballast_core::{Classifier, Mode};
 use ballast_data::Dataset;
 use burn::prelude::*;
@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub struct AttackAccuracy {
     pub attack: AttackConfig,
     pub name: String,
+    /// The step size the attack used (PGD / FGSM: `step_size` or its default); APGD adapts
+    /// its own from 2ε, recorded as None.
+    pub effective_step_size: Option<f64>,
     pub robust_accuracy: f64,
 }
 
@@ -94,6 +97,8 @@ pub fn evaluate_robust(
             .map(|(cfg, &k)| AttackAccuracy {
                 attack: cfg.clone(),
                 name: cfg.describe(),
+                effective_step_size: matches!(cfg.kind, AttackKind::Fgsm | AttackKind::Pgd)
+                    .then(|| cfg.alpha()),
                 robust_accuracy: frac(k),
             })
             .collect(),
