@@ -103,14 +103,21 @@ fn attack_view(model: &Classifier, bn: AttackBatchNorm) -> Classifier {
     }
 }
 
-/// Mean loss (+ penalties) -> one optimiser step.
+#[allow(clippy::too_many_arguments)]
+/// One optimiser step on the mean of `losses` [B] (+ penalties); reports the detached losses
+/// and how many examples `adv_logits` [B, K] classify correctly.
 fn descend(
     model: Classifier,
     optim: &mut ModuleOptimizer,
     losses: Tensor<1>,
+    adv_logits: &Tensor<2>,
+    labels: &Tensor<1, Int>,
     regs: &Regularizers,
     lr: f64,
-) -> Classifier {
+) -> AdversarialStep {
+    let robust_correct =
+        crate::step::correct(adv_logits.clone().detach().inner(), labels.clone().inner());
+    let detached = losses.clone().detach().inner();
     let mut objective = losses.mean();
     if regs.l1 > 0.0 {
         if let Some(l1) = l1_norm(&model) {
@@ -118,11 +125,11 @@ fn descend(
         }
     }
     let grads = GradientsParams::from_grads(objective.backward(), &model);
-    optim.step(lr, model, grads)
-}
-
-fn robust_correct(logits: &Tensor<2>, y: &Tensor<1, Int>) -> usize {
-    crate::step::correct(logits.clone().detach().inner(), y.clone().inner())
+    AdversarialStep {
+        model: optim.step(lr, model, grads),
+        losses: detached,
+        robust_correct,
+    }
 }
 
 /// PGD adversarial training (and FGSM-RS with a one-step random-start `attack`): attack the
@@ -149,14 +156,7 @@ pub fn pgd_at_step(
     let x_adv = attack(&view, x.inner(), &objective, attack_cfg, bn.mode()); // [B, D]
     let logits = model.forward(x_adv.autodiff(), Mode::Train); // [B, K]
     let losses = objective.per_example(logits.clone()); // [B]
-    let correct = robust_correct(&logits, &batch.y);
-    let detached = losses.clone().detach().inner();
-    let model = descend(model, optim, losses, regs, lr);
-    AdversarialStep {
-        model,
-        losses: detached,
-        robust_correct: correct,
-    }
+    descend(model, optim, losses, &logits, &batch.y, regs, lr)
 }
 
 /// TRADES (Zhang et al. 2019): x′ maximises KL(f(x) ‖ f(x′)) by PGD from x + 0.001·N(0, I);
@@ -193,14 +193,7 @@ pub fn trades_step(
         .sum_dim(1)
         .squeeze_dim::<1>(1); // [B]
     let losses = natural + kl * beta;
-    let correct = robust_correct(&adv_logits, &batch.y);
-    let detached = losses.clone().detach().inner();
-    let model = descend(model, optim, losses, regs, lr);
-    AdversarialStep {
-        model,
-        losses: detached,
-        robust_correct: correct,
-    }
+    descend(model, optim, losses, &adv_logits, &batch.y, regs, lr)
 }
 
 #[cfg(test)]
