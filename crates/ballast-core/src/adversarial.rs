@@ -2,7 +2,7 @@
 //! al.'s fast adversarial training, the one-step case), TRADES (Zhang et al.) and the
 //! regularisers of the robust-overfitting study (ℓ1, mixup). SSDS lives in `ssds.rs`.
 
-use crate::attack::{AttackConfig, Objective, attack, input_gradient, project};
+use crate::attack::{AttackConfig, Objective, attack, pgd_from, project};
 use crate::batch::Batch;
 use crate::loss::cross_entropy;
 use crate::models::{Classifier, Mode};
@@ -178,13 +178,8 @@ pub fn trades_step(
     // The TRADES start: a tiny Gaussian step, then PGD on the KL.
     let start =
         x.clone() + Tensor::<2>::random(x.dims(), Distribution::Normal(0.0, 0.001), &x.device());
-    let mut x_adv = project(&x, start, attack_cfg.norm, attack_cfg.eps);
-    let alpha = attack_cfg.alpha();
-    for _ in 0..attack_cfg.steps {
-        let (g, _, _) = input_gradient(&view, x_adv.clone(), &objective, bn.mode());
-        let step = crate::attack::steepest(g, attack_cfg.norm) * alpha;
-        x_adv = project(&x, x_adv + step, attack_cfg.norm, attack_cfg.eps);
-    }
+    let start = project(&x, start, attack_cfg.norm, attack_cfg.eps);
+    let x_adv = pgd_from(&view, &x, start, &objective, attack_cfg, bn.mode()); // [B, D]
     let clean_logits = model.forward(batch.x.clone(), Mode::Train); // [B, K]
     let adv_logits = model.forward(x_adv.autodiff(), Mode::Train); // [B, K]
     let natural = cross_entropy(clean_logits.clone(), batch.y.clone()); // [B]

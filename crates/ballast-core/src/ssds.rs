@@ -55,8 +55,8 @@ pub enum SsdsAscent {
     /// ∇_δ ℓ_i: each example ascends its own loss, independent of the batch size.
     #[default]
     PerExample,
-    /// ∇_δ of the batch-mean loss (= ∇_δ ℓ_i / B), as the reference code computes it; with
-    /// η = 2 and B = 100 the perturbations barely move.
+    /// ∇_δ of the batch-mean loss (= ∇_δ ℓ_i / B), as the reference code computes it: every
+    /// ascent step is B times smaller.
     BatchMean,
 }
 

@@ -206,7 +206,7 @@ pub fn attack_report(
         device: device_name.to_string(),
         wall_time_s: started.elapsed().as_secs_f64(),
         ballast_version: env!("CARGO_PKG_VERSION").to_string(),
-        burn_version: "0.22.1".to_string(),
+        burn_version: crate::BURN_VERSION.to_string(),
     })
 }
 

@@ -142,7 +142,7 @@ pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<M
         clean_test_examples: clean_examples,
         robust,
         checkpoint: if best { "best" } else { "latest" }.to_string(),
-        burn_version: "0.22.1".to_string(),
+        burn_version: crate::BURN_VERSION.to_string(),
         ballast_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let mut manifest = Manifest::load(assets)?;

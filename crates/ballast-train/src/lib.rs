@@ -17,3 +17,6 @@ pub mod ssds_store;
 pub mod weights;
 
 pub use config::RunConfig;
+
+/// The Burn release every crate is pinned to (recorded in reports and the browser manifest).
+pub const BURN_VERSION: &str = "0.22.1";

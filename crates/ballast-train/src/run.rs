@@ -217,6 +217,8 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             batch
         };
         let train_attack = adv.training_attack_at(cfg.method, step, per_epoch);
+        // Training examples correct at their adversarial points (adversarial methods).
+        let mut adv_correct = None;
         let (next, losses, weights) = match method {
             Method::Erm => {
                 let (m, l) = erm_step(model, &mut optim, &batch, &cfg.loss, lr);
@@ -287,8 +289,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                     mixup.as_ref(),
                     lr,
                 );
-                state.adv_correct += out.robust_correct;
-                state.adv_seen += batch.len();
+                adv_correct = Some(out.robust_correct);
                 (out.model, out.losses, None)
             }
             Method::Trades => {
@@ -302,8 +303,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                     &regs,
                     lr,
                 );
-                state.adv_correct += out.robust_correct;
-                state.adv_seen += batch.len();
+                adv_correct = Some(out.robust_correct);
                 (out.model, out.losses, None)
             }
             Method::Ssds => {
@@ -324,8 +324,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 );
                 store.scatter(positions, out.delta, out.v);
                 state.ssds = Some(globals);
-                state.adv_correct += out.robust_correct;
-                state.adv_seen += batch.len();
+                adv_correct = Some(out.robust_correct);
                 (out.model, out.losses, None)
             }
             Method::Mwn | Method::Teacher => {
@@ -367,6 +366,10 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             );
         }
         model = next;
+        if let Some(c) = adv_correct {
+            state.adv_correct += c;
+            state.adv_seen += batch.len();
+        }
         if let (Some(w), Some(log), false) = (&weights, weight_log.as_mut(), finetuning) {
             if step % cfg.meta.export_weights_every == 0 {
                 log.append(step + 1, &data, positions, w.clone(), losses.clone())?;

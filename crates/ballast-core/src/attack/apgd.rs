@@ -49,6 +49,15 @@ pub fn apgd(
     best.expect("at least one restart").0
 }
 
+/// Per-example flags as a [B, D] mask (each row all true or all false).
+fn row_mask(flags: &[bool], d: usize, device: &Device) -> Tensor<2, Bool> {
+    let ints: Vec<i32> = flags.iter().map(|&f| f as i32).collect();
+    Tensor::<1, Int>::from_data(TensorData::new(ints, [flags.len()]), device)
+        .bool()
+        .unsqueeze_dim::<2>(1)
+        .expand([flags.len(), d])
+}
+
 fn to_vec(t: Tensor<1>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
@@ -123,13 +132,7 @@ fn apgd_run(
             }
         }
         f_prev = f;
-        let mask = Tensor::<1, Int>::from_data(
-            TensorData::new(improved.iter().map(|&m| m as i32).collect::<Vec<_>>(), [b]),
-            &device,
-        )
-        .bool()
-        .unsqueeze_dim::<2>(1)
-        .expand([b, x.dims()[1]]);
+        let mask = row_mask(&improved, x.dims()[1], &device);
         x_best = x_best.mask_where(mask.clone(), x_adv.clone());
         grad_best = grad_best.mask_where(mask, grad.clone());
         // Checkpoint: halve η where the objective rose in fewer than 75 % of the steps since
@@ -150,13 +153,7 @@ fn apgd_run(
             halved_at_mark = halve.clone();
             last_mark = k + 1;
             if halve.iter().any(|&h| h) {
-                let h = Tensor::<1, Int>::from_data(
-                    TensorData::new(halve.iter().map(|&m| m as i32).collect::<Vec<_>>(), [b]),
-                    &device,
-                )
-                .bool()
-                .unsqueeze_dim::<2>(1)
-                .expand([b, x.dims()[1]]);
+                let h = row_mask(&halve, x.dims()[1], &device);
                 x_adv = x_adv.mask_where(h.clone(), x_best.clone());
                 grad = grad.mask_where(h, grad_best.clone());
             }

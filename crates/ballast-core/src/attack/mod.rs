@@ -13,7 +13,7 @@ mod pgd;
 
 pub use apgd::apgd;
 pub use objective::{Objective, dlr_loss};
-pub use pgd::pgd;
+pub use pgd::{pgd, pgd_from};
 
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
