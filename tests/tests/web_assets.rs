@@ -3,13 +3,13 @@
 //! (the MNIST erm, pgd-at and ssds checkpoints of docs/results/adversarial.md).
 
 use ballast_core::Mode;
-use ballast_train::export::Manifest;
+use ballast_train::export::load_manifest;
 use burn::prelude::*;
 
 #[test]
 fn shipped_models_decode_into_their_architectures() {
     let assets = ballast_e2e::repo_root().join("web/assets");
-    let manifest = Manifest::load(&assets).unwrap();
+    let manifest = load_manifest(&assets).unwrap();
     let names: Vec<&str> = manifest.models.iter().map(|m| m.name.as_str()).collect();
     for required in ["mnist-erm", "mnist-pgd-at", "mnist-ssds"] {
         assert!(
@@ -52,5 +52,69 @@ fn shipped_models_decode_into_their_architectures() {
         let v: Vec<f32> = logits.into_data().try_to_vec().unwrap();
         assert!(v.iter().all(|x| x.is_finite()), "{}", entry.name);
         assert!(entry.clean_test_accuracy.unwrap() > 0.9, "{}", entry.name);
+    }
+}
+
+/// The page's embedded MNIST subset is exactly what `ballast data subset mnist` writes from
+/// the real data set (so it can be regenerated, and is real MNIST).
+#[test]
+fn shipped_mnist_subset_is_reproducible_from_real_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("subset.bin.gz");
+    let run = ballast_e2e::ballast(
+        dir.path(),
+        &["data", "subset", "mnist", "--out", out.to_str().unwrap()],
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let shipped =
+        std::fs::read(ballast_e2e::repo_root().join("web/assets/mnist-subset.bin.gz")).unwrap();
+    let fresh = std::fs::read(&out).unwrap();
+    let (a, b) = (
+        ballast_data::decode_subset(&shipped, "m").unwrap(),
+        ballast_data::decode_subset(&fresh, "m").unwrap(),
+    );
+    assert_eq!(
+        a, b,
+        "web/assets/mnist-subset.bin.gz differs from a fresh export"
+    );
+    assert_eq!((a.0.len(), a.1.len()), (1000, 500));
+}
+
+/// The shipped robust-overfitting curves are complete and name an epoch they contain.
+#[test]
+fn shipped_curves_are_complete() {
+    let assets = ballast_e2e::repo_root().join("web/assets");
+    let manifest = load_manifest(&assets).unwrap();
+    assert!(!manifest.curves.is_empty());
+    for entry in &manifest.curves {
+        let bytes = std::fs::read(assets.join(&entry.file)).unwrap();
+        let c: ballast_train::export::Curves = serde_json::from_slice(&bytes).unwrap();
+        assert!(c.points.len() >= 10, "{}", entry.name);
+        assert!(c.points.iter().any(|p| p.epoch == c.selected_epoch));
+        for p in &c.points {
+            for v in [
+                p.train_robust_acc,
+                p.val_robust_acc,
+                p.test_robust_acc,
+                p.test_acc,
+            ] {
+                assert!((0.0..=1.0).contains(&v));
+            }
+        }
+        // Robust overfitting is visible: the final robust train accuracy beats the selected one.
+        let sel = c
+            .points
+            .iter()
+            .find(|p| p.epoch == c.selected_epoch)
+            .unwrap();
+        assert!(
+            c.points.last().unwrap().train_robust_acc > sel.train_robust_acc,
+            "{}",
+            entry.name
+        );
     }
 }

@@ -165,7 +165,8 @@ enum Command {
     },
     /// Copy a run's model into the browser assets folder (burnpack) and record it in the
     /// folder's manifest.json: architecture, training config, clean and robust accuracy
-    /// (from the run's attack.json), Burn version, sha256.
+    /// (from the run's attack.json), Burn version, sha256. With --curves, export the run's
+    /// per-epoch robust curves (<name>.curves.json) for the robust-overfitting panel instead.
     Export {
         /// A run directory.
         run: PathBuf,
@@ -176,8 +177,11 @@ enum Command {
         #[arg(long, default_value = "web/assets")]
         assets: PathBuf,
         /// Export the best-by-validation model (`best/model.bpk`) instead of the newest.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "curves")]
         best: bool,
+        /// Export the run's robust training curves instead of its model.
+        #[arg(long)]
+        curves: bool,
     },
     /// Dataset commands.
     Data {
@@ -188,6 +192,25 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DataCommand {
+    /// Write a seeded random train / test subset of a fetched dataset as one small gzip file
+    /// (the page's MNIST playground set and attack-lab digits).
+    Subset {
+        #[arg(value_enum)]
+        dataset: FetchArg,
+        /// Training examples.
+        #[arg(long, default_value_t = 1000)]
+        train: usize,
+        /// Test examples.
+        #[arg(long, default_value_t = 500)]
+        test: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output file.
+        #[arg(long, default_value = "web/assets/mnist-subset.bin.gz")]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Fetch a dataset into the cache and verify the sha256 of every file.
     Fetch {
         #[arg(value_enum)]
@@ -513,7 +536,23 @@ fn run(cli: Cli) -> Result<()> {
             run,
             name,
             assets,
+            curves: true,
+            ..
+        } => {
+            let entry = ballast_train::export::export_curves(&run, &name, &assets)?;
+            println!(
+                "{} recorded in {}",
+                assets.join(&entry.file).display(),
+                assets.join(ballast_train::export::MANIFEST_FILE).display()
+            );
+            Ok(())
+        }
+        Command::Export {
+            run,
+            name,
+            assets,
             best,
+            curves: false,
         } => {
             let entry = ballast_train::export::export(&run, &name, &assets, best)?;
             println!(
@@ -522,6 +561,36 @@ fn run(cli: Cli) -> Result<()> {
                 entry.bytes,
                 entry.sha256,
                 assets.join(ballast_train::export::MANIFEST_FILE).display()
+            );
+            Ok(())
+        }
+        Command::Data {
+            command:
+                DataCommand::Subset {
+                    dataset,
+                    train,
+                    test,
+                    seed,
+                    out,
+                    common,
+                },
+        } => {
+            let source = match dataset {
+                FetchArg::Mnist => ballast_data::fetch::Source::Mnist,
+                FetchArg::FashionMnist => ballast_data::fetch::Source::FashionMnist,
+            };
+            let (full_train, full_test) = ballast_data::fetch::fetch_and_load(
+                source,
+                &common.data_dir(),
+                &ballast_data::fetch::FetchOptions::default(),
+            )?;
+            let train_set = ballast_data::subsample_train(&full_train, train, seed)?;
+            let test_set = ballast_data::subsample_train(&full_test, test, seed.wrapping_add(1))?;
+            let bytes = ballast_train::export::export_subset(&train_set, &test_set, &out)?;
+            println!(
+                "{}: {train} training and {test} test examples of {} (seed {seed}), {bytes} bytes",
+                out.display(),
+                dataset_name(dataset)
             );
             Ok(())
         }

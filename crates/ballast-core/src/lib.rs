@@ -9,6 +9,7 @@ pub mod device;
 pub mod hypergrad;
 pub mod jvp;
 pub mod loss;
+pub mod manifest;
 pub mod meta_loss;
 pub mod models;
 pub mod params;

@@ -52,27 +52,37 @@ impl LossHyper {
             .collect()
     }
 
-    /// Clamps every value into the loss's valid range.
+    /// Clamps every value into the loss's valid range (on the device: no host read).
     pub fn project(self, loss: &LossConfig) -> Self {
         let bounds = loss.hyper_bounds();
-        let clamped: Vec<f32> = self
-            .to_vec()
-            .iter()
-            .zip(&bounds)
-            .map(|(v, (lo, hi))| v.clamp(*lo, *hi) as f32)
-            .collect();
+        let n = bounds.len();
         let device = self.values.val().device();
-        let n = clamped.len();
+        let plain = device.clone().inner();
+        let lo: Vec<f32> = bounds.iter().map(|b| b.0 as f32).collect();
+        let hi: Vec<f32> = bounds.iter().map(|b| b.1 as f32).collect();
+        let lo = Tensor::<1>::from_data(TensorData::new(lo, [n]), &plain);
+        let hi = Tensor::<1>::from_data(TensorData::new(hi, [n]), &plain);
         let id = self.values.id;
-        let t = Tensor::from_data(TensorData::new(clamped, [n]), &device);
+        let t = self.values.val().inner().max_pair(lo).min_pair(hi); // [H]
         let t = if device.is_autodiff() {
-            t.require_grad()
+            t.autodiff().require_grad()
         } else {
             t
         };
         Self {
             values: Param::initialized(id, t),
         }
+    }
+
+    /// The per-example loss at the current values, held constant: [B, K], [B] -> [B].
+    pub fn per_example(
+        &self,
+        loss: &LossConfig,
+        logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+    ) -> Tensor<1> {
+        let lam: Vec<Tensor<1>> = self.split().into_iter().map(|t| t.detach()).collect();
+        loss.per_example_with(logits, labels, &lam)
     }
 }
 
@@ -120,21 +130,16 @@ pub fn hyper_gradient(
     );
     let z = out.logits.p.clone();
     let z_dot = out.logits.tangent();
-    let scale: f32 = z_dot.clone().abs().max().into_scalar();
-    let h = if scale > 0.0 {
-        1e-2 / scale as f64
-    } else {
-        0.0
-    };
+    // Central difference along the tangent with h = 1e-2 / max|ż|, kept on the device (no
+    // host read, so the browser's WebGPU backend can run it). ż = 0 gives a zero objective.
+    let scale = z_dot.clone().abs().max().clamp_min(1e-30); // [1]
+    let h = scale.recip().mul_scalar(1e-2); // [1]
+    let u = z_dot * h.clone().unsqueeze::<2>(); // [n, K] = h·ż
     let lam = hyper.split();
-    let objective = if h > 0.0 {
-        let plus = loss.per_example_with(z.clone() + z_dot.clone() * h, y.clone(), &lam);
-        let minus = loss.per_example_with(z - z_dot * h, y, &lam);
-        (plus - minus).sum() * (-virtual_lr / (n * 2.0 * h))
-    } else {
-        // v = 0: a zero objective that still reaches λ, so the gradient is zero.
-        hyper.values.val().sum() * 0.0
-    };
+    let plus = loss.per_example_with(z.clone() + u.clone(), y.clone(), &lam);
+    let minus = loss.per_example_with(z - u, y, &lam);
+    let inv_2h = h.recip().mul_scalar(0.5).autodiff(); // [1], constant
+    let objective = (plus - minus).sum() * inv_2h * (-virtual_lr / n);
     GradientsParams::from_grads(objective.backward(), hyper)
 }
 

@@ -34,6 +34,7 @@ pub mod imbalance;
 pub mod noise;
 mod rng;
 pub mod split;
+pub mod subset;
 pub mod toy;
 
 pub use augment::{Augment, PadMode, augment_batch, cutout_batch};
@@ -51,6 +52,7 @@ pub use noise::{
     pair_targets, transition_matrix,
 };
 pub use split::{SplitConfig, split_train_val, subsample_train};
+pub use subset::{decode_subset, encode_subset};
 pub use toy::{blobs, moons, spirals};
 
 #[cfg(feature = "fetch")]

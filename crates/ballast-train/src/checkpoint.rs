@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use ballast_core::Classifier;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
-use burn::store::{BurnToPyTorchAdapter, ModuleRecord, ModuleSnapshot, SafetensorsStore};
+use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -154,15 +154,8 @@ fn load_pair<M: Module>(
 /// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
 /// tensor was applied.
 pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8], what: &Path) -> Result<M> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not a valid burnpack checkpoint: {e:?}",
-            what.display()
-        )
-    })?;
-    model
-        .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("{} does not fit this model: {e:?}", what.display()))
+    ballast_core::manifest::load_model_bytes(model, bytes)
+        .map_err(|e| anyhow::anyhow!("{} {e}", what.display()))
 }
 
 pub struct Checkpoints {

@@ -8,71 +8,32 @@ use crate::checkpoint::{BEST_DIR, MODEL_FILE, write_atomic};
 use crate::config::RunConfig;
 use crate::run::{SUMMARY_FILE, load_run_model};
 use anyhow::{Context, Result, bail};
-use ballast_core::{InputSpec, ModelConfig};
-use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-pub const MANIFEST_FILE: &str = "manifest.json";
+pub use ballast_core::manifest::{
+    CurveEntry, CurvePoint, Curves, MANIFEST_FILE, Manifest, ModelEntry, RobustEntry,
+};
 
-/// Robust accuracy of an exported model at one radius.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RobustEntry {
-    pub norm: String,
-    pub eps: f64,
-    /// e.g. ["pgd-40x5 linf eps=0.3", "apgd-ce-100 linf eps=0.3", …]
-    pub attacks: Vec<String>,
-    pub worst_case_accuracy: f64,
-    pub examples: usize,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelEntry {
-    pub name: String,
-    pub file: String,
-    pub sha256: String,
-    pub bytes: u64,
-    pub method: String,
-    pub model: ModelConfig,
-    pub input: InputSpec,
-    pub dataset: String,
-    /// The run config, as TOML.
-    pub training_config: String,
-    /// Clean accuracy on the test examples of the attack report (or, without one, on the
-    /// run's whole test split), and how many examples that was.
-    pub clean_test_accuracy: Option<f64>,
-    pub clean_test_examples: Option<usize>,
-    pub robust: Vec<RobustEntry>,
-    /// Which checkpoint: "best" (validation-selected) or "latest".
-    pub checkpoint: String,
-    pub burn_version: String,
-    pub ballast_version: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub models: Vec<ModelEntry>,
-}
-
-impl Manifest {
-    pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        if !path.exists() {
-            return Ok(Self::default());
-        }
-        let bytes = std::fs::read(&path)?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is malformed", path.display()))
+/// Reads `<dir>/manifest.json`; an empty manifest when there is none yet.
+pub fn load_manifest(dir: &Path) -> Result<Manifest> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(Manifest::default());
     }
+    let bytes = std::fs::read(&path)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is malformed", path.display()))
+}
+
+fn save_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    write_atomic(
+        &dir.join(MANIFEST_FILE),
+        serde_json::to_string_pretty(manifest)?.as_bytes(),
+    )
 }
 
 /// Exports the model of `run_dir` (its best model with `best`) as `<assets>/<name>.bpk`.
 pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<ModelEntry> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        bail!("--name must be letters, digits, '-' or '_', got `{name}`");
-    }
+    check_name(name)?;
     let device = ballast_core::Backend::Cpu.device()?;
     let (cfg, input, model, latest) = load_run_model(run_dir, &device)?;
     let (model, source) = if best {
@@ -145,13 +106,105 @@ pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<M
         burn_version: crate::BURN_VERSION.to_string(),
         ballast_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    let mut manifest = Manifest::load(assets)?;
+    let mut manifest = load_manifest(assets)?;
     manifest.models.retain(|m| m.name != name);
     manifest.models.push(entry.clone());
     manifest.models.sort_by(|a, b| a.name.cmp(&b.name));
-    write_atomic(
-        &assets.join(MANIFEST_FILE),
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )?;
+    save_manifest(assets, &manifest)?;
     Ok(entry)
+}
+
+/// Exports the per-evaluation robust curves of an adversarial run (`metrics.jsonl`,
+/// `summary.json`) as `<assets>/<name>.curves.json` for the robust-overfitting panel.
+pub fn export_curves(run_dir: &Path, name: &str, assets: &Path) -> Result<CurveEntry> {
+    check_name(name)?;
+    let read = |file: &str| {
+        let path = run_dir.join(file);
+        std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let summary: crate::metrics::Summary = serde_json::from_str(&read(SUMMARY_FILE)?)
+        .with_context(|| format!("{} is malformed", run_dir.join(SUMMARY_FILE).display()))?;
+    let robust = summary.robust.as_ref().with_context(|| {
+        format!(
+            "{} has no robust evaluation: only adversarial runs with `adversarial.eval` have curves",
+            run_dir.display()
+        )
+    })?;
+    let mut points = Vec::new();
+    for (i, line) in read("metrics.jsonl")?.lines().enumerate() {
+        let r: crate::metrics::EvalRecord = serde_json::from_str(line)
+            .with_context(|| format!("metrics.jsonl line {} is malformed", i + 1))?;
+        let missing = || anyhow::anyhow!("metrics.jsonl line {} lacks a robust figure", i + 1);
+        points.push(CurvePoint {
+            epoch: r.epoch,
+            lr: r.lr,
+            train_acc: r.train_acc.ok_or_else(missing)?,
+            train_robust_acc: r.train_robust_acc.ok_or_else(missing)?,
+            val_acc: r.val_acc.ok_or_else(missing)?,
+            val_robust_acc: r.val_robust_acc.ok_or_else(missing)?,
+            test_acc: r.test_acc,
+            test_robust_acc: r.test_robust_acc.ok_or_else(missing)?,
+        });
+    }
+    if points.is_empty() {
+        bail!("{}/metrics.jsonl has no evaluations", run_dir.display());
+    }
+    let curves = Curves {
+        name: name.to_string(),
+        method: summary.method.clone(),
+        dataset: summary.dataset.clone(),
+        model: summary.model.clone(),
+        seed: summary.seed,
+        attack: robust.attack.describe(),
+        test_examples: robust.test_examples,
+        selected_epoch: robust
+            .best_epoch
+            .context("the run's summary names no best epoch")?,
+        points,
+        training_config: read("config.toml")?,
+    };
+    std::fs::create_dir_all(assets)?;
+    let file = format!("{name}.curves.json");
+    write_atomic(
+        &assets.join(&file),
+        serde_json::to_string(&curves)?.as_bytes(),
+    )?;
+    let entry = CurveEntry {
+        name: name.to_string(),
+        file,
+        method: curves.method,
+        dataset: curves.dataset,
+    };
+    let mut manifest = load_manifest(assets)?;
+    manifest.curves.retain(|c| c.name != name);
+    manifest.curves.push(entry.clone());
+    manifest.curves.sort_by(|a, b| a.name.cmp(&b.name));
+    save_manifest(assets, &manifest)?;
+    Ok(entry)
+}
+
+/// Writes `<assets>/<dataset>-subset.bin.gz`: the first `train` / `test` examples of a
+/// shuffled real MNIST-style data set (seeded), for the page's playground and attack lab.
+pub fn export_subset(
+    train: &ballast_data::Dataset,
+    test: &ballast_data::Dataset,
+    path: &Path,
+) -> Result<u64> {
+    let bytes = ballast_data::encode_subset(train, test)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    write_atomic(path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        bail!("--name must be letters, digits, '-' or '_', got `{name}`");
+    }
+    Ok(())
 }

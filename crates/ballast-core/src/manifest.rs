@@ -1,0 +1,130 @@
+//! The manifest of browser assets (`web/assets/manifest.json`): written by `ballast export`,
+//! read by the page. It says how to rebuild each shipped model and what it scored natively.
+
+use crate::models::{Classifier, InputSpec, ModelConfig};
+use burn::module::Module;
+use burn::prelude::Device;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Robust accuracy of an exported model at one radius.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RobustEntry {
+    pub norm: String,
+    pub eps: f64,
+    /// e.g. ["pgd-40x5 linf eps=0.3", "apgd-ce-100 linf eps=0.3", …]
+    pub attacks: Vec<String>,
+    pub worst_case_accuracy: f64,
+    pub examples: usize,
+}
+
+/// One shipped model (`<name>.bpk`, burnpack).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub method: String,
+    pub model: ModelConfig,
+    pub input: InputSpec,
+    pub dataset: String,
+    /// The run config, as TOML.
+    pub training_config: String,
+    /// Clean accuracy on the test examples of the attack report (or, without one, on the
+    /// run's whole test split), and how many examples that was.
+    pub clean_test_accuracy: Option<f64>,
+    pub clean_test_examples: Option<usize>,
+    pub robust: Vec<RobustEntry>,
+    /// Which checkpoint: "best" (validation-selected) or "latest".
+    pub checkpoint: String,
+    pub burn_version: String,
+    pub ballast_version: String,
+}
+
+/// One shipped set of training curves (`<name>.curves.json`, see [`Curves`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurveEntry {
+    pub name: String,
+    pub file: String,
+    pub method: String,
+    pub dataset: String,
+}
+
+/// Per-evaluation robust curves of a native adversarial run, for the robust-overfitting panel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Curves {
+    pub name: String,
+    pub method: String,
+    pub dataset: String,
+    pub model: String,
+    pub seed: u64,
+    /// The evaluation attack, e.g. "pgd-10 linf eps=0.1".
+    pub attack: String,
+    /// How many test / validation / training examples each robust figure used.
+    pub test_examples: usize,
+    pub points: Vec<CurvePoint>,
+    /// Epoch of the best robust validation accuracy (what early stopping keeps).
+    pub selected_epoch: f64,
+    pub training_config: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub epoch: f64,
+    pub lr: f64,
+    pub train_acc: f64,
+    pub train_robust_acc: f64,
+    pub val_acc: f64,
+    pub val_robust_acc: f64,
+    pub test_acc: f64,
+    pub test_robust_acc: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub models: Vec<ModelEntry>,
+    #[serde(default)]
+    pub curves: Vec<CurveEntry>,
+}
+
+impl Manifest {
+    pub fn model(&self, name: &str) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
+/// tensor was applied. The error names what did not fit.
+pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8]) -> Result<M, String> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
+        .map_err(|e| format!("not a valid burnpack checkpoint: {e:?}"))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| format!("does not fit this model: {e:?}"))
+}
+
+/// Rebuilds a shipped model from its manifest entry and file bytes on `device`.
+pub fn decode_model(
+    entry: &ModelEntry,
+    bytes: &[u8],
+    device: &Device,
+) -> Result<Classifier, String> {
+    if bytes.len() as u64 != entry.bytes {
+        return Err(format!(
+            "{}: {} bytes, the manifest says {}",
+            entry.file,
+            bytes.len(),
+            entry.bytes
+        ));
+    }
+    entry
+        .model
+        .validate(&entry.input)
+        .map_err(|e| format!("{}: {e}", entry.name))?;
+    let model = entry.model.init(&entry.input, device);
+    load_model_bytes(model, bytes).map_err(|e| format!("{}: {e}", entry.file))
+}

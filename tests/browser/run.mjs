@@ -1,0 +1,226 @@
+// Browser tests of the demo page: serves dist/ on loopback, drives Debian's Chromium
+// (headless, WebGPU on its software adapter) with playwright-core, and checks every panel on
+// the WebGPU and the CPU backend. Prints the page's performance figures; keeps a screenshot of
+// each panel and a JSON report under target/browser-test/.
+//
+//   node tests/browser/run.mjs [--dist dist] [--out target/browser-test] [--backends webgpu,cpu]
+
+import { chromium } from 'playwright-core';
+import http from 'node:http';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => (v.startsWith('--') ? [...a, [v.slice(2), all[i + 1]]] : a), []));
+const root = path.resolve(new URL('../..', import.meta.url).pathname);
+const dist = path.resolve(root, args.dist ?? 'dist');
+const out = path.resolve(root, args.out ?? 'target/browser-test');
+const backends = (args.backends ?? 'webgpu,cpu').split(',');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+fs.mkdirSync(out, { recursive: true });
+
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
+  '.css': 'text/css', '.json': 'application/json', '.svg': 'image/svg+xml', '.png': 'image/png' };
+
+function serve(dir) {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    let file = path.join(dir, decodeURIComponent(url.pathname));
+    if (!file.startsWith(dir)) { res.writeHead(403).end(); return; }
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!fs.existsSync(file)) { res.writeHead(404).end('not found'); return; }
+    res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
+}
+
+let passed = 0, failed = 0;
+const report = { backends: {} };
+function check(name, ok, detail = '') {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
+}
+
+async function openPage(ctx, url, errors) {
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('status').dataset.ready || document.getElementById('status').dataset.error, null, { timeout: 300_000 });
+  return page;
+}
+
+const text = (page, sel) => page.textContent(sel);
+const data = (page, sel, key) => page.$eval(sel, (e, k) => e.dataset[k], key);
+
+async function setControl(page, id, value) {
+  await page.$eval(`#${id}`, (e, v) => {
+    if (e.type === 'checkbox') e.checked = v; else e.value = String(v);
+    e.dispatchEvent(new Event('input'));
+    e.dispatchEvent(new Event('change'));
+  }, value);
+}
+
+async function waitAttack(page, since) {
+  await page.waitForFunction((s) => {
+    const t = document.getElementById('at-time');
+    return t.dataset.ms && t.dataset.ms !== s;
+  }, since, { timeout: 300_000 });
+  return JSON.parse(await data(page, '#at-time', 'ms'));
+}
+
+async function testBackend(ctx, base, backend) {
+  const r = {};
+  report.backends[backend] = r;
+  const errors = [];
+  // Headless Chromium's only adapter is SwiftShader (software), which "auto" skips: force it.
+  const page = await openPage(ctx, `${base}/#backend=${backend}`, errors);
+  const gpu = backend === 'webgpu';
+  check(`[${backend}] page loads`, (await text(page, '#status')).startsWith('ready'), await text(page, '#status'));
+  if (backend === 'webgpu') {
+    // The page starts on the CPU bundle, then moves onto the WebGPU bundle.
+    await page.waitForFunction(() => document.getElementById('status').dataset.upgrade, null, { timeout: 300_000 });
+  }
+  r.status = await text(page, '#status');
+  r.backend_badge = await text(page, '#backend');
+  r.timings = await page.evaluate(() => window.ballast?.timings);
+  r.interactive_ms = r.timings?.interactive_ms;
+  check(`[${backend}] page reports its backend`, (await data(page, '#backend', 'backend')) === backend, r.backend_badge);
+
+  // Attack lab: the first attack (run at start) compiles kernels; time the next two.
+  let ms = await waitAttack(page, undefined);
+  r.first_attack_ms = ms;
+  await setControl(page, 'at-digit', 7);
+  ms = await waitAttack(page, JSON.stringify(ms));
+  await page.click('#at-run');
+  ms = await waitAttack(page, JSON.stringify(ms));
+  await page.click('#at-run');
+  ms = await waitAttack(page, JSON.stringify(ms));
+  r.pgd20_one_digit_ms = Object.fromEntries(['standard', 'pgd-at', 'ssds'].map((m, i) => [m, ms[i]]));
+  const rows = await page.$$eval('#at-results tbody tr', (trs) => trs.map((t) => ({ model: t.dataset.model, clean: t.dataset.clean, adv: t.dataset.adv })));
+  check(`[${backend}] attack lab shows the three models`, rows.length === 3, JSON.stringify(rows));
+  await page.locator('#attack').screenshot({ path: path.join(out, `attack-lab-${backend}.png`) });
+
+  const n = 50;
+  await setControl(page, 'at-batch-n', n);
+  await page.click('#at-batch-run');
+  await page.waitForFunction(() => document.querySelectorAll('#at-batch tbody tr').length === 3, null, { timeout: 300_000 });
+  const batch = await page.$$eval('#at-batch tbody tr', (trs) => trs.map((t) => ({ ...t.dataset })));
+  r.batch_pgd20_eps0_3 = batch;
+  const by = Object.fromEntries(batch.map((b) => [b.model, b]));
+  check(`[${backend}] PGD-20 at ε=0.3 flips most of the standard model's digits`, Number(by['mnist-erm'].flipped) > n / 2, `${by['mnist-erm'].flipped}/${n}`);
+  check(`[${backend}] ... and not the PGD-AT model's`, Number(by['mnist-pgd-at'].flipped) < n / 4, `${by['mnist-pgd-at'].flipped}/${n}`);
+
+  // The curve: 9 radii × 3 models (software WebGPU: 10 digits, PGD-5, to bound the test time).
+  await setControl(page, 'at-batch-n', gpu ? 10 : 20);
+  if (gpu) await setControl(page, 'at-steps', 5);
+  await page.click('#at-curve-run');
+  await page.waitForFunction(() => document.getElementById('at-curve').dataset.done === '1', null, { timeout: 600_000 });
+  check(`[${backend}] robust-accuracy curve computed live`, true);
+  await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${backend}.png`) });
+
+  // Playground: 50 L2RW steps on moons with 30 % flipped labels.
+  await setControl(page, 'pg-dataset', 'moons');
+  await setControl(page, 'pg-noise', 0.3);
+  await setControl(page, 'pg-method', 'l2rw');
+  await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+  for (let s = 1; s <= 50; s++) {
+    await page.click('#pg-step');
+    await page.waitForFunction((k) => Number(document.getElementById('pg-stats').dataset.step) >= k, s, { timeout: 60_000 });
+  }
+  const clean = Number(await data(page, '#pg-stats', 'clean'));
+  const noisy = Number(await data(page, '#pg-stats', 'noisy'));
+  r.l2rw_50_steps = { clean, noisy };
+  check(`[${backend}] 50 L2RW steps weigh flipped points below clean ones`, noisy < clean, `clean ${clean.toFixed(3)}, flipped ${noisy.toFixed(3)}`);
+  await page.click('#pg-run');
+  await page.waitForFunction(() => document.getElementById('pg-rate').dataset.rate, null, { timeout: 60_000 });
+  await page.waitForTimeout(3000);
+  r.steps_per_s = Number(await data(page, '#pg-rate', 'rate'));
+  await page.click('#pg-run');
+  check(`[${backend}] live reweighting runs`, r.steps_per_s > 0, `${r.steps_per_s.toFixed(1)} steps/s`);
+  await page.locator('#playground').screenshot({ path: path.join(out, `playground-${backend}.png`) });
+  // Every other method and the MNIST set (CPU only: each new kernel costs seconds on SwiftShader).
+  for (const method of gpu ? [] : ['mwn', 'teacher', 'meta-loss']) {
+    await setControl(page, 'pg-method', method);
+    await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+    await page.click('#pg-step');
+    await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '1', null, { timeout: 120_000 });
+    check(`[${backend}] playground method ${method} steps`, (await page.$eval('#pg-error', (e) => e.hidden)), await text(page, '#pg-error'));
+  }
+  if (!gpu) {
+    await setControl(page, 'pg-dataset', 'mnist');
+    await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+    for (let s = 1; s <= 20; s++) {
+      await page.click('#pg-step');
+      await page.waitForFunction((k) => Number(document.getElementById('pg-stats').dataset.step) >= k, s, { timeout: 60_000 });
+    }
+    check(`[${backend}] playground on MNIST steps`, await page.$eval('#pg-error', (e) => e.hidden));
+    await page.locator('#playground').screenshot({ path: path.join(out, `playground-mnist-${backend}.png`) });
+  }
+
+  // Robust overfitting panel.
+  const summary = await text(page, '#ro-summary');
+  check(`[${backend}] robust-overfitting panel says what early stopping keeps`, /Early stopping .* keeps epoch \d+/.test(summary), summary.slice(0, 90));
+  await page.locator('#overfit').screenshot({ path: path.join(out, `robust-overfitting-${backend}.png`) });
+
+  check(`[${backend}] no console errors`, errors.length === 0, errors.join(' | '));
+  await page.close();
+}
+
+async function testSharedUrl(ctx, base) {
+  const errors = [];
+  const page = await openPage(ctx, `${base}/#backend=cpu`, errors);
+  const want = { 'pg-dataset': 'spirals', 'pg-noise': '0.2', 'pg-method': 'mwn', 'pg-seed': '7', 'pg-lr': '0.1',
+    'at-norm': 'l2', 'at-eps': '1.5', 'at-steps': '30', 'at-kind': 'fgsm', 'ro-clean': true };
+  for (const [id, v] of Object.entries(want)) await setControl(page, id, v);
+  const url = page.url();
+  await page.close();
+  const again = await openPage(ctx, url, errors);
+  const got = {};
+  for (const id of Object.keys(want)) got[id] = await again.$eval(`#${id}`, (e) => (e.type === 'checkbox' ? e.checked : e.value));
+  const same = Object.entries(want).every(([k, v]) => String(got[k]) === String(v));
+  check('a shared URL restores its controls', same, same ? url.split('#')[1].slice(0, 80) + '…' : JSON.stringify(got));
+  await again.close();
+}
+
+const server = await serve(dist);
+const base = `http://127.0.0.1:${server.address().port}`;
+// The two bundles: the default one (CPU, hashed name) and the WebGPU one.
+report.wasm = {};
+for (const [bundle, re] of [['default (CPU)', /^ballast-web-cpu-.*_bg\.wasm$/], ['WebGPU', /^ballast-web-gpu_bg\.wasm$/]]) {
+  const file = fs.readdirSync(dist).find((f) => re.test(f));
+  if (!file) { console.error(`no ${bundle} bundle in ${dist}: build the page first (trunk build --release)`); process.exit(1); }
+  const bytes = fs.readFileSync(path.join(dist, file));
+  report.wasm[bundle] = { file, raw_bytes: bytes.length, gzip_bytes: zlib.gzipSync(bytes, { level: 9 }).length };
+}
+const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'ballast-chromium-')), {
+  executablePath: chromiumPath, headless: true, viewport: { width: 1280, height: 900 },
+  args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--enable-unsafe-webgpu'],
+});
+try {
+  for (const b of backends) await testBackend(ctx, base, b);
+  await testSharedUrl(ctx, base);
+} catch (e) {
+  check('browser suite ran to the end', false, String(e.stack ?? e));
+} finally {
+  await ctx.close();
+  server.close();
+}
+report.result = { passed, failed };
+fs.writeFileSync(path.join(out, 'report.json'), JSON.stringify(report, null, 2));
+const mb = (b) => (b / 1e6).toFixed(2);
+console.log('');
+for (const [bundle, w] of Object.entries(report.wasm)) {
+  console.log(`${bundle} bundle ${w.file}: ${mb(w.raw_bytes)} MB raw, ${mb(w.gzip_bytes)} MB gzip -9`);
+}
+const ms = (v) => Object.entries(v ?? {}).map(([k, t]) => `${k} ${Number(t).toFixed(0)}`).join(', ');
+for (const [b, r] of Object.entries(report.backends)) {
+  const upgrade = r.timings?.webgpu_upgrade_ms ? `, WebGPU bundle loaded and models moved in ${(r.timings.webgpu_upgrade_ms / 1000).toFixed(1)} s more` : '';
+  console.log(`${b}: ${r.backend_badge}; interactive after ${(r.interactive_ms / 1000).toFixed(2)} s${upgrade}; ` +
+    `PGD-20 on one digit (warm) ${ms(r.pgd20_one_digit_ms)} ms, first ${ms(r.first_attack_ms)} ms; live reweighting ${r.steps_per_s?.toFixed(1)} steps/s`);
+}
+console.log(`screenshots and report.json in ${out}\n${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

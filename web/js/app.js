@@ -1,0 +1,143 @@
+// Boot: the default (CPU) bundle that trunk loads starts the page; when the browser offers a
+// WebGPU adapter, the WebGPU bundle is loaded in the background and the panels move onto it.
+
+import { applyHash, bindHash, writeHash } from './state.js';
+import { PlaygroundPanel } from './playground.js';
+import { AttackPanel } from './attack.js';
+import { OverfitPanel } from './overfit.js';
+
+const el = (id) => document.getElementById(id);
+
+function cpuBundle() {
+  if (window.wasmBindings) return Promise.resolve(window.wasmBindings);
+  return new Promise((resolve) =>
+    addEventListener('TrunkApplicationStarted', () => resolve(window.wasmBindings), { once: true }));
+}
+
+function errorReporter(id) {
+  return (message) => {
+    const box = el(id);
+    box.hidden = !message;
+    box.textContent = message ?? '';
+    if (message) console.warn(`${id}: ${message}`);
+  };
+}
+
+function showBackend(info, adapter) {
+  const badge = el('backend');
+  badge.textContent = info.name === 'webgpu' ? `WebGPU · ${adapter || info.adapter || 'adapter'}` : 'CPU (flex, WebAssembly)';
+  if (info.fallback_reason) badge.textContent += ` — ${info.fallback_reason}`;
+  badge.dataset.backend = info.name;
+  badge.title = info.fallback_reason ?? '';
+}
+
+function applyDefaults(defaults) {
+  const pg = defaults.playground, at = defaults.attack;
+  Object.entries({ 'pg-dataset': pg.dataset, 'pg-noise': pg.noise_rate, 'pg-noise-kind': pg.noise_kind,
+    'pg-imbalance': pg.imbalance, 'pg-val': pg.val_size, 'pg-method': pg.method, 'pg-lr': pg.lr, 'pg-seed': pg.seed,
+    'at-digit': 0, 'at-kind': at.kind, 'at-norm': at.norm, 'at-eps': at.eps, 'at-steps': at.steps, 'at-batch-n': 100 })
+    .forEach(([id, v]) => { el(id).value = String(v); });
+  el('at-random-start').checked = at.random_start;
+  el('at-eps').max = '5'; // the widest range (ℓ2); the attack panel narrows it to the norm's
+}
+
+/** Loads the WebGPU bundle and moves the panels onto it; returns its backend description. */
+async function upgradeToWebGpu(app, choice) {
+  const status = el('status');
+  let adapter = null;
+  try {
+    adapter = await navigator.gpu?.requestAdapter();
+  } catch { /* no WebGPU */ }
+  if (!adapter) {
+    showBackend({ name: 'cpu', fallback_reason: 'this browser offers no WebGPU adapter' });
+    return;
+  }
+  // A software adapter (SwiftShader) is far slower than the CPU backend for these small
+  // models: "auto" stays on the CPU; choosing WebGPU explicitly uses it anyway.
+  const software = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+  if (software && choice === 'auto') {
+    showBackend({ name: 'cpu', fallback_reason: 'the only WebGPU adapter is a software fallback, slower than the CPU here (choose WebGPU to use it anyway)' });
+    return;
+  }
+  const t0 = performance.now();
+  status.textContent = 'ready · loading the WebGPU bundle…';
+  const gpu = await import(new URL('../ballast-web-gpu.js', import.meta.url).href);
+  await gpu.default({ module_or_path: new URL('../ballast-web-gpu_bg.wasm', import.meta.url).href });
+  const info = JSON.parse(await gpu.init_backend(choice));
+  if (info.name !== 'webgpu') {
+    showBackend(info);
+    return;
+  }
+  const a = adapter.info ?? {};
+  const described = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');
+  await app.attack.rebind(gpu);
+  await app.playground.rebind(gpu);
+  app.wasm = gpu;
+  app.backend = info;
+  app.timings.webgpu_ready_ms = performance.now();
+  app.timings.webgpu_upgrade_ms = performance.now() - t0;
+  showBackend(info, described);
+  status.textContent = `ready on WebGPU (bundle loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s)`;
+  status.dataset.gpu = 'ready';
+  app.attack.attack();
+}
+
+async function main() {
+  const t0 = performance.now();
+  const status = el('status');
+  try {
+    const cpu = await cpuBundle();
+    applyDefaults(JSON.parse(cpu.defaults()));
+    applyHash();
+    bindHash();
+    el('backend-choice').addEventListener('change', () => location.reload());
+    el('share').onclick = async () => {
+      writeHash();
+      await navigator.clipboard?.writeText(location.href).catch(() => {});
+      el('share').textContent = 'link copied';
+    };
+    for (const b of document.querySelectorAll('nav [data-scroll]')) {
+      b.onclick = () => el(b.dataset.scroll).scrollIntoView({ behavior: 'smooth' });
+    }
+    const backend = JSON.parse(await cpu.init_backend('cpu'));
+    showBackend(backend);
+    status.textContent = 'loading models…';
+    const manifest = await (await fetch('assets/manifest.json')).json();
+    const app = {
+      wasm: cpu,
+      backend,
+      playground: new PlaygroundPanel(cpu, errorReporter('pg-error')),
+      attack: new AttackPanel(cpu, manifest, errorReporter('at-error')),
+      overfit: new OverfitPanel(manifest, errorReporter('ro-error')),
+      timings: {},
+    };
+    window.ballast = app;
+    await app.attack.load();
+    await app.overfit.show();
+    await app.playground.reset();
+    writeHash();
+    app.timings.interactive_ms = performance.now();
+    status.textContent = `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+    status.dataset.ready = '1';
+    const choice = el('backend-choice').value;
+    if (choice === 'cpu') {
+      app.attack.attack();
+      return;
+    }
+    await upgradeToWebGpu(app, choice).catch((e) => {
+      showBackend({ name: 'cpu', fallback_reason: `WebGPU failed: ${e.message ?? e}` });
+      console.warn(e);
+    });
+    status.dataset.upgrade = 'done';
+    if (!status.dataset.gpu) {
+      status.textContent = `ready in ${((app.timings.interactive_ms - t0) / 1000).toFixed(1)} s`;
+      app.attack.attack();
+    }
+  } catch (e) {
+    status.textContent = `error: ${e.message ?? e}`;
+    status.dataset.error = '1';
+    console.error(e);
+  }
+}
+
+main();

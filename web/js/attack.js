@@ -1,0 +1,252 @@
+// Panel 2: FGSM / PGD against natively trained standard, PGD-AT and SSDS models.
+
+import { drawDigit, drawPerturbation, toMnist, drawingPad } from './digits.js';
+import { lineChart, COLORS } from './plot.js';
+import { writeHash } from './state.js';
+
+const el = (id) => document.getElementById(id);
+const nextTask = () => new Promise((r) => setTimeout(r, 0));
+const MODELS = [
+  ['mnist-erm', 'standard'],
+  ['mnist-pgd-at', 'PGD-AT'],
+  ['mnist-ssds', 'SSDS'],
+];
+const EPS_GRID = { linf: [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4], l2: [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4] };
+
+async function fetchBytes(url) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+export class AttackPanel {
+  constructor(wasm, manifest, report) {
+    this.wasm = wasm;
+    this.manifest = manifest;
+    this.report = report;
+    this.image = null; // {pixels, label (-1: unknown), source}
+    this.busy = false;
+    this.pad = drawingPad(el('at-draw'));
+    el('at-run').onclick = () => this.attack();
+    el('at-prev').onclick = () => this.pickDigit(Number(el('at-digit').value) - 1);
+    el('at-next').onclick = () => this.pickDigit(Number(el('at-digit').value) + 1);
+    el('at-digit').addEventListener('change', () => this.pickDigit(Number(el('at-digit').value)));
+    el('at-draw-clear').onclick = () => this.pad.clear();
+    el('at-draw-use').onclick = () => this.useImage(el('at-draw'), 'your drawing');
+    el('at-upload').addEventListener('change', async (e) => {
+      const file = e.target.files[0];
+      if (file) this.useImage(await createImageBitmap(file), file.name);
+    });
+    el('at-norm').addEventListener('change', () => this.normChanged());
+    el('at-eps').addEventListener('input', () => this.outputs());
+    el('at-batch-run').onclick = () => this.batch();
+    el('at-curve-run').onclick = () => this.curve();
+  }
+
+  async load() {
+    this.names = [];
+    this.files = [];
+    for (const [name] of MODELS) {
+      const entry = this.manifest.models.find((m) => m.name === name);
+      if (!entry) throw new Error(`${name} is missing from assets/manifest.json`);
+      this.names.push(name);
+      this.files.push(await fetchBytes(`assets/${entry.file}`));
+    }
+    this.lab = new this.wasm.AttackLabHandle(JSON.stringify(this.manifest), this.names, this.files);
+    el('at-digit').max = String(this.lab.digit_count() - 1);
+    this.normChanged(false);
+    this.pickDigit(Number(el('at-digit').value) || 0, false);
+  }
+
+  /** Moves the lab to another wasm module (the WebGPU bundle), keeping the current image. */
+  async rebind(wasm) {
+    while (this.busy) await nextTask();
+    const lab = new wasm.AttackLabHandle(JSON.stringify(this.manifest), this.names, this.files);
+    this.lab.free();
+    this.wasm = wasm;
+    this.lab = lab;
+  }
+
+  normChanged(clamp = true) {
+    const linf = el('at-norm').value === 'linf';
+    const eps = el('at-eps');
+    eps.max = linf ? '0.5' : '5';
+    eps.step = linf ? '0.01' : '0.1';
+    if (clamp && Number(eps.value) > Number(eps.max)) eps.value = eps.max;
+    this.outputs();
+  }
+
+  outputs() {
+    el('at-eps-out').textContent = Number(el('at-eps').value).toFixed(2);
+  }
+
+  settings() {
+    const stepSize = el('at-step-size').value.trim();
+    return {
+      kind: el('at-kind').value,
+      norm: el('at-norm').value,
+      eps: Number(el('at-eps').value),
+      steps: Number(el('at-steps').value),
+      step_size: stepSize === '' || stepSize === 'auto' ? null : Number(stepSize),
+      random_start: el('at-random-start').checked,
+      seed: 0,
+    };
+  }
+
+  pickDigit(i, run = true) {
+    const n = this.lab.digit_count();
+    i = ((Math.round(i) % n) + n) % n;
+    el('at-digit').value = String(i);
+    this.image = { pixels: this.lab.digit(i), label: this.lab.digit_label(i), source: `test digit #${i} (label ${this.lab.digit_label(i)})` };
+    writeHash();
+    if (run) this.attack();
+  }
+
+  useImage(source, name) {
+    const pixels = toMnist(source);
+    if (!pixels) {
+      this.report('the picture is empty: draw or upload a digit first');
+      return;
+    }
+    this.image = { pixels, label: -1, source: `${name} (attacked away from each model's own answer)` };
+    this.attack();
+  }
+
+  async attack() {
+    if (!this.lab || !this.image || this.busy) return;
+    this.busy = true;
+    const s = this.settings();
+    const body = el('at-results').querySelector('tbody');
+    const times = [];
+    try {
+      const rows = [];
+      for (let m = 0; m < MODELS.length; m++) {
+        const t0 = performance.now();
+        const out = JSON.parse(await this.lab.attack(m, this.image.pixels, this.image.label, JSON.stringify(s)));
+        times.push(performance.now() - t0);
+        rows.push(out);
+        await nextTask();
+      }
+      body.replaceChildren(...rows.map((out, m) => this.row(m, out, s)));
+      const what = s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM';
+      el('at-time').textContent = `${what} on one digit: ` + times.map((t, m) => `${MODELS[m][1]} ${t.toFixed(0)} ms`).join(' · ');
+      el('at-time').dataset.ms = JSON.stringify(times);
+      this.report(null);
+    } catch (e) {
+      this.report(String(e.message ?? e));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  row(m, out, s) {
+    const tr = document.createElement('tr');
+    tr.dataset.model = MODELS[m][0];
+    tr.dataset.clean = String(out.clean_pred);
+    tr.dataset.adv = String(out.adv_pred);
+    const cell = (child) => { const td = document.createElement('td'); td.append(child); tr.append(td); return td; };
+    const entry = this.manifest.models.find((e) => e.name === MODELS[m][0]);
+    const name = document.createElement('div');
+    const acc = entry.robust.find((r) => r.norm === 'linf');
+    name.innerHTML = `<b>${MODELS[m][1]}</b><br><small>natively: clean ${(100 * entry.clean_test_accuracy).toFixed(1)} %` +
+      (acc ? `, robust ${(100 * acc.worst_case_accuracy).toFixed(1)} % at ℓ∞ ε=${acc.eps}` : '') + '</small>';
+    cell(name);
+    const canvas = () => { const c = document.createElement('canvas'); c.width = c.height = 84; return c; };
+    const orig = canvas(); drawDigit(orig, this.image.pixels);
+    const pert = canvas(); drawPerturbation(pert, out.adv.map((v, p) => v - this.image.pixels[p]), s.eps);
+    const adv = canvas(); drawDigit(adv, out.adv);
+    cell(orig).append(Object.assign(document.createElement('div'), { textContent: `says ${out.clean_pred}` }));
+    cell(pert).append(Object.assign(document.createElement('div'), { textContent: `ℓ∞ ${out.linf.toFixed(2)} · ℓ2 ${out.l2.toFixed(2)}` }));
+    const verdict = Object.assign(document.createElement('div'), { textContent: `says ${out.adv_pred}` });
+    verdict.className = out.adv_pred === out.clean_pred ? 'held' : 'fooled';
+    cell(adv).append(verdict);
+    cell(this.bars(out));
+    return tr;
+  }
+
+  bars(out) {
+    const c = document.createElement('canvas');
+    c.width = 260; c.height = 84;
+    const ctx = c.getContext('2d');
+    ctx.font = '10px sans-serif';
+    const bw = c.width / 10;
+    for (let k = 0; k < 10; k++) {
+      const x = k * bw;
+      ctx.fillStyle = '#bbb';
+      ctx.fillRect(x + 2, 70 - 64 * out.clean_probs[k], bw / 2 - 2, 64 * out.clean_probs[k]);
+      ctx.fillStyle = k === out.adv_pred ? '#d55e00' : '#0072b2';
+      ctx.fillRect(x + bw / 2, 70 - 64 * out.adv_probs[k], bw / 2 - 2, 64 * out.adv_probs[k]);
+      ctx.fillStyle = '#333';
+      ctx.fillText(String(k), x + bw / 2 - 3, 82);
+    }
+    return c;
+  }
+
+  /** Clean / robust / flipped counts of model m on the first n digits at radius eps. */
+  async counts(m, s, eps, n) {
+    // Digits per call. On the CPU each call runs synchronously, so keep it short; on WebGPU a
+    // call only queues work and the reads are awaited.
+    const CHUNK = window.ballast?.backend.name === 'webgpu' ? 50 : 10;
+    const total = { examples: 0, clean_correct: 0, robust_correct: 0, flipped: 0 };
+    for (let start = 0; start < n; start += CHUNK) {
+      const r = JSON.parse(await this.lab.attack_batch(m, JSON.stringify(s), eps, start, Math.min(CHUNK, n - start)));
+      for (const k of Object.keys(total)) total[k] += r[k];
+      await nextTask();
+    }
+    return total;
+  }
+
+  async batch() {
+    if (!this.lab || this.busy) return;
+    this.busy = true;
+    const s = this.settings();
+    const n = Number(el('at-batch-n').value);
+    const body = el('at-batch').querySelector('tbody');
+    body.replaceChildren();
+    try {
+      for (let m = 0; m < MODELS.length; m++) {
+        el('at-curve-progress').textContent = `attacking ${n} digits: ${MODELS[m][1]}…`;
+        const t0 = performance.now();
+        const r = await this.counts(m, s, s.eps, n);
+        const tr = document.createElement('tr');
+        Object.assign(tr.dataset, { model: MODELS[m][0], examples: r.examples, flipped: r.flipped, robust: r.robust_correct, clean: r.clean_correct, ms: performance.now() - t0 });
+        for (const v of [MODELS[m][1], s.eps, r.examples, r.clean_correct, r.robust_correct, r.flipped]) {
+          tr.append(Object.assign(document.createElement('td'), { textContent: String(v) }));
+        }
+        body.append(tr);
+      }
+      el('at-curve-progress').textContent = `done (${s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM'}, ${s.norm}, ε = ${s.eps})`;
+      this.report(null);
+    } catch (e) {
+      this.report(String(e.message ?? e));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  async curve() {
+    if (!this.lab || this.busy) return;
+    this.busy = true;
+    const s = this.settings();
+    const n = Number(el('at-batch-n').value);
+    const grid = EPS_GRID[s.norm];
+    const series = MODELS.map(([, label], m) => ({ label, color: COLORS[m], points: [], dots: true }));
+    try {
+      for (const eps of grid) {
+        for (let m = 0; m < MODELS.length; m++) {
+          el('at-curve-progress').textContent = `ε = ${eps}: ${MODELS[m][1]}…`;
+          const r = await this.counts(m, s, eps, n);
+          series[m].points.push([eps, r.robust_correct / r.examples]);
+          lineChart(el('at-curve'), series, { yMin: 0, yMax: 1, xMin: 0, xMax: grid[grid.length - 1], xLabel: `ε (${s.norm === 'linf' ? 'ℓ∞' : 'ℓ2'}), ${s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM'} on ${n} test digits` });
+        }
+      }
+      el('at-curve-progress').textContent = 'curve done';
+      el('at-curve').dataset.done = '1';
+      this.report(null);
+    } catch (e) {
+      this.report(String(e.message ?? e));
+    } finally {
+      this.busy = false;
+    }
+  }
+}

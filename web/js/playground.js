@@ -1,0 +1,224 @@
+// Panel 1: ERM vs a reweighting method, trained live side by side.
+
+import { lineChart, histogram, COLORS } from './plot.js';
+
+const el = (id) => document.getElementById(id);
+const nextTask = () => new Promise((r) => setTimeout(r, 0));
+
+export class PlaygroundPanel {
+  constructor(wasm, report) {
+    this.wasm = wasm;
+    this.report = report; // (message | null) -> shows or clears the panel's error
+    this.palette = Array.from(wasm.palette());
+    this.handle = null;
+    this.running = false;
+    this.history = []; // [step, acc left, acc right]
+    this.rate = null; // measured steps per second while running
+    this.busy = false;
+    el('pg-step').onclick = () => this.stepOnce();
+    el('pg-run').onclick = () => (this.running ? this.pause() : this.run());
+    el('pg-reset').onclick = () => this.reset();
+    for (const id of ['pg-dataset', 'pg-noise', 'pg-noise-kind', 'pg-imbalance', 'pg-val', 'pg-method', 'pg-lr', 'pg-seed']) {
+      el(id).addEventListener('change', () => this.reset());
+    }
+    for (const id of ['pg-noise', 'pg-imbalance']) el(id).addEventListener('input', () => this.outputs());
+  }
+
+  /** Moves to another wasm module (the WebGPU bundle): a fresh start with the same controls. */
+  async rebind(wasm) {
+    this.pause();
+    while (this.busy) await nextTask();
+    this.handle?.free();
+    this.handle = null;
+    this.wasm = wasm;
+    await this.reset();
+  }
+
+  config() {
+    return {
+      dataset: el('pg-dataset').value,
+      noise_rate: Number(el('pg-noise').value),
+      noise_kind: el('pg-noise-kind').value,
+      imbalance: Number(el('pg-imbalance').value),
+      val_size: Number(el('pg-val').value),
+      method: el('pg-method').value,
+      lr: Number(el('pg-lr').value),
+      seed: Number(el('pg-seed').value),
+    };
+  }
+
+  outputs() {
+    el('pg-noise-out').textContent = `${Math.round(Number(el('pg-noise').value) * 100)} %`;
+    el('pg-imbalance-out').textContent = `${Math.round(Number(el('pg-imbalance').value) * 100)} %`;
+  }
+
+  async reset() {
+    this.pause();
+    while (this.busy) await nextTask();
+    this.outputs();
+    this.gen = (this.gen ?? 0) + 1;
+    this.handle?.free();
+    this.handle = null;
+    this.history = [];
+    this.rate = null;
+    el('pg-rate').textContent = '';
+    try {
+      this.handle = new this.wasm.PlaygroundHandle(JSON.stringify(this.config()));
+      this.data = JSON.parse(this.handle.data());
+      this.x = this.handle.train_x();
+      this.report(null);
+      await this.refresh();
+    } catch (e) {
+      this.report(String(e.message ?? e));
+    }
+  }
+
+  async stepOnce() {
+    if (!this.handle || this.busy) return;
+    this.busy = true;
+    try {
+      this.handle.step(1);
+      await this.refresh();
+    } catch (e) {
+      this.pause();
+      this.report(String(e.message ?? e));
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Trains until paused, a few steps per frame, yielding to the browser between frames. */
+  async run() {
+    if (!this.handle || this.running) return;
+    this.running = true;
+    el('pg-run').textContent = 'pause';
+    let perFrame = 1;
+    let t0 = performance.now();
+    let s0 = this.handle.steps_done();
+    this.busy = true;
+    try {
+      while (this.running) {
+        const start = performance.now();
+        this.handle.step(perFrame);
+        await this.refresh();
+        const spent = performance.now() - start;
+        // Aim at ~30 ms of work per frame so the page stays responsive.
+        perFrame = Math.max(1, Math.min(50, Math.round(perFrame * (30 / Math.max(spent, 1)))));
+        const now = performance.now();
+        if (now - t0 > 1000) {
+          this.rate = ((this.handle.steps_done() - s0) * 1000) / (now - t0);
+          el('pg-rate').textContent = `${this.rate.toFixed(1)} steps/s`;
+          el('pg-rate').dataset.rate = String(this.rate);
+          t0 = now;
+          s0 = this.handle.steps_done();
+        }
+        await nextTask();
+      }
+    } catch (e) {
+      this.report(String(e.message ?? e));
+    } finally {
+      this.busy = false;
+      this.pause();
+    }
+  }
+
+  pause() {
+    this.running = false;
+    el('pg-run').textContent = 'run';
+  }
+
+  async refresh() {
+    const gen = this.gen;
+    const [json, heat0, heat1] = await this.handle.view();
+    if (gen !== this.gen) return; // a reset replaced the playground meanwhile
+    const view = JSON.parse(json);
+    this.view = view;
+    const [left, right] = view.learners;
+    this.history.push([view.step, left.test_acc, right.test_acc]);
+    if (this.history.length > 400) this.history = this.history.filter((_, i) => i % 2 === 0);
+    el('pg-steps').textContent = `step ${view.step}`;
+    el('pg-title-1').textContent = right.label;
+    [left, right].forEach((l, i) => {
+      const hyper = l.hyper ? ` · GCE q = ${l.hyper[0].toFixed(3)}` : '';
+      el(`pg-acc-${i}`).textContent = `clean test accuracy ${(100 * l.test_acc).toFixed(1)} % · loss ${l.loss.toFixed(3)}${hyper}`;
+    });
+    this.drawSide(0, heat0, left);
+    this.drawSide(1, heat1, right);
+    lineChart(el('pg-curve'), [
+      { label: left.label, color: COLORS[0], points: this.history.map((h) => [h[0], h[1]]) },
+      { label: right.label, color: COLORS[1], points: this.history.map((h) => [h[0], h[2]]) },
+    ], { yMin: 0, yMax: 1, xLabel: 'step' });
+    const clean = [], noisy = [];
+    right.weights.forEach((w, i) => (this.data.noisy[i] ? noisy : clean).push(w));
+    const hi = Math.max(2, ...right.weights.map((w) => Math.min(w, 10)));
+    histogram(el('pg-hist'), [
+      { label: 'clean', color: COLORS[2], values: clean },
+      { label: 'flipped', color: COLORS[5], values: noisy },
+    ], 0, hi);
+    const stats = el('pg-stats');
+    const noisyMean = right.mean_weight_noisy;
+    stats.textContent = noisyMean === null
+      ? `mean weight ${right.mean_weight_clean.toFixed(3)} (no flipped labels)`
+      : `mean weight: clean ${right.mean_weight_clean.toFixed(3)} · flipped ${noisyMean.toFixed(3)}`;
+    stats.dataset.step = String(view.step);
+    stats.dataset.clean = String(right.mean_weight_clean);
+    stats.dataset.noisy = String(noisyMean);
+  }
+
+  drawSide(i, heat, learner) {
+    const canvas = el(`pg-canvas-${i}`);
+    const ctx = canvas.getContext('2d');
+    const { width: w, height: h } = canvas;
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, w, h);
+    const d = this.data;
+    if (heat) {
+      const img = new ImageData(heat, d.grid, d.grid);
+      const off = new OffscreenCanvas(d.grid, d.grid);
+      off.getContext('2d').putImageData(img, 0, 0);
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(off, 0, 0, w, h);
+      const [x0, x1, y0, y1] = d.bounds;
+      const X = (x) => ((x - x0) / (x1 - x0)) * w;
+      const Y = (y) => h - ((y - y0) / (y1 - y0)) * h;
+      d.train_labels.forEach((label, j) => {
+        const r = 1.5 + 3.2 * Math.sqrt(Math.min(learner.weights[j], 9));
+        const c = this.palette.slice(3 * label, 3 * label + 3);
+        ctx.beginPath();
+        ctx.arc(X(this.x[2 * j]), Y(this.x[2 * j + 1]), r, 0, 2 * Math.PI);
+        ctx.fillStyle = `rgb(${c})`;
+        ctx.fill();
+        ctx.lineWidth = d.noisy[j] ? 2 : 0.6;
+        ctx.strokeStyle = d.noisy[j] ? '#111' : '#fff';
+        ctx.stroke();
+      });
+    } else {
+      this.drawDigits(ctx, w, h, learner);
+    }
+  }
+
+  /** MNIST: the 24 training digits the model currently weighs least, with their labels. */
+  drawDigits(ctx, w, h, learner) {
+    const d = this.data;
+    const order = learner.weights.map((v, j) => [v, j]).sort((a, b) => a[0] - b[0]).slice(0, 24);
+    const cell = Math.floor(w / 6);
+    ctx.font = '11px sans-serif';
+    order.forEach(([weight, j], k) => {
+      const img = new ImageData(28, 28);
+      for (let p = 0; p < 784; p++) {
+        const v = 255 - Math.round(255 * this.x[784 * j + p]);
+        img.data.set([v, v, v, 255], 4 * p);
+      }
+      const off = new OffscreenCanvas(28, 28);
+      off.getContext('2d').putImageData(img, 0, 0);
+      const cx = (k % 6) * cell, cy = Math.floor(k / 6) * (cell + 4);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(off, cx + 4, cy + 2, cell - 8, cell - 8);
+      ctx.fillStyle = d.noisy[j] ? '#d55e00' : '#333';
+      ctx.fillText(`${d.train_labels[j]}${d.noisy[j] ? '✗' : ''} w=${weight.toFixed(2)}`, cx + 2, cy + cell + 2);
+    });
+    ctx.fillStyle = '#333';
+    const uniform = learner.weights.every((v) => v === 1);
+    ctx.fillText(uniform ? 'every digit weighs the same for this model' : 'lowest-weighted training digits (label given, ✗ = flipped)', 4, h - 4);
+  }
+}

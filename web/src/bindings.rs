@@ -1,0 +1,215 @@
+//! The JavaScript surface (wasm-bindgen). Thin: parse JSON controls, call the engines, hand
+//! back JSON and typed arrays. Long reads return Promises so the page stays responsive.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Promise, Uint8Array, Uint8ClampedArray};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::attack_lab::{AttackLab, LabAttack};
+use crate::backend;
+use crate::playground::{Playground, PlaygroundConfig};
+use crate::shipped::mnist_subset;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, JsValue> {
+    serde_json::to_string(v).map_err(js_err)
+}
+
+/// Picks the compute backend ("auto", "webgpu" or "cpu"); resolves to its description (JSON).
+#[wasm_bindgen]
+pub async fn init_backend(choice: String) -> Result<String, JsValue> {
+    json(&backend::select(&choice).await.map_err(js_err)?)
+}
+
+/// Default controls of both panels (JSON), so the page starts from the engines' defaults.
+#[wasm_bindgen]
+pub fn defaults() -> Result<String, JsValue> {
+    json(&serde_json::json!({
+        "playground": PlaygroundConfig::default(),
+        "attack": LabAttack::default(),
+    }))
+}
+
+/// Class colours (RGB triples), shared by the heatmaps and the page's legends.
+#[wasm_bindgen]
+pub fn palette() -> Vec<u8> {
+    crate::render::PALETTE.iter().flatten().copied().collect()
+}
+
+#[wasm_bindgen]
+pub struct PlaygroundHandle {
+    inner: Rc<RefCell<Playground>>,
+}
+
+#[wasm_bindgen]
+impl PlaygroundHandle {
+    /// `config`: JSON of [`PlaygroundConfig`] (missing keys take defaults, unknown keys fail).
+    #[wasm_bindgen(constructor)]
+    pub fn new(config: &str) -> Result<PlaygroundHandle, JsValue> {
+        let cfg: PlaygroundConfig = serde_json::from_str(config).map_err(js_err)?;
+        let mnist = match cfg.dataset {
+            crate::playground::DataKind::Mnist => Some(mnist_subset().map_err(js_err)?),
+            _ => None,
+        };
+        let pg = Playground::new(cfg, mnist.as_ref(), &backend::device()).map_err(js_err)?;
+        Ok(Self {
+            inner: Rc::new(RefCell::new(pg)),
+        })
+    }
+
+    /// `k` steps of both students.
+    pub fn step(&self, k: usize) -> Result<(), JsValue> {
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| js_err("the playground is busy"))?
+            .step(k);
+        Ok(())
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.inner.borrow().steps_done()
+    }
+
+    /// The data (labels, flipped flags, bounds…) as JSON.
+    pub fn data(&self) -> Result<String, JsValue> {
+        json(&self.inner.borrow().data)
+    }
+
+    /// Training inputs, rows flattened (2 values per point, 784 per digit).
+    pub fn train_x(&self) -> Vec<f32> {
+        self.inner.borrow().data.train_x.clone()
+    }
+
+    /// Resolves to [view JSON, heatmap of the left model, heatmap of the right model]
+    /// (Uint8ClampedArray RGBA, or null on MNIST).
+    pub fn view(&self) -> Promise {
+        let pending = self.inner.borrow().snapshot();
+        future_to_promise(async move {
+            let view = pending.read().await.map_err(js_err)?;
+            let out = Array::new();
+            out.push(&JsValue::from_str(&json(&view)?));
+            for l in &view.learners {
+                match &l.heatmap {
+                    Some(px) => out.push(&Uint8ClampedArray::from(px.as_slice()).into()),
+                    None => out.push(&JsValue::NULL),
+                };
+            }
+            Ok(out.into())
+        })
+    }
+}
+
+#[wasm_bindgen]
+pub struct AttackLabHandle {
+    lab: Rc<AttackLab>,
+}
+
+#[wasm_bindgen]
+impl AttackLabHandle {
+    /// `manifest`: web/assets/manifest.json; `names[i]` names the model whose bytes are
+    /// `files[i]` (Uint8Array).
+    #[wasm_bindgen(constructor)]
+    pub fn new(manifest: &str, names: Array, files: Array) -> Result<AttackLabHandle, JsValue> {
+        let manifest = serde_json::from_str(manifest).map_err(js_err)?;
+        let mut pairs = Vec::new();
+        for (name, file) in names.iter().zip(files.iter()) {
+            let name = name
+                .as_string()
+                .ok_or_else(|| js_err("model names must be strings"))?;
+            let bytes = file
+                .dyn_into::<Uint8Array>()
+                .map_err(|_| js_err("model files must be Uint8Arrays"))?
+                .to_vec();
+            pairs.push((name, bytes));
+        }
+        let (_, test) = mnist_subset().map_err(js_err)?;
+        let lab = AttackLab::new(&backend::device(), &manifest, pairs, test).map_err(js_err)?;
+        Ok(Self { lab: Rc::new(lab) })
+    }
+
+    pub fn model_count(&self) -> usize {
+        self.lab.models.len()
+    }
+
+    /// The manifest entry of model `m` (JSON).
+    pub fn model_entry(&self, m: usize) -> Result<String, JsValue> {
+        json(
+            &self
+                .lab
+                .models
+                .get(m)
+                .ok_or_else(|| js_err("no such model"))?
+                .entry,
+        )
+    }
+
+    pub fn digit_count(&self) -> usize {
+        self.lab.digits.len()
+    }
+
+    pub fn digit(&self, i: usize) -> Result<Vec<f32>, JsValue> {
+        Ok(self
+            .lab
+            .digit(i)
+            .ok_or_else(|| js_err("no such digit"))?
+            .0
+            .to_vec())
+    }
+
+    pub fn digit_label(&self, i: usize) -> Result<u32, JsValue> {
+        Ok(self.lab.digit(i).ok_or_else(|| js_err("no such digit"))?.1)
+    }
+
+    /// Attacks model `m` on `pixels` (784 values in [0, 1]); `label` < 0 attacks the model's
+    /// own prediction. `attack`: JSON of [`LabAttack`]. Resolves to the outcome (JSON).
+    pub fn attack(
+        &self,
+        m: usize,
+        pixels: Vec<f32>,
+        label: i32,
+        attack: &str,
+    ) -> Result<Promise, JsValue> {
+        let lab_attack: LabAttack = serde_json::from_str(attack).map_err(js_err)?;
+        let label = (label >= 0).then_some(label as u32);
+        let pending = self
+            .lab
+            .attack(m, &pixels, label, &lab_attack)
+            .map_err(js_err)?;
+        Ok(future_to_promise(async move {
+            let out = pending.read(&pixels).await.map_err(js_err)?;
+            Ok(JsValue::from_str(&json(&out)?))
+        }))
+    }
+
+    /// Attacks model `m` on shipped digits `start..start + count` at radius `eps`; resolves to
+    /// clean / robust / flipped counts (JSON).
+    pub fn attack_batch(
+        &self,
+        m: usize,
+        attack: &str,
+        eps: f64,
+        start: usize,
+        count: usize,
+    ) -> Result<Promise, JsValue> {
+        let lab_attack: LabAttack = serde_json::from_str(attack).map_err(js_err)?;
+        let pending = self
+            .lab
+            .attack_batch(m, &lab_attack, eps, start, count)
+            .map_err(js_err)?;
+        Ok(future_to_promise(async move {
+            let out = pending.read().await.map_err(js_err)?;
+            Ok(JsValue::from_str(&json(&out)?))
+        }))
+    }
+}

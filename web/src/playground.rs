@@ -1,0 +1,662 @@
+//! The reweighting playground: two classifiers trained live side by side on the same noisy,
+//! imbalanced data from the same initialisation, plain ERM on the left and a reweighting or
+//! meta-learning method on the right, with the core crate's method steps.
+//!
+//! Every step is synchronous (on WebGPU it only enqueues work); everything the page shows is
+//! read back by [`Playground::snapshot`] + [`PendingView::read`], whose reads are async so the
+//! browser's WebGPU backend never blocks.
+
+use ballast_core::Batch;
+use ballast_core::hypergrad::DirectionalConfig;
+use ballast_core::loss::LossConfig;
+use ballast_core::meta_loss::{LossHyper, meta_loss_update};
+use ballast_core::models::{Classifier, InputSpec, Mode, ModelConfig};
+use ballast_core::reweight::l2rw_step;
+use ballast_core::step::{OptimizerConfig, weighted_step};
+use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
+use ballast_data::{Dataset, NoiseKind, corrupt_labels};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::read::{read_f32, read_scalar};
+use crate::render::heatmap_rgba;
+
+/// Side of the decision-boundary grid (GRID × GRID probes).
+pub const GRID: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataKind {
+    Moons,
+    Spirals,
+    Blobs,
+    Mnist,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoiseChoice {
+    /// A flipped label goes to a uniformly random other class.
+    Symmetric,
+    /// A flipped label goes to the next class (k → k+1 mod K).
+    Pair,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Erm,
+    L2rw,
+    Mwn,
+    Teacher,
+    MetaLoss,
+}
+
+impl Method {
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Erm => "ERM",
+            Method::L2rw => "L2RW",
+            Method::Mwn => "MW-Net",
+            Method::Teacher => "Teacher (deep interactions)",
+            Method::MetaLoss => "Meta-learned GCE",
+        }
+    }
+}
+
+/// Every control of the panel (the page keeps it in the URL hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlaygroundConfig {
+    pub dataset: DataKind,
+    /// Training examples before imbalance (2-D sets; MNIST uses its shipped subset).
+    pub points: usize,
+    /// Fraction of training labels flipped.
+    pub noise_rate: f64,
+    pub noise_kind: NoiseChoice,
+    /// Size of class 0 relative to the others, in (0, 1]: 1 = balanced.
+    pub imbalance: f64,
+    /// Clean validation examples the meta-methods may look at.
+    pub val_size: usize,
+    pub method: Method,
+    /// SGD (momentum 0.9) learning rate of both students.
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl Default for PlaygroundConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DataKind::Moons,
+            points: 300,
+            noise_rate: 0.3,
+            noise_kind: NoiseChoice::Symmetric,
+            imbalance: 1.0,
+            val_size: 20,
+            method: Method::L2rw,
+            // Full-batch SGD with momentum 0.9; at 0.1 the 2-D students oscillate and the
+            // one-step L2RW weights flip between steps.
+            lr: 0.03,
+            seed: 1,
+        }
+    }
+}
+
+impl PlaygroundConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.method == Method::Erm {
+            return Err("method: ERM is always the left model; pick a reweighting method".into());
+        }
+        if !(20..=2000).contains(&self.points) {
+            return Err(format!("points must be in 20..=2000, got {}", self.points));
+        }
+        if !(0.0..=0.8).contains(&self.noise_rate) {
+            return Err(format!(
+                "noise_rate must be in [0, 0.8], got {}",
+                self.noise_rate
+            ));
+        }
+        if !(self.imbalance > 0.0 && self.imbalance <= 1.0) {
+            return Err(format!(
+                "imbalance must be in (0, 1], got {}",
+                self.imbalance
+            ));
+        }
+        if !(2..=500).contains(&self.val_size) {
+            return Err(format!(
+                "val_size must be in 2..=500, got {}",
+                self.val_size
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr <= 2.0) {
+            return Err(format!("lr must be in (0, 2], got {}", self.lr));
+        }
+        Ok(())
+    }
+
+    fn is_2d(&self) -> bool {
+        self.dataset != DataKind::Mnist
+    }
+}
+
+/// The data of a playground, on the host (the page draws it).
+#[derive(Clone, Debug, Serialize)]
+pub struct PlaygroundData {
+    pub num_classes: usize,
+    pub example_shape: Vec<usize>,
+    /// Training inputs (flattened rows) and their observed (possibly flipped) labels.
+    #[serde(skip)]
+    pub train_x: Vec<f32>,
+    pub train_labels: Vec<u32>,
+    pub true_labels: Vec<u32>,
+    pub noisy: Vec<bool>,
+    pub val_size: usize,
+    pub test_size: usize,
+    /// 2-D sets: [x_min, x_max, y_min, y_max] of the heatmap.
+    pub bounds: Option<[f32; 4]>,
+    pub grid: usize,
+    pub batch_size: usize,
+}
+
+/// The examples of a 2-D or MNIST playground: (train with noise, clean validation, clean test).
+fn build_data(
+    cfg: &PlaygroundConfig,
+    mnist: Option<&(Dataset, Dataset)>,
+) -> Result<(Dataset, NoisyInfo, Dataset, Dataset), String> {
+    let err = |e: ballast_data::DataError| e.to_string();
+    let (train, val, test) = match cfg.dataset {
+        DataKind::Mnist => {
+            let (train, test) = mnist.ok_or("the MNIST subset is not loaded")?;
+            if cfg.val_size >= train.len() {
+                return Err(format!(
+                    "val_size {} leaves no training digits",
+                    cfg.val_size
+                ));
+            }
+            let positions: Vec<usize> = (0..train.len()).collect();
+            let (val_pos, train_pos) = positions.split_at(cfg.val_size);
+            (train.subset(train_pos), train.subset(val_pos), test.clone())
+        }
+        kind => {
+            let make = |n: usize, seed: u64| match kind {
+                DataKind::Moons => ballast_data::moons(n, 0.15, seed),
+                DataKind::Spirals => ballast_data::spirals(n, 3, 0.04, seed),
+                _ => ballast_data::blobs(n, 4, 0.9, seed),
+            };
+            let s = cfg.seed.wrapping_mul(3);
+            (
+                make(cfg.points, s).map_err(err)?,
+                make(cfg.val_size, s + 1).map_err(err)?,
+                make(1000, s + 2).map_err(err)?,
+            )
+        }
+    };
+    let train = imbalance(&train, cfg.imbalance);
+    let kind = match cfg.noise_kind {
+        NoiseChoice::Symmetric => NoiseKind::SymmetricExact,
+        NoiseChoice::Pair => NoiseKind::PairExact,
+    };
+    let noisy = corrupt_labels(
+        &train.labels,
+        train.num_classes,
+        kind,
+        cfg.noise_rate,
+        cfg.seed,
+    )
+    .map_err(err)?;
+    let info = NoisyInfo {
+        true_labels: train.labels.clone(),
+        labels: noisy.labels.clone(),
+        noisy: noisy.is_noisy.clone(),
+    };
+    let mut observed = train;
+    observed.labels = noisy.labels;
+    Ok((observed, info, val, test))
+}
+
+struct NoisyInfo {
+    true_labels: Vec<u32>,
+    labels: Vec<u32>,
+    noisy: Vec<bool>,
+}
+
+/// Keeps the first ⌈ratio · n₀⌉ examples of class 0 (at least 2) and every other example.
+fn imbalance(data: &Dataset, ratio: f64) -> Dataset {
+    if ratio >= 1.0 {
+        return data.clone();
+    }
+    let n0 = data.labels.iter().filter(|&&l| l == 0).count();
+    let keep0 = ((ratio * n0 as f64).ceil() as usize).clamp(2.min(n0), n0);
+    let mut seen = 0;
+    let positions: Vec<usize> = (0..data.len())
+        .filter(|&i| {
+            if data.labels[i] != 0 {
+                return true;
+            }
+            seen += 1;
+            seen <= keep0
+        })
+        .collect();
+    data.subset(&positions)
+}
+
+/// Per-feature mean and std, for the model's input normalisation.
+fn input_spec(data: &Dataset) -> InputSpec {
+    let d = data.example_len();
+    if data.example_shape.len() == 3 {
+        return InputSpec {
+            shape: data.example_shape.clone(),
+            num_classes: data.num_classes,
+            mean: vec![data.feature_mean() as f32],
+            std: vec![data.feature_std().max(1e-3) as f32],
+        };
+    }
+    let n = data.len() as f32;
+    let mean: Vec<f32> = (0..d)
+        .map(|j| (0..data.len()).map(|i| data.x[i * d + j]).sum::<f32>() / n)
+        .collect();
+    let std = (0..d)
+        .map(|j| {
+            let v = (0..data.len())
+                .map(|i| (data.x[i * d + j] - mean[j]).powi(2))
+                .sum::<f32>()
+                / n;
+            v.sqrt().max(1e-3)
+        })
+        .collect();
+    InputSpec {
+        shape: data.example_shape.clone(),
+        num_classes: data.num_classes,
+        mean,
+        std,
+    }
+}
+
+fn to_batch(data: &Dataset, labels: &[u32], device: &Device) -> Batch {
+    Batch::from_host(&data.x, labels, device)
+}
+
+/// One side of the panel.
+struct Learner {
+    method: Method,
+    model: Classifier,
+    optim: ModuleOptimizer,
+    net: Option<(WeightNet, ModuleOptimizer)>,
+    hyper: Option<(LossHyper, ModuleOptimizer)>,
+    loss: LossConfig,
+    /// [n_train] the latest weight of every training example × batch size (1 = uniform).
+    weights: Tensor<1>,
+    /// [1] mean training loss of the latest step.
+    last_loss: Tensor<1>,
+}
+
+const META_HIDDEN: usize = 100;
+
+impl Learner {
+    fn new(method: Method, model: Classifier, n_train: usize, probe: &Batch) -> Self {
+        let device = probe.x.device();
+        let plain = device.clone().inner();
+        let state_dim = |features: &[StateFeature]| {
+            let out = model
+                .valid()
+                .forward_output(probe.x.clone().inner(), Mode::Probe);
+            let losses = LossConfig::Ce {}.per_example(out.logits.clone(), probe.y.clone().inner());
+            teacher_state(&out, &losses, &probe.y.clone().inner(), 0.0, features).dims()[1]
+        };
+        let net = match method {
+            Method::Mwn => Some(state_dim(&[StateFeature::Loss])),
+            Method::Teacher => Some(state_dim(&StateFeature::INTERNAL)),
+            _ => None,
+        }
+        .map(|dim| {
+            (
+                WeightNet::new(dim, META_HIDDEN, &device),
+                AdamConfig::new().init(),
+            )
+        });
+        let loss = match method {
+            Method::MetaLoss => LossConfig::Gce { q: 0.5 },
+            _ => LossConfig::Ce {},
+        };
+        let hyper = (method == Method::MetaLoss)
+            .then(|| (LossHyper::new(&loss, &device), AdamConfig::new().init()));
+        Self {
+            method,
+            model,
+            optim: OptimizerConfig::default().init(),
+            net,
+            hyper,
+            loss,
+            weights: Tensor::ones([n_train], &plain),
+            last_loss: Tensor::zeros([1], &plain),
+        }
+    }
+
+    /// One training step on rows `rows` of the training set (batch `batch`).
+    fn step(
+        &mut self,
+        batch: &Batch,
+        val: &Batch,
+        rows: std::ops::Range<usize>,
+        lr: f64,
+        progress: f64,
+    ) {
+        let b = batch.len() as f32;
+        let model = self.model.clone();
+        let (model, losses, weights) = match self.method {
+            Method::Erm => {
+                let (m, l) = weighted_step(model, &mut self.optim, batch, &self.loss, None, lr);
+                (m, l, None)
+            }
+            Method::L2rw => {
+                let (m, l, w) = l2rw_step(
+                    model,
+                    &mut self.optim,
+                    batch,
+                    val,
+                    &self.loss,
+                    DirectionalConfig::default(),
+                    lr,
+                );
+                (m, l, Some(w))
+            }
+            Method::Mwn | Method::Teacher => {
+                let (net, mut net_optim) = self.net.take().expect("a weighting network");
+                let labels = batch.y.clone().inner();
+                let features: &[StateFeature] = if self.method == Method::Mwn {
+                    &[StateFeature::Loss]
+                } else {
+                    &StateFeature::INTERNAL
+                };
+                let states = |out: &ballast_core::models::ModelOutput, losses: &Tensor<1>| {
+                    teacher_state(out, losses, &labels, progress, features)
+                };
+                let out = learned_weight_step(
+                    model,
+                    &mut self.optim,
+                    net,
+                    &mut net_optim,
+                    batch,
+                    val,
+                    &self.loss,
+                    states,
+                    lr,
+                    1e-3,
+                    DirectionalConfig::default(),
+                );
+                self.net = Some((out.net, net_optim));
+                (out.model, out.losses, Some(out.weights))
+            }
+            Method::MetaLoss => {
+                let (hyper, mut hyper_optim) = self.hyper.take().expect("loss hyperparameters");
+                let hyper = meta_loss_update(
+                    &model,
+                    hyper,
+                    &mut hyper_optim,
+                    batch,
+                    val,
+                    &self.loss,
+                    lr,
+                    1e-2,
+                );
+                let logits = model.forward(batch.x.clone(), Mode::Train);
+                let losses = hyper.per_example(&self.loss, logits, batch.y.clone()); // [B]
+                let grads = GradientsParams::from_grads(losses.clone().mean().backward(), &model);
+                let model = self.optim.step(lr, model, grads);
+                self.hyper = Some((hyper, hyper_optim));
+                (model, losses.detach().inner(), None)
+            }
+        };
+        self.model = model;
+        self.last_loss = losses.mean();
+        if let Some(w) = weights {
+            let w = w.detach().inner().to_device(&self.weights.device()) * b; // [B], mean 1
+            self.weights = self.weights.clone().slice_assign([rows], w);
+        }
+    }
+}
+
+/// A running playground.
+pub struct Playground {
+    pub cfg: PlaygroundConfig,
+    pub data: PlaygroundData,
+    learners: [Learner; 2],
+    train: Batch,
+    val: Batch,
+    test: Batch,
+    grid: Option<Tensor<2>>,
+    step: usize,
+}
+
+impl Playground {
+    /// Builds both students from the same seeded initialisation. `mnist`: the shipped subset
+    /// (train, test), needed for the MNIST data set only.
+    pub fn new(
+        cfg: PlaygroundConfig,
+        mnist: Option<&(Dataset, Dataset)>,
+        device: &Device,
+    ) -> Result<Self, String> {
+        cfg.validate()?;
+        let (train, info, val, test) = build_data(&cfg, mnist)?;
+        let plain = device.clone().inner();
+        let ad = plain.clone().autodiff();
+        let input = input_spec(&train);
+        let arch = if cfg.is_2d() {
+            ModelConfig::mlp(&[32, 32])
+        } else {
+            ModelConfig::mlp(&[100])
+        };
+        ad.seed(cfg.seed);
+        let model = arch.init(&input, &ad);
+        let train_b = to_batch(&train, &info.labels, &ad);
+        let val_b = to_batch(&val, &val.labels, &ad);
+        let test_b = to_batch(&test, &test.labels, &plain);
+        let probe = Batch {
+            x: train_b.x.clone().slice(0..2),
+            y: train_b.y.clone().slice(0..2),
+        };
+        let n = train.len();
+        let learners = [
+            Learner::new(Method::Erm, model.clone(), n, &probe),
+            Learner::new(cfg.method, model, n, &probe),
+        ];
+        let bounds = cfg.is_2d().then(|| {
+            let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
+            for p in train.x.chunks(2).chain(test.x.chunks(2)) {
+                for j in 0..2 {
+                    lo[j] = lo[j].min(p[j]);
+                    hi[j] = hi[j].max(p[j]);
+                }
+            }
+            let pad = [(hi[0] - lo[0]) * 0.08, (hi[1] - lo[1]) * 0.08];
+            [
+                lo[0] - pad[0],
+                hi[0] + pad[0],
+                lo[1] - pad[1],
+                hi[1] + pad[1],
+            ]
+        });
+        let grid = bounds.map(|[x0, x1, y0, y1]| {
+            let mut pts = Vec::with_capacity(GRID * GRID * 2);
+            for r in 0..GRID {
+                // Row 0 is the top of the picture (largest y).
+                let y = y1 - (r as f32 + 0.5) / GRID as f32 * (y1 - y0);
+                for c in 0..GRID {
+                    pts.push(x0 + (c as f32 + 0.5) / GRID as f32 * (x1 - x0));
+                    pts.push(y);
+                }
+            }
+            Tensor::<2>::from_data(TensorData::new(pts, [GRID * GRID, 2]), &plain)
+        });
+        let data = PlaygroundData {
+            num_classes: train.num_classes,
+            example_shape: train.example_shape.clone(),
+            train_x: train.x.clone(),
+            train_labels: info.labels,
+            true_labels: info.true_labels,
+            noisy: info.noisy,
+            val_size: val.len(),
+            test_size: test.len(),
+            bounds,
+            grid: GRID,
+            batch_size: if cfg.is_2d() { n } else { 100.min(n) },
+        };
+        Ok(Self {
+            cfg,
+            data,
+            learners,
+            train: train_b,
+            val: val_b,
+            test: test_b,
+            grid,
+            step: 0,
+        })
+    }
+
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// `k` training steps of both students (full batch on 2-D sets, batches of 100 in order
+    /// on MNIST).
+    pub fn step(&mut self, k: usize) {
+        let n = self.train.len();
+        let b = self.data.batch_size;
+        for _ in 0..k {
+            let start = (self.step * b) % n;
+            let rows = start..(start + b).min(n);
+            let batch = if rows.len() == n {
+                self.train.clone()
+            } else {
+                Batch {
+                    x: self.train.x.clone().slice(rows.clone()),
+                    y: self.train.y.clone().slice(rows.clone()),
+                }
+            };
+            let progress = (self.step as f64 / 2000.0).min(1.0);
+            for learner in &mut self.learners {
+                learner.step(&batch, &self.val, rows.clone(), self.cfg.lr, progress);
+            }
+            self.step += 1;
+        }
+    }
+
+    /// Queues everything the page shows; read it with [`PendingView::read`].
+    pub fn snapshot(&self) -> PendingView {
+        let learners = self
+            .learners
+            .iter()
+            .map(|l| {
+                let model = l.model.valid();
+                let logits = model.forward(self.test.x.clone(), Mode::Eval);
+                let pred = logits.argmax(1).squeeze_dim::<1>(1);
+                let correct = pred.equal(self.test.y.clone()).float().mean(); // [1]
+                let grid = self.grid.as_ref().map(|g| {
+                    burn::tensor::activation::softmax(model.forward(g.clone(), Mode::Eval), 1)
+                });
+                PendingLearner {
+                    method: l.method,
+                    test_acc: correct,
+                    loss: l.last_loss.clone(),
+                    weights: l.weights.clone(),
+                    grid,
+                    hyper: l.hyper.as_ref().map(|(h, _)| h.values.val().inner()),
+                }
+            })
+            .collect();
+        PendingView {
+            step: self.step,
+            num_classes: self.data.num_classes,
+            noisy: self.data.noisy.clone(),
+            learners,
+        }
+    }
+}
+
+struct PendingLearner {
+    method: Method,
+    test_acc: Tensor<1>,
+    loss: Tensor<1>,
+    weights: Tensor<1>,
+    grid: Option<Tensor<2>>,
+    hyper: Option<Tensor<1>>,
+}
+
+/// Tensors queued by [`Playground::snapshot`], owned so reading them borrows nothing.
+pub struct PendingView {
+    step: usize,
+    num_classes: usize,
+    noisy: Vec<bool>,
+    learners: Vec<PendingLearner>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LearnerView {
+    pub method: Method,
+    pub label: String,
+    pub test_acc: f64,
+    pub loss: f64,
+    /// Per training example, × batch size (1 = a uniform weight).
+    pub weights: Vec<f32>,
+    pub mean_weight_clean: f64,
+    pub mean_weight_noisy: Option<f64>,
+    /// Meta-loss: the current GCE q.
+    pub hyper: Option<Vec<f32>>,
+    /// GRID × GRID RGBA picture of the class probabilities (2-D sets).
+    #[serde(skip)]
+    pub heatmap: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PlaygroundView {
+    pub step: usize,
+    pub learners: Vec<LearnerView>,
+}
+
+impl PendingView {
+    pub async fn read(self) -> Result<PlaygroundView, String> {
+        let mut learners = Vec::new();
+        for l in self.learners {
+            let weights = read_f32(l.weights).await?;
+            let mean = |noisy: bool| {
+                let (s, c) = weights
+                    .iter()
+                    .zip(&self.noisy)
+                    .filter(|(_, n)| **n == noisy)
+                    .fold((0.0, 0usize), |(s, c), (w, _)| (s + *w as f64, c + 1));
+                (c > 0).then(|| s / c as f64)
+            };
+            let heatmap = match l.grid {
+                Some(g) => Some(heatmap_rgba(&read_f32(g).await?, GRID, self.num_classes)),
+                None => None,
+            };
+            let hyper = match l.hyper {
+                Some(h) => Some(read_f32(h).await?),
+                None => None,
+            };
+            let loss = read_scalar(l.loss).await?;
+            if !loss.is_finite() {
+                return Err(format!(
+                    "{}: the training loss is {loss}; lower the learning rate",
+                    l.method.label()
+                ));
+            }
+            learners.push(LearnerView {
+                method: l.method,
+                label: l.method.label().to_string(),
+                test_acc: read_scalar(l.test_acc).await?,
+                loss,
+                mean_weight_clean: mean(false).unwrap_or(0.0),
+                mean_weight_noisy: mean(true),
+                weights,
+                hyper,
+                heatmap,
+            });
+        }
+        Ok(PlaygroundView {
+            step: self.step,
+            learners,
+        })
+    }
+}

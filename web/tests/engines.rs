@@ -1,0 +1,257 @@
+//! The page's engines on the CPU backend, through the same calls the JavaScript bindings
+//! make: the shipped checkpoints and digits decode, the attack lab separates the standard and
+//! the adversarially trained model, and the playground's L2RW down-weights flipped labels.
+
+use ballast_core::attack::{AttackKind, Norm};
+use ballast_core::manifest::Manifest;
+use ballast_web::attack_lab::{AttackLab, LabAttack};
+use ballast_web::playground::{DataKind, Method, NoiseChoice, Playground, PlaygroundConfig};
+use ballast_web::shipped::mnist_subset;
+use burn::prelude::Device;
+use std::path::Path;
+
+fn assets() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/assets"))
+}
+
+fn lab(names: &[&str]) -> AttackLab {
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(assets().join("manifest.json")).unwrap()).unwrap();
+    let files = names
+        .iter()
+        .map(|n| {
+            let file = &manifest.model(n).unwrap().file;
+            (n.to_string(), std::fs::read(assets().join(file)).unwrap())
+        })
+        .collect();
+    let (_, test) = mnist_subset().unwrap();
+    AttackLab::new(&Device::flex(), &manifest, files, test).unwrap()
+}
+
+#[test]
+fn shipped_subset_is_real_mnist_sized_and_labelled() {
+    let (train, test) = mnist_subset().unwrap();
+    assert_eq!((train.len(), test.len()), (1000, 500));
+    assert_eq!(train.example_shape, vec![1, 28, 28]);
+    for d in [&train, &test] {
+        let counts = d.class_counts();
+        assert!(counts.iter().all(|&c| c > 20), "{counts:?}");
+        // Digits: mostly black background, some bright strokes.
+        let mean = d.feature_mean();
+        assert!((0.08..0.2).contains(&mean), "{mean}");
+    }
+}
+
+#[test]
+fn pgd20_at_0_3_flips_the_standard_model_and_not_the_pgd_at_model() {
+    let lab = lab(&["mnist-erm", "mnist-pgd-at", "mnist-ssds"]);
+    let attack = LabAttack::default();
+    assert_eq!(
+        (attack.kind, attack.norm, attack.eps, attack.steps),
+        (AttackKind::Pgd, Norm::Linf, 0.3, 20)
+    );
+    let run = |m: usize| {
+        pollster::block_on(lab.attack_batch(m, &attack, 0.3, 0, 40).unwrap().read()).unwrap()
+    };
+    let (erm, at) = (run(0), run(1));
+    println!("standard {erm:?}\nPGD-AT {at:?}");
+    assert!(erm.clean_correct >= 38 && at.clean_correct >= 37);
+    assert!(
+        erm.flipped * 10 >= 8 * 40,
+        "the standard model should fall: {erm:?}"
+    );
+    assert!(at.flipped * 4 <= 40, "PGD-AT should hold: {at:?}");
+    // ε = 0 changes nothing.
+    let zero =
+        pollster::block_on(lab.attack_batch(0, &attack, 0.0, 0, 40).unwrap().read()).unwrap();
+    assert_eq!((zero.flipped, zero.robust_correct), (0, zero.clean_correct));
+}
+
+#[test]
+fn single_digit_attack_stays_in_the_ball_and_reports_probabilities() {
+    let lab = lab(&["mnist-erm"]);
+    let (x, y) = lab.digit(3).unwrap();
+    let x = x.to_vec();
+    for (norm, eps) in [(Norm::Linf, 0.2), (Norm::L2, 2.0)] {
+        for kind in [AttackKind::Fgsm, AttackKind::Pgd] {
+            let attack = LabAttack {
+                kind,
+                norm,
+                eps,
+                steps: 10,
+                ..LabAttack::default()
+            };
+            for label in [Some(y), None] {
+                let out = pollster::block_on(lab.attack(0, &x, label, &attack).unwrap().read(&x))
+                    .unwrap();
+                let bound = if norm == Norm::Linf { out.linf } else { out.l2 };
+                assert!(
+                    bound <= eps as f32 + 1e-4,
+                    "{kind:?} {norm:?}: {bound} > {eps}"
+                );
+                assert!(out.adv.iter().all(|v| (0.0..=1.0).contains(v)));
+                for p in [&out.clean_probs, &out.adv_probs] {
+                    assert_eq!(p.len(), 10);
+                    assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+                }
+                assert_eq!(
+                    out.clean_pred, y as usize,
+                    "the standard model knows digit 3"
+                );
+                // The attack never makes the model more confident in the label it attacks.
+                assert!(out.adv_probs[y as usize] <= out.clean_probs[y as usize] + 1e-4);
+            }
+        }
+    }
+    // Bad input is refused with a message, not a panic.
+    let bad = lab.attack(0, &x[..100], None, &LabAttack::default());
+    assert!(bad.err().unwrap().contains("784"));
+    let too_long = LabAttack {
+        steps: 1000,
+        ..LabAttack::default()
+    };
+    assert!(lab.attack(0, &x, None, &too_long).is_err());
+    assert!(lab.attack(7, &x, None, &LabAttack::default()).is_err());
+}
+
+#[test]
+fn tampered_checkpoints_are_refused() {
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(assets().join("manifest.json")).unwrap()).unwrap();
+    let mut bytes = std::fs::read(assets().join("mnist-erm.bpk")).unwrap();
+    bytes[1000] ^= 1;
+    let (_, test) = mnist_subset().unwrap();
+    let err = AttackLab::new(
+        &Device::flex(),
+        &manifest,
+        vec![("mnist-erm".into(), bytes)],
+        test.clone(),
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("sha256"), "{err}");
+    let err = AttackLab::new(
+        &Device::flex(),
+        &manifest,
+        vec![("nope".into(), vec![])],
+        test,
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("not in the manifest"), "{err}");
+}
+
+#[test]
+fn l2rw_gives_flipped_points_lower_weight_than_clean_ones_after_50_steps() {
+    let cfg = PlaygroundConfig {
+        dataset: DataKind::Moons,
+        noise_rate: 0.3,
+        noise_kind: NoiseChoice::Symmetric,
+        method: Method::L2rw,
+        ..PlaygroundConfig::default()
+    };
+    let mut pg = Playground::new(cfg, None, &Device::flex()).unwrap();
+    let flipped = pg.data.noisy.iter().filter(|&&n| n).count();
+    assert_eq!(flipped, 90, "30 % of 300 points");
+    pg.step(50);
+    let view = pollster::block_on(pg.snapshot().read()).unwrap();
+    let (erm, l2rw) = (&view.learners[0], &view.learners[1]);
+    println!(
+        "ERM acc {:.3}; L2RW acc {:.3}, mean weight clean {:.3} noisy {:.3}",
+        erm.test_acc,
+        l2rw.test_acc,
+        l2rw.mean_weight_clean,
+        l2rw.mean_weight_noisy.unwrap()
+    );
+    assert_eq!(view.step, 50);
+    assert!(l2rw.mean_weight_noisy.unwrap() < 0.6 * l2rw.mean_weight_clean);
+    // ERM weighs everything uniformly.
+    assert!(erm.weights.iter().all(|&w| w == 1.0));
+    let heat = l2rw.heatmap.as_ref().unwrap();
+    assert_eq!(heat.len(), 64 * 64 * 4);
+}
+
+#[test]
+fn every_method_runs_on_every_data_set() {
+    let mnist = mnist_subset().unwrap();
+    for dataset in [
+        DataKind::Moons,
+        DataKind::Spirals,
+        DataKind::Blobs,
+        DataKind::Mnist,
+    ] {
+        for method in [Method::L2rw, Method::Mwn, Method::Teacher, Method::MetaLoss] {
+            let cfg = PlaygroundConfig {
+                dataset,
+                method,
+                imbalance: 0.5,
+                noise_kind: NoiseChoice::Pair,
+                ..PlaygroundConfig::default()
+            };
+            let mut pg = Playground::new(cfg, Some(&mnist), &Device::flex()).unwrap();
+            pg.step(3);
+            let view = pollster::block_on(pg.snapshot().read()).unwrap();
+            let right = &view.learners[1];
+            assert!(right.loss.is_finite() && (0.0..=1.0).contains(&right.test_acc));
+            assert_eq!(right.weights.len(), pg.data.train_labels.len());
+            assert_eq!(right.heatmap.is_some(), dataset != DataKind::Mnist);
+            assert_eq!(
+                right.hyper.is_some(),
+                method == Method::MetaLoss,
+                "{method:?}"
+            );
+            if let Some(q) = &right.hyper {
+                assert!(q[0] > 0.0 && q[0] <= 1.0, "GCE q stays in range: {q:?}");
+            }
+            // Imbalance: class 0 keeps about half its examples.
+            let counts = pg.data.true_labels.iter().filter(|&&l| l == 0).count();
+            let others = pg.data.true_labels.iter().filter(|&&l| l == 1).count();
+            assert!(
+                counts * 10 <= others * 6,
+                "{dataset:?}: {counts} vs {others}"
+            );
+        }
+    }
+}
+
+#[test]
+fn bad_controls_are_refused_with_their_name() {
+    for (json, needle) in [
+        (r#"{"method":"erm"}"#, "method"),
+        (r#"{"noise_rate":0.95}"#, "noise_rate"),
+        (r#"{"imbalance":0}"#, "imbalance"),
+        (r#"{"lr":-1}"#, "lr"),
+        (r#"{"points":5}"#, "points"),
+    ] {
+        let cfg: PlaygroundConfig = serde_json::from_str(json).unwrap();
+        let err = Playground::new(cfg, None, &Device::flex()).err().unwrap();
+        assert!(err.contains(needle), "{json}: {err}");
+    }
+    assert!(serde_json::from_str::<PlaygroundConfig>(r#"{"colour":"red"}"#).is_err());
+    let cfg = PlaygroundConfig {
+        dataset: DataKind::Mnist,
+        ..PlaygroundConfig::default()
+    };
+    assert!(
+        Playground::new(cfg, None, &Device::flex())
+            .err()
+            .unwrap()
+            .contains("MNIST")
+    );
+}
+
+#[test]
+fn javascript_entry_points_run_natively_on_the_cpu() {
+    use ballast_web::bindings::{PlaygroundHandle, defaults, palette};
+    let d: serde_json::Value = serde_json::from_str(&defaults().unwrap()).unwrap();
+    assert_eq!(d["attack"]["eps"], 0.3);
+    assert_eq!(palette().len(), 30);
+    let pg = PlaygroundHandle::new(&d["playground"].to_string()).unwrap();
+    pg.step(3).unwrap();
+    assert_eq!(pg.steps_done(), 3);
+    let data: serde_json::Value = serde_json::from_str(&pg.data().unwrap()).unwrap();
+    assert_eq!(
+        data["train_labels"].as_array().unwrap().len() * 2,
+        pg.train_x().len()
+    );
+}
