@@ -128,6 +128,7 @@ export class AttackPanel {
         await nextTask();
       }
       body.replaceChildren(...rows.map((out, m) => this.row(m, out, s)));
+      el('at-source').textContent = `Attacking ${this.image.source}.`;
       const what = s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM';
       el('at-time').textContent = `${what} on one digit: ` + times.map((t, m) => `${MODELS[m][1]} ${t.toFixed(0)} ms`).join(' · ');
       el('at-time').dataset.ms = JSON.stringify(times);
