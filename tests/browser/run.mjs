@@ -126,6 +126,11 @@ async function testBackend(ctx, base, backend) {
     ms = await waitAttack(page, JSON.stringify(ms));
     const uploaded = await page.$eval('#at-results tbody tr', (tr) => tr.dataset.clean);
     check(`[${backend}] an uploaded picture is attacked`, (await text(page, '#at-source')).includes('seven.png') && uploaded === '7', `the standard model reads it as ${uploaded}`);
+    await setControl(page, 'at-step-size', 'abc');
+    await page.click('#at-run');
+    await page.waitForFunction(() => !document.getElementById('at-error').hidden, null, { timeout: 30_000 });
+    check(`[${backend}] a bad step size is refused by name`, (await text(page, '#at-error')).includes('step size'), await text(page, '#at-error'));
+    await setControl(page, 'at-step-size', '');
   }
 
   const n = 50;

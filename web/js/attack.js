@@ -82,6 +82,9 @@ export class AttackPanel {
 
   settings() {
     const stepSize = el('at-step-size').value.trim();
+    if (stepSize !== '' && stepSize !== 'auto' && !(Number(stepSize) > 0)) {
+      throw new Error(`step size must be a positive number or "auto", got "${stepSize}"`);
+    }
     return {
       kind: el('at-kind').value,
       norm: el('at-norm').value,
@@ -115,10 +118,10 @@ export class AttackPanel {
   async attack() {
     if (!this.lab || !this.image || this.busy) return;
     this.busy = true;
-    const s = this.settings();
     const body = el('at-results').querySelector('tbody');
     const times = [];
     try {
+      const s = this.settings();
       const rows = [];
       for (let m = 0; m < MODELS.length; m++) {
         const t0 = performance.now();
@@ -200,11 +203,11 @@ export class AttackPanel {
   async batch() {
     if (!this.lab || this.busy) return;
     this.busy = true;
-    const s = this.settings();
     const n = Number(el('at-batch-n').value);
     const body = el('at-batch').querySelector('tbody');
     body.replaceChildren();
     try {
+      const s = this.settings();
       for (let m = 0; m < MODELS.length; m++) {
         el('at-curve-progress').textContent = `attacking ${n} digits: ${MODELS[m][1]}…`;
         const t0 = performance.now();
@@ -228,11 +231,11 @@ export class AttackPanel {
   async curve() {
     if (!this.lab || this.busy) return;
     this.busy = true;
-    const s = this.settings();
     const n = Number(el('at-batch-n').value);
-    const grid = EPS_GRID[s.norm];
-    const series = MODELS.map(([, label], m) => ({ label, color: COLORS[m], points: [], dots: true }));
     try {
+      const s = this.settings();
+      const grid = EPS_GRID[s.norm];
+      const series = MODELS.map(([, label], m) => ({ label, color: COLORS[m], points: [], dots: true }));
       for (const eps of grid) {
         for (let m = 0; m < MODELS.length; m++) {
           el('at-curve-progress').textContent = `ε = ${eps}: ${MODELS[m][1]}…`;
