@@ -183,8 +183,8 @@ pub fn export_curves(run_dir: &Path, name: &str, assets: &Path) -> Result<CurveE
     Ok(entry)
 }
 
-/// Writes `<assets>/<dataset>-subset.bin.gz`: the first `train` / `test` examples of a
-/// shuffled real MNIST-style data set (seeded), for the page's playground and attack lab.
+/// Writes a train / test subset (`ballast data subset`, e.g. `web/assets/mnist-subset.bin.gz`)
+/// atomically for the page's playground and attack lab; returns the file's size.
 pub fn export_subset(
     train: &ballast_data::Dataset,
     test: &ballast_data::Dataset,
