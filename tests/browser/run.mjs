@@ -148,7 +148,11 @@ async function testBackend(ctx, base, backend) {
   if (gpu) await setControl(page, 'at-steps', 5);
   await page.click('#at-curve-run');
   await page.waitForFunction(() => document.getElementById('at-curve').dataset.done === '1', null, { timeout: 600_000 });
-  check(`[${backend}] robust-accuracy curve computed live`, true);
+  const curve = JSON.parse(await data(page, '#at-curve', 'points')); // [model][radius] -> [eps, acc]
+  const at = (m, eps) => curve[m].find((p) => Math.abs(p[0] - eps) < 1e-9)[1];
+  check(`[${backend}] robust-accuracy curve computed live: accuracy falls with ε, PGD-AT holds at 0.3`,
+    curve.every((pts) => pts.length === 9 && pts[8][1] <= pts[0][1]) && at(1, 0.3) > at(0, 0.3) + 0.5,
+    `at ε=0.3: standard ${at(0, 0.3)}, PGD-AT ${at(1, 0.3)}, SSDS ${at(2, 0.3)}`);
   await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${backend}.png`) });
 
   // Playground: 50 L2RW steps on moons with 30 % flipped labels.

@@ -245,6 +245,8 @@ export class AttackPanel {
         }
       }
       el('at-curve-progress').textContent = 'curve done';
+      // [model][radius] -> [eps, robust accuracy], for tests and for copying the figures.
+      el('at-curve').dataset.points = JSON.stringify(series.map((x) => x.points));
       el('at-curve').dataset.done = '1';
       this.report(null);
     } catch (e) {
