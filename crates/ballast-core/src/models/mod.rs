@@ -3,7 +3,7 @@
 //! deep-interaction method reads the features).
 
 mod batch_norm;
-mod layers;
+pub(crate) mod layers;
 mod lenet;
 mod mlp;
 mod normalize;
@@ -228,7 +228,7 @@ impl ModelConfig {
     }
 }
 
-struct TouchParams;
+pub(crate) struct TouchParams;
 impl ModuleVisitor for TouchParams {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let _ = param.val();
