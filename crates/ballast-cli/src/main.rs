@@ -99,6 +99,44 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Certified accuracy of a classifier against a learned perturbation set: randomized
+    /// smoothing in the CVAE's standardised latent space (Cohen et al.'s CERTIFY), e.g.
+    /// `ballast certify runs/latent-at --sigma 1 --n 1000 --examples 200`.
+    Certify {
+        /// A run directory, or a checkpoint directory / model.bpk inside one.
+        path: PathBuf,
+        /// The CVAE run [default: the run's perturbation.cvae].
+        #[arg(long)]
+        cvae: Option<PathBuf>,
+        /// Noise level σ in latent units.
+        #[arg(long, default_value_t = 1.0)]
+        sigma: f64,
+        #[arg(long, default_value_t = 100)]
+        n0: usize,
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Failure probability of each certificate.
+        #[arg(long, default_value_t = 0.001)]
+        alpha: f64,
+        /// Radii of the certified-accuracy curve (latent units).
+        #[arg(long, value_delimiter = ',', default_value = "0,0.25,0.5,0.75,1,1.5,2")]
+        radii: Vec<f64>,
+        /// The first N test examples (0 = all).
+        #[arg(long, default_value_t = 200)]
+        examples: usize,
+        /// Samples per forward pass.
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        best: bool,
+        /// Write the JSON report here (a summary is printed).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Time training steps on synthetic inputs and print JSON (ratios to ERM, same run).
     Bench {
         /// Methods to time (repeatable; the config names: erm, l2rw, mwn, teacher, meta-loss,
@@ -232,14 +270,29 @@ fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
 #[derive(Args, Clone)]
 struct AttackArgs {
     /// Attacks, comma-separated or repeated: fgsm, pgd, apgd-ce, apgd-dlr, aa-lite
-    /// (= apgd-ce,apgd-dlr).
+    /// (= apgd-ce,apgd-dlr), latent (PGD in a learned perturbation set: --cvae, ε in latent
+    /// units).
     #[arg(long, value_delimiter = ',')]
     attack: Vec<String>,
+    /// The CVAE run (`method = "cvae"`) of --attack latent [default: the run's
+    /// perturbation.cvae].
+    #[arg(long)]
+    cvae: Option<PathBuf>,
+    /// Accuracy under random real perturbations (the run's [perturbation] transforms or
+    /// corruptions; with corruptions also the held-out kinds) instead of attacks.
+    #[arg(long)]
+    real: bool,
+    /// Random draws per example of --real, and of the expected approximation error when
+    /// evaluating a CVAE run.
+    #[arg(long, default_value_t = 10)]
+    draws: usize,
     /// Threat model: linf or l2.
     #[arg(long, default_value = "linf")]
     norm: String,
-    /// Radius (or radii, comma-separated) in [0, 1] pixel units; fractions like 8/255 work.
-    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    /// Radius (or radii, comma-separated) in [0, 1] pixel units; fractions like 8/255 work
+    /// [default: 0.3]. Latent attacks and CVAE runs: standardised latent units [default for a
+    /// CVAE run: its perturbation.eval_eps].
+    #[arg(long, value_delimiter = ',')]
     eps: Vec<String>,
     /// PGD steps.
     #[arg(long, default_value_t = 40)]
@@ -311,11 +364,10 @@ impl AttackArgs {
             }
         }
         attacks.dedup();
-        let eps = self
-            .eps
-            .iter()
-            .map(|e| parse_radius(e).with_context(|| format!("--eps `{e}`")))
-            .collect::<Result<Vec<_>>>()?;
+        let mut eps = self.radii()?;
+        if eps.is_empty() {
+            eps.push(0.3);
+        }
         Ok(ballast_train::attack_report::AttackSpec {
             attacks,
             norm: self.norm.parse().map_err(anyhow::Error::msg)?,
@@ -333,7 +385,16 @@ impl AttackArgs {
             examples: self.examples,
             batch_size: self.batch_size,
             seed: self.seed,
+            cvae: self.cvae.clone(),
         })
+    }
+
+    /// The --eps values given (none: the caller's default).
+    fn radii(&self) -> Result<Vec<f64>> {
+        self.eps
+            .iter()
+            .map(|e| parse_radius(e).with_context(|| format!("--eps `{e}`")))
+            .collect()
     }
 }
 
@@ -385,6 +446,33 @@ fn run_training(
         data_dir: common.data_dir(),
     };
     eprintln!("run directory: {}", out.display());
+    if cfg.method == Method::Cvae {
+        let s = ballast_train::cvae_run::train_cvae(&cfg, &opts)?;
+        let fin = s.final_record.as_ref();
+        println!(
+            "done: {} steps in {:.1} s ({:.1} steps/s); test negative ELBO {}; approximation error {}",
+            s.steps,
+            s.wall_time_s,
+            s.steps_per_s,
+            fin.map(|r| format!("{:.2}", r.test.neg_elbo))
+                .unwrap_or("-".into()),
+            fin.map(|r| r
+                .test
+                .per_eps
+                .iter()
+                .map(|q| format!("{:.4} at eps {}", q.approximation_error, q.eps))
+                .collect::<Vec<_>>()
+                .join(", "))
+                .unwrap_or("-".into()),
+        );
+        println!("report: {}", out.join("summary.json").display());
+        println!(
+            "metrics: {}",
+            out.join(ballast_train::cvae_run::CVAE_METRICS_FILE)
+                .display()
+        );
+        return Ok(());
+    }
     let summary = train(&cfg, &opts)?;
     let fin = summary.final_record.as_ref();
     println!(
@@ -438,7 +526,15 @@ fn run(cli: Cli) -> Result<()> {
             attack,
             common,
         } => {
-            if attack.attack.is_empty() {
+            let run_dir = run_dir_of(&path)?;
+            if run_dir
+                .join(ballast_train::perturbation::CVAE_FILE)
+                .is_file()
+            {
+                cvae_eval(&run_dir, &attack, &common)
+            } else if attack.real {
+                real_eval(&path, &attack, &common)
+            } else if attack.attack.is_empty() {
                 eval(&path, &attack, &common)
             } else {
                 attack_command(&path, &attack, &common)
@@ -449,6 +545,67 @@ fn run(cli: Cli) -> Result<()> {
             attack,
             common,
         } => attack_command(&path, &attack, &common),
+        Command::Certify {
+            path,
+            cvae,
+            sigma,
+            n0,
+            n,
+            alpha,
+            radii,
+            examples,
+            batch_size,
+            seed,
+            best,
+            out,
+            common,
+        } => {
+            let device = common.backend()?.device()?;
+            let (_run_dir, cfg, model, ckpt) = load_named_model(&path, best, &device)?;
+            let dir = cvae.or(cfg.perturbation.cvae.clone()).context(
+                "certify needs a learned perturbation set: pass --cvae <run directory of a `method = \"cvae\"` run>",
+            )?;
+            let loaded = ballast_train::perturbation::load_cvae(&dir, &device)?;
+            let smoothing = ballast_core::perturbation::SmoothingConfig {
+                sigma,
+                n0,
+                n,
+                alpha,
+                batch: batch_size,
+            };
+            let report = ballast_train::perturbation_report::certify_report(
+                &cfg,
+                &model,
+                &ckpt,
+                &loaded,
+                &smoothing,
+                &radii,
+                examples,
+                seed,
+                &common.data_dir(),
+                &device,
+                &common.device,
+            )?;
+            let json = serde_json::to_string_pretty(&report)?;
+            if let Some(out) = &out {
+                ballast_train::checkpoint::write_atomic(out, json.as_bytes())?;
+                eprintln!("report: {}", out.display());
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "checkpoint": report.checkpoint,
+                    "cvae_checkpoint": report.cvae_checkpoint,
+                    "examples": report.examples,
+                    "smoothing": report.smoothing,
+                    "abstain_rate": report.abstain_rate,
+                    "smoothed_accuracy": report.smoothed_accuracy,
+                    "curve": report.curve,
+                    "wall_time_s": report.wall_time_s,
+                }))?
+            );
+            Ok(())
+        }
         Command::Bench {
             method,
             val_batch_size,
@@ -712,6 +869,58 @@ fn attack_command(path: &Path, args: &AttackArgs, common: &Common) -> Result<()>
             report.plot_curve(curve)?;
             eprintln!("curve: {}", curve.display());
         }
+    }
+    Ok(())
+}
+
+/// Quality of a CVAE run's perturbation set on test pairs.
+fn cvae_eval(run_dir: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
+    let device = common.backend()?.device()?;
+    let cfg = RunConfig::load(&run_dir.join(ballast_train::run::CONFIG_FILE), &[])?;
+    let mut eps = args.radii()?;
+    if eps.is_empty() {
+        eps = cfg.perturbation.eval_eps.clone();
+    }
+    let report = ballast_train::perturbation_report::cvae_report(
+        run_dir,
+        &eps,
+        args.examples,
+        cfg.perturbation.approx_steps,
+        args.draws,
+        args.seed,
+        &common.data_dir(),
+        &device,
+        &common.device,
+    )?;
+    print_report(&report, args.out.as_deref())
+}
+
+/// Accuracy under random real perturbations.
+fn real_eval(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
+    let device = common.backend()?.device()?;
+    let (_run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
+    let report = ballast_train::perturbation_report::real_perturbation_report(
+        &cfg,
+        &model,
+        &ckpt,
+        &cfg.perturbation,
+        args.examples,
+        args.draws,
+        args.batch_size,
+        args.seed,
+        &common.data_dir(),
+        &device,
+        &common.device,
+    )?;
+    print_report(&report, args.out.as_deref())
+}
+
+fn print_report<T: serde::Serialize>(report: &T, out: Option<&Path>) -> Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    println!("{json}");
+    if let Some(out) = out {
+        ballast_train::checkpoint::write_atomic(out, json.as_bytes())?;
+        eprintln!("report: {}", out.display());
     }
     Ok(())
 }

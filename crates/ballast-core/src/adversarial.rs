@@ -6,6 +6,7 @@ use crate::attack::{AttackConfig, Objective, attack, pgd_from, project};
 use crate::batch::Batch;
 use crate::loss::cross_entropy;
 use crate::models::{Classifier, Mode};
+use crate::perturbation::{Cvae, latent_attack};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -157,6 +158,39 @@ pub fn pgd_at_step(
     let logits = model.forward(x_adv.autodiff(), Mode::Train); // [B, K]
     let losses = objective.per_example(logits.clone()); // [B]
     descend(model, optim, losses, &logits, &batch.y, regs, lr)
+}
+
+/// Latent adversarial training (Wong & Kolter 2021): the latent attack of `cvae` (a plain
+/// module, frozen) with the model in `bn` mode, then one step on the mean over the batch of
+/// max(CE(f(x), y), CE(f(x_adv), y)) in train mode.
+#[allow(clippy::too_many_arguments)]
+pub fn latent_at_step(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    batch: &Batch,
+    cvae: &Cvae,
+    attack_cfg: &AttackConfig,
+    bn: AttackBatchNorm,
+    regs: &Regularizers,
+    lr: f64,
+) -> AdversarialStep {
+    let objective = Objective::CrossEntropy(batch.y.clone().inner());
+    let view = attack_view(&model, bn);
+    let x_adv = latent_attack(
+        &view,
+        cvae,
+        batch.x.clone().inner(),
+        &objective,
+        attack_cfg,
+        bn.mode(),
+    )
+    .x_adv; // [B, D]
+    let clean = cross_entropy(model.forward(batch.x.clone(), Mode::Train), batch.y.clone()); // [B]
+    let adv_logits = model.forward(x_adv.autodiff(), Mode::Train); // [B, K]
+    let adv = cross_entropy(adv_logits.clone(), batch.y.clone()); // [B]
+    let worse = adv.clone().greater(clean.clone());
+    let losses = clean.mask_where(worse, adv); // [B] per-example max
+    descend(model, optim, losses, &adv_logits, &batch.y, regs, lr)
 }
 
 /// TRADES (Zhang et al. 2019): x′ maximises KL(f(x) ‖ f(x′)) by PGD from x + 0.001·N(0, I);

@@ -5,6 +5,7 @@
 
 use crate::config::RunConfig;
 use crate::data::PreparedData;
+use crate::perturbation::load_cvae;
 use crate::plot::{Curve, line_plot};
 use crate::robust_eval::{RobustResult, evaluate_robust, first_positions};
 use anyhow::{Context, Result, bail};
@@ -47,6 +48,9 @@ pub struct AttackSpec {
     pub examples: usize,
     pub batch_size: usize,
     pub seed: u64,
+    /// The CVAE run of `latent` attacks (default: the run's `perturbation.cvae`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvae: Option<PathBuf>,
 }
 
 impl AttackSpec {
@@ -69,6 +73,12 @@ impl AttackSpec {
                 AttackKind::ApgdCe | AttackKind::ApgdDlr => {
                     AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.apgd_restarts)
                 }
+                // ℓ2 in the standardised latent space whatever --norm says; ε in latent units.
+                AttackKind::Latent => AttackConfig {
+                    step_size: self.step_size,
+                    random_start: self.random_start,
+                    ..AttackConfig::latent(eps, self.steps, self.restarts)
+                },
             })
             .collect()
     }
@@ -114,6 +124,11 @@ pub struct AttackReport {
     pub model: String,
     pub mode: String,
     pub spec: AttackSpec,
+    /// The perturbation set of latent attacks: its checkpoint and sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvae_checkpoint: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvae_checkpoint_sha256: Option<String>,
     pub clean_accuracy: f64,
     pub results: Vec<RadiusResult>,
     pub device: String,
@@ -165,6 +180,23 @@ pub fn attack_report(
             .context("--split val: this run has no validation split (data.val_size = 0)")?,
     };
     check_pixel_range(set)?;
+    let cvae = if spec.attacks.contains(&AttackKind::Latent) {
+        let dir = spec.cvae.as_ref().or(cfg.perturbation.cvae.as_ref()).context(
+            "--attack latent needs a learned perturbation set: pass --cvae <run directory of a `method = \"cvae\"` run>",
+        )?;
+        let loaded = load_cvae(dir, device)?;
+        if loaded.config.shape.iter().product::<usize>() != data.input.features() {
+            bail!(
+                "the CVAE of {} models images {:?}; the model's inputs are {:?}",
+                dir.display(),
+                loaded.config.shape,
+                data.input.shape
+            );
+        }
+        Some(loaded)
+    } else {
+        None
+    };
     let positions = first_positions(set.len(), spec.examples);
     let started = Instant::now();
     let mut results = Vec::new();
@@ -178,6 +210,7 @@ pub fn attack_report(
             spec.batch_size,
             spec.seed,
             device,
+            cvae.as_ref().map(|c| &c.cvae),
         );
         eprintln!(
             "eps {eps}: clean {:.2}%  {}  worst case {:.2}%",
@@ -201,6 +234,11 @@ pub fn attack_report(
         model: format!("{:?}", cfg.model.arch),
         mode: "inference (running BatchNorm statistics, no dropout); inputs in [0, 1], projected onto the eps-ball and the box every step".into(),
         spec: spec.clone(),
+        cvae_checkpoint: cvae.as_ref().map(|c| c.checkpoint.clone()),
+        cvae_checkpoint_sha256: cvae
+            .as_ref()
+            .map(|c| file_sha256(&c.checkpoint))
+            .transpose()?,
         clean_accuracy: results.first().map(|r| r.result.clean_accuracy).unwrap_or(0.0),
         results,
         device: device_name.to_string(),

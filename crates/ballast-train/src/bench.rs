@@ -3,12 +3,13 @@
 //! the same run, so every method's cost is also reported as a ratio to one ERM step.
 
 use crate::config::{AdversarialConfig, Method};
-use anyhow::Result;
-use ballast_core::adversarial::{Regularizers, pgd_at_step, trades_step};
+use anyhow::{Result, bail};
+use ballast_core::adversarial::{Regularizers, latent_at_step, pgd_at_step, trades_step};
 use ballast_core::attack::{AttackConfig, Objective, attack};
 use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
+use ballast_core::perturbation::{Cvae, CvaeConfig, Likelihood};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::ssds::{SsdsGlobals, ssds_step};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
@@ -90,11 +91,28 @@ fn one_step(
     val: &Batch,
     freq: &[f32],
     net: &mut Option<(WeightNet, ModuleOptimizer)>,
+    cvae: Option<&Cvae>,
 ) -> (Classifier, Tensor<1>) {
     let loss = LossConfig::Ce {};
     let lr = 0.01;
     match method {
-        Method::Erm => erm_step(model, optim, batch, &loss, lr),
+        Method::Erm | Method::TransformAug => erm_step(model, optim, batch, &loss, lr),
+        Method::CvaeAug => {
+            let c = cvae.expect("a CVAE");
+            let moved = Batch {
+                x: c.sample(batch.x.clone().inner()).autodiff(),
+                y: batch.y.clone(),
+            };
+            erm_step(model, optim, &moved, &loss, lr)
+        }
+        Method::LatentAt => {
+            let attack = AttackConfig::latent(2.0, 7, 1);
+            let regs = Regularizers { l1: adv.l1 };
+            let c = cvae.expect("a CVAE");
+            let out = latent_at_step(model, optim, batch, c, &attack, adv.attack_bn, &regs, lr);
+            (out.model, out.losses)
+        }
+        Method::Cvae => unreachable!("bench rejects method cvae"),
         Method::Random => {
             let w = random_weights(batch.len(), &batch.x.device());
             weighted_step(model, optim, batch, &loss, Some(w), lr)
@@ -201,6 +219,29 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
     let batch = Batch::random(spec.batch_size, spec.input, &device);
     let val = Batch::random(spec.val_batch_size, spec.input, &device);
     let freq = vec![1.0 / spec.input.num_classes as f32; spec.input.num_classes];
+    if spec.methods.contains(&Method::Cvae) {
+        bail!(
+            "bench times classifier training steps; method cvae trains a CVAE (its run reports steps/s)"
+        );
+    }
+    // latent-at / cvae-aug: an untrained CVAE of the input's shape (the cost does not depend
+    // on its weights).
+    let cvae = match spec.input.shape.as_slice() {
+        [c, h, w] if spec.methods.iter().any(|m| m.needs_cvae()) => {
+            let arch = CvaeConfig {
+                shape: [*c, *h, *w],
+                latent: 16,
+                width: 1.0,
+                likelihood: Likelihood::Bernoulli,
+            };
+            arch.validate().map_err(anyhow::Error::msg)?;
+            Some(arch.init(&device.clone().inner()))
+        }
+        _ if spec.methods.iter().any(|m| m.needs_cvae()) => {
+            bail!("latent-at and cvae-aug need image inputs")
+        }
+        _ => None,
+    };
     let mut methods = vec![Method::Erm];
     methods.extend(spec.methods.iter().copied().filter(|m| *m != Method::Erm));
     let mut timings = Vec::new();
@@ -236,6 +277,7 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
                     &val,
                     &freq,
                     &mut net,
+                    cvae.as_ref(),
                 );
                 model = next;
                 // Reading the loss synchronises the device, as a training loop does.

@@ -125,6 +125,13 @@ pub fn safetensors_bytes(model: &Classifier) -> Result<Vec<u8>> {
         .map_err(|e| anyhow::anyhow!("cannot encode safetensors: {e:?}"))
 }
 
+fn optimizer_bytes(optim: &ModuleOptimizer) -> Result<Vec<u8>> {
+    let bytes = optim
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot encode optimizer state: {e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
 fn read(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -177,6 +184,36 @@ impl Checkpoints {
         extra: &[(&str, Vec<u8>)],
         state: &LoopState,
     ) -> Result<PathBuf> {
+        let mut files: Vec<(&str, Vec<u8>)> = vec![
+            (MODEL_FILE, model_bytes(model)?),
+            (SAFETENSORS_FILE, safetensors_bytes(model)?),
+            (OPTIMIZER_FILE, optimizer_bytes(optim)?),
+        ];
+        if let Some((bytes, meta_optim)) = meta {
+            files.push((META_FILE, bytes));
+            files.push((META_OPTIMIZER_FILE, optimizer_bytes(meta_optim)?));
+        }
+        files.extend(extra.iter().map(|(n, b)| (*n, b.clone())));
+        self.save_files(&files, state)
+    }
+
+    /// A checkpoint of any module (burnpack only) with its optimiser and loop state.
+    pub fn save_module<M: Module>(
+        &self,
+        module: &M,
+        optim: &ModuleOptimizer,
+        state: &LoopState,
+    ) -> Result<PathBuf> {
+        let files = [
+            (MODEL_FILE, model_bytes(module)?),
+            (OPTIMIZER_FILE, optimizer_bytes(optim)?),
+        ];
+        self.save_files(&files, state)
+    }
+
+    /// Assembles `step-NNNNNNNN/` from `files` plus the loop state under a temporary name,
+    /// renames it into place and moves the pointer.
+    fn save_files(&self, files: &[(&str, Vec<u8>)], state: &LoopState) -> Result<PathBuf> {
         fs::create_dir_all(&self.root)?;
         let name = format!("step-{:08}", state.step);
         let tmp = self.root.join(format!(".{name}.tmp"));
@@ -184,21 +221,8 @@ impl Checkpoints {
             fs::remove_dir_all(&tmp)?;
         }
         fs::create_dir_all(&tmp)?;
-        fs::write(tmp.join(MODEL_FILE), model_bytes(model)?)?;
-        fs::write(tmp.join(SAFETENSORS_FILE), safetensors_bytes(model)?)?;
-        let opt = optim
-            .into_bytes()
-            .map_err(|e| anyhow::anyhow!("cannot encode optimizer state: {e:?}"))?;
-        fs::write(tmp.join(OPTIMIZER_FILE), &opt[..])?;
-        if let Some((bytes, meta_optim)) = meta {
-            fs::write(tmp.join(META_FILE), bytes)?;
-            let bytes = meta_optim
-                .into_bytes()
-                .map_err(|e| anyhow::anyhow!("cannot encode the meta optimizer state: {e:?}"))?;
-            fs::write(tmp.join(META_OPTIMIZER_FILE), &bytes[..])?;
-        }
-        for (name, bytes) in extra {
-            fs::write(tmp.join(name), bytes)?;
+        for (file, bytes) in files {
+            fs::write(tmp.join(file), bytes)?;
         }
         fs::write(tmp.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
         let dir = self.root.join(&name);
@@ -244,11 +268,11 @@ impl Checkpoints {
     }
 
     /// Loads model, optimiser and loop state from a checkpoint directory.
-    pub fn load(
+    pub fn load<M: Module>(
         dir: &Path,
-        model: Classifier,
+        model: M,
         optim: ModuleOptimizer,
-    ) -> Result<(Classifier, ModuleOptimizer, LoopState)> {
+    ) -> Result<(M, ModuleOptimizer, LoopState)> {
         let (model, optim) = load_pair(dir, MODEL_FILE, OPTIMIZER_FILE, model, optim)?;
         let state_path = dir.join(STATE_FILE);
         let state: LoopState = serde_json::from_slice(&read(&state_path)?)

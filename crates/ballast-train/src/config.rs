@@ -42,6 +42,16 @@ pub enum Method {
     /// SSDS (Esfandiari et al.): alternating descent–ascent with persistent per-example
     /// perturbations and dual variables (`[adversarial.ssds]`).
     Ssds,
+    /// Trains the conditional VAE of a learned perturbation set (Wong & Kolter 2021) on pairs
+    /// (x, x̃) of `[perturbation]`; no classifier.
+    Cvae,
+    /// Adversarial training against the latent attack of a trained CVAE
+    /// (`perturbation.cvae`): per-example loss max(CE clean, CE adversarial).
+    LatentAt,
+    /// Baseline: training on random draws from the CVAE's prior, g(μ_p + σ_p ⊙ N(0, I), x).
+    CvaeAug,
+    /// Baseline: data augmentation with the real perturbations of `[perturbation]`.
+    TransformAug,
 }
 
 impl Method {
@@ -59,6 +69,10 @@ impl Method {
             Method::FgsmRs => "fgsm-rs",
             Method::Trades => "trades",
             Method::Ssds => "ssds",
+            Method::Cvae => "cvae",
+            Method::LatentAt => "latent-at",
+            Method::CvaeAug => "cvae-aug",
+            Method::TransformAug => "transform-aug",
         }
     }
 
@@ -68,6 +82,11 @@ impl Method {
             self,
             Method::PgdAt | Method::FgsmRs | Method::Trades | Method::Ssds
         )
+    }
+
+    /// Whether the method needs a trained CVAE (`perturbation.cvae`).
+    pub fn needs_cvae(self) -> bool {
+        matches!(self, Method::LatentAt | Method::CvaeAug)
     }
 
     /// Whether the method reads the clean validation split every step.
@@ -429,6 +448,9 @@ pub struct RunConfig {
     pub meta: MetaConfig,
     #[serde(default)]
     pub adversarial: AdversarialConfig,
+    /// Learned perturbation sets: pairs, CVAE, latent threat model.
+    #[serde(default)]
+    pub perturbation: crate::perturbation::PerturbationConfig,
 }
 
 fn default_seed() -> u64 {
@@ -529,6 +551,24 @@ impl RunConfig {
         if self.data.cutout > 0 && self.data.dataset.is_toy() {
             bail!(
                 "data.cutout needs image data; {:?} is a 2-D toy set",
+                self.data.dataset
+            );
+        }
+        self.perturbation.validate()?;
+        if self.method.needs_cvae() && self.perturbation.cvae.is_none() {
+            bail!(
+                "method {} needs a trained CVAE: set perturbation.cvae to the run directory of a `method = \"cvae\"` run",
+                self.method.name()
+            );
+        }
+        if matches!(
+            self.method,
+            Method::Cvae | Method::LatentAt | Method::CvaeAug | Method::TransformAug
+        ) && self.data.dataset.is_toy()
+        {
+            bail!(
+                "method {} works on images; {:?} is a 2-D toy set",
+                self.method.name(),
                 self.data.dataset
             );
         }

@@ -262,7 +262,7 @@ pub fn augmented_batch_of(
 }
 
 /// The pixels ([n·D], one example after another) and labels of the examples at `positions`.
-fn gather(data: &Dataset, positions: &[usize]) -> (Vec<f32>, Vec<u32>) {
+pub fn gather(data: &Dataset, positions: &[usize]) -> (Vec<f32>, Vec<u32>) {
     let d = data.example_len();
     let mut x = Vec::with_capacity(positions.len() * d);
     let mut y = Vec::with_capacity(positions.len());

@@ -4,7 +4,8 @@
 //! under every attack).
 
 use crate::data::batch_of;
-use ballast_core::attack::{AttackConfig, AttackKind, Objective, attack};
+use ballast_core::attack::{AttackConfig, AttackKind, Objective, attack_with};
+use ballast_core::perturbation::Cvae;
 use ballast_core::{Classifier, Mode};
 use ballast_data::Dataset;
 use burn::prelude::*;
@@ -32,7 +33,8 @@ pub struct RobustResult {
 
 /// Evaluates `model` (plain: `model.valid()`) on the examples at `positions` of `data`.
 /// Attacks draw their random starts from the device RNG seeded with `seed` and the batch
-/// index, so a report is reproducible.
+/// index, so a report is reproducible. `cvae` is the perturbation set of latent attacks.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_robust(
     model: &Classifier,
     data: &Dataset,
@@ -41,6 +43,7 @@ pub fn evaluate_robust(
     batch_size: usize,
     seed: u64,
     device: &Device,
+    cvae: Option<&Cvae>,
 ) -> RobustResult {
     let n = positions.len();
     let mut clean = 0usize;
@@ -73,7 +76,7 @@ pub fn evaluate_robust(
                 seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
                     .wrapping_add((b * attacks.len() + a) as u64),
             );
-            let adv = attack(model, sub.x.clone(), &objective, cfg, Mode::Eval);
+            let adv = attack_with(model, sub.x.clone(), &objective, cfg, Mode::Eval, cvae);
             let pred = model.forward(adv, Mode::Eval).argmax(1).squeeze_dim::<1>(1);
             let ok: Vec<bool> = pred
                 .equal(sub.y.clone())
@@ -97,8 +100,11 @@ pub fn evaluate_robust(
             .map(|(cfg, &k)| AttackAccuracy {
                 attack: cfg.clone(),
                 name: cfg.describe(),
-                effective_step_size: matches!(cfg.kind, AttackKind::Fgsm | AttackKind::Pgd)
-                    .then(|| cfg.alpha()),
+                effective_step_size: matches!(
+                    cfg.kind,
+                    AttackKind::Fgsm | AttackKind::Pgd | AttackKind::Latent
+                )
+                .then(|| cfg.alpha()),
                 robust_accuracy: frac(k),
             })
             .collect(),

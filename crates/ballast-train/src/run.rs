@@ -6,13 +6,14 @@ use crate::config::{Method, RunConfig};
 use crate::data::{PreparedData, augmented_batch_of, batch_of, epoch_order};
 use crate::eval::evaluate;
 use crate::metrics::{EvalRecord, MetricsLog, RobustSummary, Summary};
+use crate::perturbation::load_cvae;
 use crate::plot::{plot_robust, plot_run, plot_weights};
 use crate::robust_eval::{evaluate_robust, first_positions};
 use crate::ssds_store::{SSDS_FILE, SsdsStore};
 use crate::weights::WeightLog;
 use anyhow::{Context, Result, bail};
 use ballast_core::Batch;
-use ballast_core::adversarial::{Mixup, Regularizers, pgd_at_step, trades_step};
+use ballast_core::adversarial::{Mixup, Regularizers, latent_at_step, pgd_at_step, trades_step};
 use ballast_core::attack::AttackConfig;
 use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
@@ -67,7 +68,12 @@ pub fn budget_steps(cfg: &RunConfig, train_len: usize) -> (usize, usize) {
     (per_epoch, total)
 }
 
-pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
+/// Creates (or, with `--resume`, reopens) the run directory and saves the config there.
+/// Returns the checkpoints and the newest one.
+pub(crate) fn open_run_dir(
+    cfg: &RunConfig,
+    opts: &RunOptions,
+) -> Result<(Checkpoints, Option<PathBuf>)> {
     let run_dir = &opts.out;
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
@@ -91,6 +97,16 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         );
     }
     write_atomic(&config_path, cfg.to_toml().as_bytes())?;
+    Ok((ckpts, latest))
+}
+
+/// Trains the classifier of `cfg` (every method but `cvae`: [`crate::cvae_run::train_cvae`]).
+pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
+    if cfg.method == Method::Cvae {
+        bail!("method cvae trains a CVAE, not a classifier: use cvae_run::train_cvae");
+    }
+    let run_dir = &opts.out;
+    let (ckpts, latest) = open_run_dir(cfg, opts)?;
 
     let data = PreparedData::prepare(cfg, &opts.data_dir)?;
     write_atomic(
@@ -142,8 +158,34 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     }
     // Adversarial training and the per-epoch robust evaluation.
     let adv = &cfg.adversarial;
-    let robust_eval_on = adv.eval.unwrap_or(cfg.method.is_adversarial());
-    let eval_attack = adv.eval_attack();
+    // Learned perturbation set (frozen, plain) of latent-at / cvae-aug, and of the latent
+    // robust evaluation of any non-ℓp run that names one (the erm / transform-aug baselines).
+    let cvae = match (
+        &cfg.perturbation.cvae,
+        cfg.method.needs_cvae() || !cfg.method.is_adversarial(),
+    ) {
+        (Some(dir), true) => {
+            let loaded = load_cvae(dir, &device.clone().inner())?;
+            if loaded.config.shape.iter().product::<usize>() != data.input.features() {
+                bail!(
+                    "the CVAE of {} models images {:?}; this run's data has {:?}",
+                    dir.display(),
+                    loaded.config.shape,
+                    data.input.shape
+                );
+            }
+            Some(loaded.cvae)
+        }
+        _ => None,
+    };
+    let latent = cvae.is_some();
+    let robust_eval_on = adv.eval.unwrap_or(cfg.method.is_adversarial() || latent);
+    // Latent methods are evaluated against their own threat model.
+    let eval_attack = if latent {
+        cfg.perturbation.eval_attack()
+    } else {
+        adv.eval_attack()
+    };
     let regs = Regularizers { l1: adv.l1 };
     let mut ssds_store = (cfg.method == Method::Ssds)
         .then(|| SsdsStore::new(data.train.len(), data.input.features(), &adv.ssds));
@@ -202,6 +244,38 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             step_seed(cfg.seed, step) ^ 0x5eed_a06,
             &device,
         )?;
+        let batch = match (cfg.method, &cvae) {
+            // The real perturbations as data augmentation.
+            (Method::TransformAug, _) => {
+                let shape = image_shape(&data.input)?;
+                let [n, d] = batch.x.dims();
+                let host: Vec<f32> = batch
+                    .x
+                    .clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec()
+                    .expect("f32 data");
+                let moved = cfg.perturbation.perturb_host(
+                    &host,
+                    shape,
+                    step_seed(cfg.seed, step) ^ 0x7EA1,
+                )?;
+                Batch {
+                    x: Tensor::from_data(TensorData::new(moved, [n, d]), &device),
+                    y: batch.y,
+                }
+            }
+            // Random draws from the learned set.
+            (Method::CvaeAug, Some(c)) => {
+                device.seed(step_seed(cfg.seed, step) ^ 0xCAE);
+                Batch {
+                    x: c.sample(batch.x.inner()).autodiff(),
+                    y: batch.y,
+                }
+            }
+            _ => batch,
+        };
         let finetuning = step >= main_total;
         let lr = if finetuning {
             cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
@@ -220,10 +294,26 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         // Training examples correct at their adversarial points (adversarial methods).
         let mut adv_correct = None;
         let (next, losses, weights) = match method {
-            Method::Erm => {
+            Method::Erm | Method::TransformAug | Method::CvaeAug => {
                 let (m, l) = erm_step(model, &mut optim, &batch, &cfg.loss, lr);
                 (m, l, None)
             }
+            Method::LatentAt => {
+                let c = cvae.as_ref().expect("latent-at loads its CVAE");
+                let out = latent_at_step(
+                    model,
+                    &mut optim,
+                    &batch,
+                    c,
+                    &cfg.perturbation.training_attack(),
+                    adv.attack_bn,
+                    &regs,
+                    lr,
+                );
+                adv_correct = Some(out.robust_correct);
+                (out.model, out.losses, None)
+            }
+            Method::Cvae => unreachable!("train() rejects method cvae"),
             Method::Random => {
                 let w = random_weights(batch.len(), &device);
                 let (m, l) =
@@ -403,6 +493,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 cfg.budget.batch_size,
                 cfg.seed ^ 0xC4EC,
                 &device.clone().inner(),
+                None,
             )
             .worst_case_accuracy;
             match state.overfit_reference {
@@ -459,6 +550,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                         bs,
                         seed,
                         &dev,
+                        cvae.as_ref(),
                     )
                 };
                 (
@@ -624,6 +716,16 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     Ok(summary)
 }
 
+/// [C, H, W] of image inputs (the real perturbations need images).
+fn image_shape(input: &ballast_core::InputSpec) -> Result<[usize; 3]> {
+    input.shape.as_slice().try_into().map_err(|_| {
+        anyhow::anyhow!(
+            "the real perturbations need [C, H, W] images, got inputs of shape {:?}",
+            input.shape
+        )
+    })
+}
+
 /// Wong et al.'s catastrophic-overfitting rule: robust accuracy on the check batch fell by
 /// more than `drop` since the previous check.
 fn catastrophic(previous: f64, now: f64, drop: f64) -> bool {
@@ -686,7 +788,7 @@ fn validation_batch(
     Ok(batch_of(val, &order[offset..offset + m], device))
 }
 
-fn progress_bar(show: bool, total: usize, pos: usize) -> ProgressBar {
+pub(crate) fn progress_bar(show: bool, total: usize, pos: usize) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(
         Some(total as u64),
         if show {

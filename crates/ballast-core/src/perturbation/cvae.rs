@@ -6,8 +6,8 @@
 //! Encoders: two 4×4 stride-2 convolutions (32, 64 channels; H -> H/4), FC 256, then two
 //! linear heads (μ, log σ²). Generator: the same convolutions read x; z goes through a linear
 //! map to a 64·(H/4)·(W/4) map; both are concatenated, convolved, upsampled twice (nearest,
-//! each followed by a 3×3 convolution) and concatenated with x again before the last 3×3
-//! convolution, so the generator has a short path to "x plus a change".
+//! each followed by a 3×3 convolution: 32 then 16 channels) and concatenated with x again
+//! before the last 3×3 convolution, so the generator has a short path to "x plus a change".
 
 use crate::models::layers::scaled;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -206,13 +206,17 @@ pub struct Generator {
 impl Generator {
     fn new(cfg: &CvaeConfig, device: &Device) -> Self {
         let [c, h, w] = cfg.shape;
-        let (c32, c64) = (scaled(32, cfg.width), scaled(64, cfg.width));
+        let (c16, c32, c64) = (
+            scaled(16, cfg.width),
+            scaled(32, cfg.width),
+            scaled(64, cfg.width),
+        );
         Self {
             x_convs: vec![down(c, c32, device), down(c32, c64, device)],
             z_fc: LinearConfig::new(cfg.latent, c64 * (h / 4) * (w / 4)).init(device),
             mid: conv3x3(2 * c64, c64, device),
-            up: vec![conv3x3(c64, c32, device), conv3x3(c32, c32, device)],
-            out: conv3x3(c32 + c, c, device),
+            up: vec![conv3x3(c64, c32, device), conv3x3(c32, c16, device)],
+            out: conv3x3(c16 + c, c, device),
             shape: cfg.shape,
             z_channels: c64,
         }
@@ -230,7 +234,7 @@ impl Generator {
         let fz = relu(self.z_fc.forward(z)).reshape([b, self.z_channels, h / 4, w / 4]);
         let mut t = relu(self.mid.forward(Tensor::cat(vec![fx, fz], 1))); // [B, 64, H/4, W/4]
         for conv in &self.up {
-            t = relu(conv.forward(upsample2(t))); // [B, 32, 2h, 2w]
+            t = relu(conv.forward(upsample2(t))); // [B, 32 | 16, 2h, 2w]
         }
         self.out
             .forward(Tensor::cat(vec![t, image], 1)) // [B, C, H, W]

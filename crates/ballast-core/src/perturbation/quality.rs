@@ -54,19 +54,33 @@ pub fn approximation_error(
     let prior = cvae.prior(x.clone()).detach().inner();
     let mut u = encoding(cvae, &x, &x_tilde, &prior, eps);
     let error_at = |u: Tensor<2>| mse(cvae.generate(prior.latent(u), x.clone()), x_tilde.clone());
-    let encoding_error = error_at(u.clone()).detach().inner();
-    let (mut best_u, mut best) = (u.clone(), encoding_error.clone());
-    for _ in 0..steps {
+    let mut encoding_error = None;
+    let (mut best_u, mut best) = (u.clone(), None::<Tensor<1>>);
+    // Each pass scores the current u (keeping each example's best) and takes a step from it;
+    // the point after the last step is scored once more.
+    for k in 0..=steps {
         let ut = u.clone().autodiff().require_grad();
         let err = error_at(ut.clone()); // [B]
+        let now = err.clone().detach().inner();
+        match best.take() {
+            None => {
+                encoding_error = Some(now.clone());
+                best = Some(now);
+            }
+            Some(b) => {
+                let better = now.clone().lower(b.clone()); // [B]
+                let rows = better.clone().unsqueeze_dim::<2>(1).expand(u.dims());
+                best_u = best_u.mask_where(rows, u.clone());
+                best = Some(b.mask_where(better, now));
+            }
+        }
+        if k == steps {
+            break;
+        }
         let g = ut.grad(&err.sum().backward()).expect("u is used").inner();
         u = project_ball(u - normalize_rows(g) * alpha, eps);
-        let now = error_at(u.clone()).detach().inner();
-        let better = now.clone().lower(best.clone()); // [B]
-        let rows = better.clone().unsqueeze_dim::<2>(1).expand(u.dims());
-        best_u = best_u.mask_where(rows, u.clone());
-        best = best.mask_where(better, now);
     }
+    let (encoding_error, best) = (encoding_error.expect("scored"), best.expect("scored"));
     Approximation {
         encoding_error,
         approximation_error: best,

@@ -205,7 +205,7 @@ fn latent_attack_stays_in_the_ball_and_finds_the_brute_force_maximum() {
     let cfg = AttackConfig {
         early_stop: false,
         step_size: Some(0.5),
-        ..AttackConfig::latent(eps, 60, 20)
+        ..AttackConfig::latent(eps, 60, 50)
     };
     cfg.validate().unwrap();
     let adv = latent_attack(&model, &cvae, x.clone(), &objective, &cfg, Mode::Eval);

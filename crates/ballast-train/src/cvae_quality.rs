@@ -1,0 +1,96 @@
+//! Quality of a learned perturbation set on held pairs (x, x̃): reconstruction, KL and the
+//! negative ELBO, and per radius ε the encoding, approximation and expected approximation
+//! errors (mean squared error per pixel; Wong & Kolter 2021, `eval.py`).
+
+use ballast_core::perturbation::quality::approximation_error;
+use ballast_core::perturbation::{Cvae, Likelihood, elbo_terms, expected_approximation_error};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QualityAtEps {
+    pub eps: f64,
+    pub encoding_error: f64,
+    pub approximation_error: f64,
+    pub expected_approximation_error: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CvaeQuality {
+    pub examples: usize,
+    /// Mean per example: reconstruction negative log-likelihood (summed over pixels), KL(q‖p)
+    /// and their sum (the negative ELBO at β = 1).
+    pub reconstruction: f64,
+    pub kl: f64,
+    pub neg_elbo: f64,
+    pub per_eps: Vec<QualityAtEps>,
+    /// Descent steps and step size of the approximation error, draws of the expected error.
+    pub approx_steps: usize,
+    pub approx_samples: usize,
+}
+
+fn mean(t: Tensor<1>) -> f64 {
+    t.mean().into_scalar::<f32>() as f64
+}
+
+/// Evaluates `cvae` (plain) on pairs `x`, `x_tilde` ([n·D] host rows) in batches.
+/// Seeds the device RNG with `seed` first (ELBO noise, expected-error draws).
+#[allow(clippy::too_many_arguments)]
+pub fn cvae_quality(
+    cvae: &Cvae,
+    likelihood: Likelihood,
+    x: &[f32],
+    x_tilde: &[f32],
+    eps: &[f64],
+    approx_steps: usize,
+    approx_samples: usize,
+    batch: usize,
+    seed: u64,
+    device: &Device,
+) -> CvaeQuality {
+    let d: usize = cvae.shape().iter().product();
+    let n = x.len() / d;
+    device.seed(seed);
+    let (mut rec, mut kl) = (0.0, 0.0);
+    let mut per_eps = vec![[0.0f64; 3]; eps.len()];
+    for start in (0..n).step_by(batch.max(1)) {
+        let m = batch.min(n - start);
+        let rows = |v: &[f32]| {
+            Tensor::<2>::from_data(
+                TensorData::new(v[start * d..(start + m) * d].to_vec(), [m, d]),
+                device,
+            )
+        };
+        let (xb, tb) = (rows(x), rows(x_tilde));
+        let terms = elbo_terms(cvae, xb.clone(), tb.clone(), likelihood);
+        rec += mean(terms.reconstruction) * m as f64;
+        kl += mean(terms.kl) * m as f64;
+        for (acc, &e) in per_eps.iter_mut().zip(eps) {
+            let alpha = 2.5 * e / approx_steps.max(1) as f64;
+            let a = approximation_error(cvae, xb.clone(), tb.clone(), e, approx_steps, alpha);
+            let exp = expected_approximation_error(cvae, xb.clone(), tb.clone(), e, approx_samples);
+            acc[0] += mean(a.encoding_error) * m as f64;
+            acc[1] += mean(a.approximation_error) * m as f64;
+            acc[2] += mean(exp) * m as f64;
+        }
+    }
+    let nf = n.max(1) as f64;
+    CvaeQuality {
+        examples: n,
+        reconstruction: rec / nf,
+        kl: kl / nf,
+        neg_elbo: (rec + kl) / nf,
+        per_eps: eps
+            .iter()
+            .zip(&per_eps)
+            .map(|(&e, a)| QualityAtEps {
+                eps: e,
+                encoding_error: a[0] / nf,
+                approximation_error: a[1] / nf,
+                expected_approximation_error: a[2] / nf,
+            })
+            .collect(),
+        approx_steps,
+        approx_samples,
+    }
+}
