@@ -6,7 +6,7 @@ use crate::attack::{AttackConfig, Objective, attack, pgd_from, project};
 use crate::batch::Batch;
 use crate::loss::cross_entropy;
 use crate::models::{Classifier, Mode};
-use crate::perturbation::{Cvae, latent_attack};
+use crate::perturbation::{PerturbationSet, latent_attack};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -168,7 +168,7 @@ pub fn latent_at_step(
     model: Classifier,
     optim: &mut ModuleOptimizer,
     batch: &Batch,
-    cvae: &Cvae,
+    cvae: &PerturbationSet,
     attack_cfg: &AttackConfig,
     bn: AttackBatchNorm,
     regs: &Regularizers,

@@ -210,7 +210,7 @@ pub fn attack_report(
             spec.batch_size,
             spec.seed,
             device,
-            cvae.as_ref().map(|c| &c.cvae),
+            cvae.as_ref().map(|c| &c.cvae.set),
         );
         eprintln!(
             "eps {eps}: clean {:.2}%  {}  worst case {:.2}%",

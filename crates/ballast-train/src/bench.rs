@@ -9,7 +9,7 @@ use ballast_core::attack::{AttackConfig, Objective, attack};
 use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::meta_loss::{LossHyper, meta_loss_update};
 use ballast_core::models::{Mode, ModelOutput};
-use ballast_core::perturbation::{Cvae, CvaeConfig, Likelihood};
+use ballast_core::perturbation::{CvaeConfig, Likelihood, PerturbationSet};
 use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
 use ballast_core::ssds::{SsdsGlobals, ssds_step};
 use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
@@ -91,7 +91,7 @@ fn one_step(
     val: &Batch,
     freq: &[f32],
     net: &mut Option<(WeightNet, ModuleOptimizer)>,
-    cvae: Option<&Cvae>,
+    cvae: Option<&PerturbationSet>,
 ) -> (Classifier, Tensor<1>) {
     let loss = LossConfig::Ce {};
     let lr = 0.01;
@@ -235,7 +235,7 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
                 likelihood: Likelihood::Bernoulli,
             };
             arch.validate().map_err(anyhow::Error::msg)?;
-            Some(arch.init(&device.clone().inner()))
+            Some(arch.init_set(&device.clone().inner()))
         }
         _ if spec.methods.iter().any(|m| m.needs_cvae()) => {
             bail!("latent-at and cvae-aug need image inputs")

@@ -288,7 +288,7 @@ pub fn certify_report(
             TensorData::new(data.test.example(p).to_vec(), [1, d]),
             device,
         );
-        let c = certify(model, &cvae.cvae, &x, k, smoothing);
+        let c = certify(model, &cvae.cvae.set, &x, k, smoothing);
         certificates.push((data.test.labels[p], c));
     }
     let n = positions.len().max(1) as f64;

@@ -5,7 +5,7 @@
 
 use crate::data::batch_of;
 use ballast_core::attack::{AttackConfig, AttackKind, Objective, attack_with};
-use ballast_core::perturbation::Cvae;
+use ballast_core::perturbation::PerturbationSet;
 use ballast_core::{Classifier, Mode};
 use ballast_data::Dataset;
 use burn::prelude::*;
@@ -43,7 +43,7 @@ pub fn evaluate_robust(
     batch_size: usize,
     seed: u64,
     device: &Device,
-    cvae: Option<&Cvae>,
+    cvae: Option<&PerturbationSet>,
 ) -> RobustResult {
     let n = positions.len();
     let mut clean = 0usize;

@@ -174,7 +174,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                     data.input.shape
                 );
             }
-            Some(loaded.cvae)
+            Some(loaded.cvae.set)
         }
         _ => None,
     };

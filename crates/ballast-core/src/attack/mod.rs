@@ -16,7 +16,7 @@ pub use objective::{Objective, dlr_loss};
 pub use pgd::{pgd, pgd_from};
 
 use crate::models::{Classifier, Mode};
-use crate::perturbation::{Cvae, latent_attack};
+use crate::perturbation::{PerturbationSet, latent_attack};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use serde::{Deserialize, Serialize};
@@ -232,7 +232,7 @@ pub fn attack_with(
     objective: &Objective,
     cfg: &AttackConfig,
     mode: Mode,
-    cvae: Option<&Cvae>,
+    cvae: Option<&PerturbationSet>,
 ) -> Tensor<2> {
     match cfg.kind {
         AttackKind::Fgsm | AttackKind::Pgd => pgd(model, x, objective, cfg, mode),

@@ -72,14 +72,23 @@ impl CvaeConfig {
     pub fn init(&self, device: &Device) -> Cvae {
         let [c, _, _] = self.shape;
         let cvae = Cvae {
-            prior: Encoder::new(c, self, device),
+            set: self.init_set(device),
             recognition: Encoder::new(2 * c, self, device),
+        };
+        cvae.visit(&mut crate::models::TouchParams);
+        cvae
+    }
+
+    /// Only the perturbation set (prior and generator), e.g. to load a shipped one.
+    pub fn init_set(&self, device: &Device) -> PerturbationSet {
+        let set = PerturbationSet {
+            prior: Encoder::new(self.shape[0], self, device),
             generator: Generator::new(self, device),
             shape: self.shape,
             latent: self.latent,
         };
-        cvae.visit(&mut crate::models::TouchParams);
-        cvae
+        set.visit(&mut crate::models::TouchParams);
+        set
     }
 }
 
@@ -242,16 +251,17 @@ impl Generator {
     }
 }
 
+/// The perturbation set itself: the prior p(z | x) and the generator g(z, x), i.e. everything
+/// needed to sample, attack and certify (what the demo page ships).
 #[derive(Module, Debug)]
-pub struct Cvae {
+pub struct PerturbationSet {
     pub prior: Encoder,
-    pub recognition: Encoder,
     pub generator: Generator,
     shape: [usize; 3],
     latent: usize,
 }
 
-impl Cvae {
+impl PerturbationSet {
     pub fn shape(&self) -> [usize; 3] {
         self.shape
     }
@@ -265,11 +275,6 @@ impl Cvae {
         self.prior.forward(x)
     }
 
-    /// q(z | x, x̃), both [B, D].
-    pub fn recognition(&self, x: Tensor<2>, x_tilde: Tensor<2>) -> Gaussian {
-        self.recognition.forward(Tensor::cat(vec![x, x_tilde], 1))
-    }
-
     /// Generator logits, [B, D].
     pub fn generate_logits(&self, z: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
         self.generator.forward(z, x)
@@ -280,7 +285,7 @@ impl Cvae {
         sigmoid(self.generate_logits(z, x))
     }
 
-    /// A point of the perturbation set: g(μ_p(x) + σ_p(x) ⊙ u, x) for standardised u [B, L].
+    /// A point of the set: g(μ_p(x) + σ_p(x) ⊙ u, x) for standardised u [B, L].
     pub fn perturb(&self, x: Tensor<2>, u: Tensor<2>) -> Tensor<2> {
         let prior = self.prior(x.clone());
         self.generate(prior.latent(u), x)
@@ -295,5 +300,49 @@ impl Cvae {
             &x.device(),
         );
         self.perturb(x, u)
+    }
+}
+
+/// The whole CVAE: the perturbation set plus the recognition network q(z | x, x̃) that only
+/// training and the quality metrics use.
+#[derive(Module, Debug)]
+pub struct Cvae {
+    pub set: PerturbationSet,
+    pub recognition: Encoder,
+}
+
+impl Cvae {
+    pub fn shape(&self) -> [usize; 3] {
+        self.set.shape()
+    }
+
+    pub fn latent_dim(&self) -> usize {
+        self.set.latent_dim()
+    }
+
+    /// p(z | x), x: [B, D].
+    pub fn prior(&self, x: Tensor<2>) -> Gaussian {
+        self.set.prior(x)
+    }
+
+    /// q(z | x, x̃), both [B, D].
+    pub fn recognition(&self, x: Tensor<2>, x_tilde: Tensor<2>) -> Gaussian {
+        self.recognition.forward(Tensor::cat(vec![x, x_tilde], 1))
+    }
+
+    pub fn generate_logits(&self, z: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+        self.set.generate_logits(z, x)
+    }
+
+    pub fn generate(&self, z: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+        self.set.generate(z, x)
+    }
+
+    pub fn perturb(&self, x: Tensor<2>, u: Tensor<2>) -> Tensor<2> {
+        self.set.perturb(x, u)
+    }
+
+    pub fn sample(&self, x: Tensor<2>) -> Tensor<2> {
+        self.set.sample(x)
     }
 }

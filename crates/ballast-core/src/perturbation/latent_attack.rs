@@ -5,7 +5,7 @@
 //! are both run as given (pass plain modules and `Mode::Eval` to evaluate).
 
 use super::ball::{normalize_rows, project_ball, random_in_ball};
-use super::cvae::{Cvae, Gaussian};
+use super::cvae::{Gaussian, PerturbationSet};
 use crate::attack::{AttackConfig, Objective};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
@@ -20,7 +20,7 @@ pub struct LatentAdversary {
 /// Gradient of Σ_i objective_i(f(g(μ + σ ⊙ u, x))) with respect to u, with the logits at u.
 fn latent_gradient(
     model: &Classifier,
-    cvae: &Cvae,
+    cvae: &PerturbationSet,
     x: &Tensor<2>,
     prior: &Gaussian,
     u: Tensor<2>,
@@ -39,7 +39,7 @@ fn latent_gradient(
 /// x: [B, D] in [0, 1].
 pub fn latent_attack(
     model: &Classifier,
-    cvae: &Cvae,
+    cvae: &PerturbationSet,
     x: Tensor<2>,
     objective: &Objective,
     cfg: &AttackConfig,

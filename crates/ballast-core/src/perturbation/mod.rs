@@ -10,7 +10,7 @@ pub mod latent_attack;
 pub mod quality;
 pub mod smoothing;
 
-pub use cvae::{Cvae, CvaeConfig, Gaussian, Likelihood};
+pub use cvae::{Cvae, CvaeConfig, Gaussian, Likelihood, PerturbationSet};
 pub use elbo::{ElboTerms, elbo_terms, elbo_terms_with_noise, kl_divergence, reconstruction_error};
 pub use latent_attack::{LatentAdversary, latent_attack};
 pub use quality::{Approximation, approximation_error, expected_approximation_error};

@@ -5,7 +5,7 @@
 //! one-sided Clopper–Pearson interval at level α, and certifies the ℓ2 radius σ·Φ⁻¹(p_A) in
 //! u (abstaining when p_A ≤ ½). Counting reads predictions back to the host: native only.
 
-use super::cvae::Cvae;
+use super::cvae::PerturbationSet;
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -110,7 +110,7 @@ pub fn certify_from_counts(class: usize, k: u64, n: u64, sigma: f64, alpha: f64)
 /// x [1, D]. `model` and `cvae` should be plain modules.
 pub fn smoothed_counts(
     model: &Classifier,
-    cvae: &Cvae,
+    cvae: &PerturbationSet,
     x: &Tensor<2>,
     num_classes: usize,
     sigma: f64,
@@ -149,7 +149,7 @@ pub fn smoothed_counts(
 /// Cohen et al.'s CERTIFY for one input x [1, D] (device RNG: seed it for reproducibility).
 pub fn certify(
     model: &Classifier,
-    cvae: &Cvae,
+    cvae: &PerturbationSet,
     x: &Tensor<2>,
     num_classes: usize,
     cfg: &SmoothingConfig,

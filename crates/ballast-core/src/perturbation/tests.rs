@@ -208,7 +208,7 @@ fn latent_attack_stays_in_the_ball_and_finds_the_brute_force_maximum() {
         ..AttackConfig::latent(eps, 60, 50)
     };
     cfg.validate().unwrap();
-    let adv = latent_attack(&model, &cvae, x.clone(), &objective, &cfg, Mode::Eval);
+    let adv = latent_attack(&model, &cvae.set, x.clone(), &objective, &cfg, Mode::Eval);
     let norms = host(row_norms(adv.u.clone()));
     assert!(
         norms.iter().all(|n| *n <= eps as f32 * (1.0 + 1e-5)),
@@ -283,10 +283,10 @@ fn the_latent_attack_is_reachable_through_the_attack_api() {
         &objective,
         &cfg,
         Mode::Eval,
-        Some(&cvae),
+        Some(&cvae.set),
     ));
     device.seed(3);
-    let b = host(latent_attack(&model, &cvae, x, &objective, &cfg, Mode::Eval).x_adv);
+    let b = host(latent_attack(&model, &cvae.set, x, &objective, &cfg, Mode::Eval).x_adv);
     assert_eq!(a, b);
     let bad = AttackConfig {
         norm: crate::attack::Norm::Linf,
@@ -388,7 +388,7 @@ fn certify_counts_every_sample_and_reports_a_consistent_radius() {
     let (_, cvae) = tiny_cvae(3, &device);
     let model = tiny_classifier(&device);
     let x = uniform(1, 64, &device);
-    let counts = smoothing::smoothed_counts(&model, &cvae, &x, 3, 0.5, 37, 10);
+    let counts = smoothing::smoothed_counts(&model, &cvae.set, &x, 3, 0.5, 37, 10);
     assert_eq!(counts.iter().sum::<u64>(), 37);
     let cfg = SmoothingConfig {
         sigma: 0.5,
@@ -398,7 +398,7 @@ fn certify_counts_every_sample_and_reports_a_consistent_radius() {
         batch: 64,
     };
     cfg.validate().unwrap();
-    match certify(&model, &cvae, &x, 3, &cfg) {
+    match certify(&model, &cvae.set, &x, 3, &cfg) {
         Certificate::Certified {
             radius, p_lower, ..
         } => {
