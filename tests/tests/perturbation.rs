@@ -153,7 +153,56 @@ fn the_perturbation_set_workflow_runs_end_to_end_and_reports_every_knob() {
     assert_eq!(r["in_distribution"]["examples"], 10);
     assert_eq!(r["in_distribution"]["per_eps"][1]["eps"], 3.0);
     assert_eq!(r["pairs"], "rts");
+    assert!(
+        r["held_out"].is_null(),
+        "RTS sets have no held-out corruptions"
+    );
     assert_eq!(r["checkpoint_sha256"].as_str().unwrap().len(), 64);
+
+    // A corruption set reports the held-out corruptions as out-of-distribution pairs.
+    let corr = tmp.path().join("cvae-corruptions");
+    train_cvae(
+        tmp.path(),
+        &corr,
+        2,
+        &["--set", "perturbation.pairs=corruptions"],
+    );
+    let report = tmp.path().join("corr-report.json");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "eval",
+            corr.to_str().unwrap(),
+            &data,
+            "--eps",
+            "1",
+            "--examples",
+            "6",
+            "--draws",
+            "2",
+            "--out",
+            report.to_str().unwrap(),
+        ],
+    );
+    let r = read_json(&report);
+    assert_eq!(r["pairs"], "corruptions");
+    assert_eq!(r["held_out"]["examples"], 6);
+    let held: Vec<&str> = r["perturbation"]["held_out"]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let train: Vec<&str> = r["perturbation"]["corruptions"]["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        !held.is_empty() && held.iter().all(|k| !train.contains(k)),
+        "held out {held:?} vs {train:?}"
+    );
 
     // Classifiers against the set: every method trains and records the latent evaluation.
     for method in ["latent-at", "cvae-aug", "transform-aug"] {

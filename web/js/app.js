@@ -5,6 +5,7 @@ import { applyHash, bindHash, writeHash } from './state.js';
 import { PlaygroundPanel } from './playground.js';
 import { AttackPanel } from './attack.js';
 import { OverfitPanel } from './overfit.js';
+import { ExplorerPanel } from './explorer.js';
 
 const el = (id) => document.getElementById(id);
 
@@ -72,6 +73,7 @@ async function upgradeToWebGpu(app, choice) {
   const described = [a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ');
   await app.attack.rebind(gpu);
   await app.playground.rebind(gpu);
+  await app.explorer.rebind(gpu);
   app.wasm = gpu;
   app.backend = info;
   app.timings.webgpu_ready_ms = performance.now();
@@ -109,11 +111,13 @@ async function main() {
       playground: new PlaygroundPanel(cpu, errorReporter('pg-error')),
       attack: new AttackPanel(cpu, manifest, errorReporter('at-error')),
       overfit: new OverfitPanel(manifest, errorReporter('ro-error')),
+      explorer: new ExplorerPanel(cpu, manifest, errorReporter('ex-error')),
       timings: {},
     };
     window.ballast = app;
     await app.attack.load();
     await app.overfit.show();
+    await app.explorer.load();
     await app.playground.reset();
     writeHash();
     app.timings.interactive_ms = performance.now();

@@ -11,6 +11,8 @@ export const BOUND = {
   'at.steps': 'at-steps', 'at.step': 'at-step-size', 'at.rs': 'at-random-start',
   'at.n': 'at-batch-n',
   'ro.run': 'ro-run', 'ro.clean': 'ro-clean',
+  'ex.digit': 'ex-digit', 'ex.eps': 'ex-eps', 'ex.seed': 'ex-seed', 'ex.steps': 'ex-steps',
+  'ex.s0': 'ex-s0', 'ex.s1': 'ex-s1', 'ex.s2': 'ex-s2', 'ex.s3': 'ex-s3',
 };
 
 const el = (id) => document.getElementById(id);

@@ -10,6 +10,7 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::attack_lab::{AttackLab, LabAttack};
 use crate::backend;
+use crate::explorer::Explorer;
 use crate::playground::{Playground, PlaygroundConfig};
 use crate::shipped::mnist_subset;
 
@@ -107,6 +108,136 @@ impl PlaygroundHandle {
             }
             Ok(out.into())
         })
+    }
+}
+
+/// Names and bytes of the shipped files the page fetched (`names[i]` owns `files[i]`).
+fn named_files(names: Array, files: Array) -> Result<Vec<(String, Vec<u8>)>, JsValue> {
+    let mut pairs = Vec::new();
+    for (name, file) in names.iter().zip(files.iter()) {
+        let name = name
+            .as_string()
+            .ok_or_else(|| js_err("file names must be strings"))?;
+        let bytes = file
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| js_err("files must be Uint8Arrays"))?
+            .to_vec();
+        pairs.push((name, bytes));
+    }
+    Ok(pairs)
+}
+
+#[wasm_bindgen]
+pub struct ExplorerHandle {
+    explorer: Rc<Explorer>,
+}
+
+#[wasm_bindgen]
+impl ExplorerHandle {
+    /// `manifest`: web/assets/manifest.json; `set`: the perturbation set's name; `names[i]`
+    /// names the set or a classifier whose bytes are `files[i]` (Uint8Array).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        manifest: &str,
+        set: &str,
+        names: Array,
+        files: Array,
+    ) -> Result<ExplorerHandle, JsValue> {
+        let manifest = serde_json::from_str(manifest).map_err(js_err)?;
+        let (_, test) = mnist_subset().map_err(js_err)?;
+        let explorer = Explorer::new(
+            &backend::device(),
+            &manifest,
+            set,
+            named_files(names, files)?,
+            test,
+        )
+        .map_err(js_err)?;
+        Ok(Self {
+            explorer: Rc::new(explorer),
+        })
+    }
+
+    /// The set's manifest entry (JSON).
+    pub fn entry(&self) -> Result<String, JsValue> {
+        json(&self.explorer.entry)
+    }
+
+    /// Names of the linked classifiers, in model-index order (JSON array).
+    pub fn model_names(&self) -> Result<String, JsValue> {
+        json(
+            &self
+                .explorer
+                .models
+                .iter()
+                .map(|m| (&m.entry.name, &m.entry.method))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The slider point and `count − 1` random members of the ε-ball of `pixels`; resolves to
+    /// images and each model's predictions (JSON).
+    pub fn samples(
+        &self,
+        pixels: Vec<f32>,
+        sliders: Vec<f32>,
+        eps: f64,
+        count: usize,
+        seed: u64,
+    ) -> Result<Promise, JsValue> {
+        let pending = self
+            .explorer
+            .samples(&pixels, &sliders, eps, count, seed)
+            .map_err(js_err)?;
+        Ok(future_to_promise(async move {
+            Ok(JsValue::from_str(&json(
+                &pending.read().await.map_err(js_err)?,
+            )?))
+        }))
+    }
+
+    /// The latent attack on model `m` (`label` < 0: its own prediction); resolves to the
+    /// transformed digit, u and the probabilities (JSON).
+    pub fn attack(
+        &self,
+        m: usize,
+        pixels: Vec<f32>,
+        label: i32,
+        eps: f64,
+        steps: usize,
+        seed: u64,
+    ) -> Result<Promise, JsValue> {
+        let label = (label >= 0).then_some(label as u32);
+        let pending = self
+            .explorer
+            .attack(m, &pixels, label, eps, steps, seed)
+            .map_err(js_err)?;
+        Ok(future_to_promise(async move {
+            Ok(JsValue::from_str(&json(
+                &pending.read().await.map_err(js_err)?,
+            )?))
+        }))
+    }
+
+    /// Model `m`'s accuracy on random ε-ball members of shipped test digits (JSON).
+    pub fn sample_accuracy(
+        &self,
+        m: usize,
+        eps: f64,
+        start: usize,
+        count: usize,
+        draws: usize,
+        seed: u64,
+    ) -> Result<Promise, JsValue> {
+        let pending = self
+            .explorer
+            .sample_accuracy(m, eps, start, count, draws, seed)
+            .map_err(js_err)?;
+        Ok(future_to_promise(async move {
+            Ok(JsValue::from_str(&json(
+                &pending.read().await.map_err(js_err)?,
+            )?))
+        }))
     }
 }
 

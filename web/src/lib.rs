@@ -10,6 +10,7 @@
 pub mod attack_lab;
 pub mod backend;
 pub mod bindings;
+pub mod explorer;
 pub mod playground;
 pub mod read;
 pub mod render;

@@ -276,3 +276,117 @@ fn javascript_entry_points_run_natively_on_the_cpu() {
         pg.train_x().len()
     );
 }
+
+fn explorer() -> ballast_web::explorer::Explorer {
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(assets().join("manifest.json")).unwrap()).unwrap();
+    let set = manifest
+        .perturbation_set("mnist-rts")
+        .expect("the explorer's set is shipped");
+    let mut files = vec![(
+        set.name.clone(),
+        std::fs::read(assets().join(&set.file)).unwrap(),
+    )];
+    for m in manifest
+        .models
+        .iter()
+        .filter(|m| m.perturbation_set.as_deref() == Some("mnist-rts"))
+    {
+        files.push((
+            m.name.clone(),
+            std::fs::read(assets().join(&m.file)).unwrap(),
+        ));
+    }
+    let (_, test) = mnist_subset().unwrap();
+    ballast_web::explorer::Explorer::new(&Device::flex(), &manifest, "mnist-rts", files, test)
+        .unwrap()
+}
+
+#[test]
+fn the_shipped_perturbation_set_decodes_with_a_standard_and_a_latent_at_classifier() {
+    let ex = explorer();
+    let methods: Vec<&str> = ex.models.iter().map(|m| m.entry.method.as_str()).collect();
+    assert_eq!(methods, ["erm", "latent-at"], "standard first");
+    assert_eq!(ex.entry.leading_dims.len(), ex.latent_dim());
+    let e = &ex.entry.dim_effect;
+    assert!(e[ex.entry.leading_dims[0]] >= e[ex.entry.leading_dims[1]]);
+    // Tampered bytes are refused.
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(assets().join("manifest.json")).unwrap()).unwrap();
+    let set = manifest.perturbation_set("mnist-rts").unwrap();
+    let mut bytes = std::fs::read(assets().join(&set.file)).unwrap();
+    bytes[100] ^= 1;
+    let (_, test) = mnist_subset().unwrap();
+    let err = ballast_web::explorer::Explorer::new(
+        &Device::flex(),
+        &manifest,
+        "mnist-rts",
+        vec![(set.name.clone(), bytes)],
+        test,
+    )
+    .err()
+    .unwrap();
+    assert!(err.contains("sha256"), "{err}");
+}
+
+#[test]
+fn explorer_samples_differ_from_the_digit_and_stay_digit_like_at_small_eps() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let ex = explorer();
+    let x = ex.digits.example(3).to_vec();
+    let out = pollster::block_on(ex.samples(&x, &[0.0; 4], 1.0, 9, 5).unwrap().read()).unwrap();
+    assert_eq!(out.count, 9);
+    for k in 1..9 {
+        let img = &out.images[784 * k..784 * (k + 1)];
+        assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
+        let diff: f32 = img.iter().zip(&x).map(|(a, b)| (a - b).abs()).sum::<f32>() / 784.0;
+        assert!(diff > 0.005, "sample {k} is the digit itself ({diff})");
+    }
+    // The standard classifier still reads most small-ε samples correctly.
+    let acc = pollster::block_on(ex.sample_accuracy(0, 0.5, 0, 100, 2, 1).unwrap().read()).unwrap();
+    assert_eq!(acc.samples, 200);
+    assert!(acc.correct as f64 >= 0.85 * 200.0, "{acc:?}");
+    // Bad controls are named.
+    assert!(
+        ex.samples(&x, &[0.0; 4], -1.0, 9, 5)
+            .err()
+            .unwrap()
+            .contains("eps")
+    );
+    assert!(
+        ex.samples(&x, &[0.0; 4], 1.0, 0, 5)
+            .err()
+            .unwrap()
+            .contains("count")
+    );
+    assert!(
+        ex.attack(0, &x[..10], None, 1.0, 5, 0)
+            .err()
+            .unwrap()
+            .contains("784")
+    );
+}
+
+#[test]
+fn the_explorer_attack_stays_in_the_ball_and_fools_the_standard_model_more() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let ex = explorer();
+    let eps = 2.0;
+    let mut fooled = [0usize; 2];
+    for i in 0..20 {
+        let (x, y) = (ex.digits.example(i).to_vec(), ex.digits.labels[i]);
+        for (m, f) in fooled.iter_mut().enumerate() {
+            let out =
+                pollster::block_on(ex.attack(m, &x, Some(y), eps, 20, 0).unwrap().read()).unwrap();
+            assert!(out.u_norm <= eps as f32 * (1.0 + 1e-4), "{}", out.u_norm);
+            assert!(out.adv.iter().all(|v| (0.0..=1.0).contains(v)));
+            *f += (out.adv_pred != y as usize) as usize;
+        }
+    }
+    assert!(
+        fooled[0] > fooled[1],
+        "standard fooled on {} digits, latent-at on {}",
+        fooled[0],
+        fooled[1]
+    );
+}

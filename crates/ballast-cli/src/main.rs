@@ -220,6 +220,9 @@ enum Command {
         /// Export the run's robust training curves instead of its model.
         #[arg(long)]
         curves: bool,
+        /// Dataset cache (a CVAE run's test digits rank its latent dimensions).
+        #[command(flatten)]
+        common: Common,
     },
     /// Dataset commands.
     Data {
@@ -708,8 +711,31 @@ fn run(cli: Cli) -> Result<()> {
             run,
             name,
             assets,
+            curves: false,
+            common,
+            ..
+        } if run.join(ballast_train::perturbation::CVAE_FILE).is_file() => {
+            let cfg = RunConfig::load(&run.join(ballast_train::run::CONFIG_FILE), &[])?;
+            let data = ballast_train::data::PreparedData::prepare(&cfg, &common.data_dir())?;
+            let entry =
+                ballast_train::export::export_perturbation_set(&run, &name, &assets, &data.test)?;
+            println!(
+                "{} ({} bytes, sha256 {}; leading latent dimensions {:?}) recorded in {}",
+                assets.join(&entry.file).display(),
+                entry.bytes,
+                entry.sha256,
+                &entry.leading_dims[..entry.leading_dims.len().min(4)],
+                assets.join(ballast_train::export::MANIFEST_FILE).display()
+            );
+            Ok(())
+        }
+        Command::Export {
+            run,
+            name,
+            assets,
             best,
             curves: false,
+            ..
         } => {
             let entry = ballast_train::export::export(&run, &name, &assets, best)?;
             println!(

@@ -2,6 +2,7 @@
 //! read by the page. It says how to rebuild each shipped model and what it scored natively.
 
 use crate::models::{Classifier, InputSpec, ModelConfig};
+use crate::perturbation::{CvaeConfig, PerturbationSet};
 use burn::module::Module;
 use burn::prelude::Device;
 use burn::store::ModuleRecord;
@@ -41,6 +42,42 @@ pub struct ModelEntry {
     pub robust: Vec<RobustEntry>,
     /// Which checkpoint: "best" (validation-selected) or "latest".
     pub checkpoint: String,
+    pub burn_version: String,
+    pub ballast_version: String,
+    /// The shipped perturbation set this model was trained or evaluated against (matched by
+    /// the CVAE checkpoint its run names), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perturbation_set: Option<String>,
+}
+
+/// Quality of a shipped perturbation set at one radius (test pairs, MSE per pixel).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SetQuality {
+    pub eps: f64,
+    pub approximation_error: f64,
+    pub expected_approximation_error: f64,
+}
+
+/// One shipped learned perturbation set (`<name>.bpk`: the CVAE's prior and generator).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerturbationSetEntry {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub cvae: CvaeConfig,
+    /// What the set was learned from, e.g. "rts: rotation ±45°, scale 0.7–1.3, translation ±7 px".
+    pub perturbation: String,
+    pub dataset: String,
+    /// Latent dimensions ordered by how much a unit step along them changes the generated
+    /// image (most first), and that change (mean squared per pixel over test digits).
+    pub leading_dims: Vec<usize>,
+    pub dim_effect: Vec<f64>,
+    /// The set's quality as measured natively (empty without a quality report).
+    pub quality: Vec<SetQuality>,
+    /// sha256 of the CVAE checkpoint it was cut from (links classifiers to it).
+    pub source_sha256: String,
+    pub training_config: String,
     pub burn_version: String,
     pub ballast_version: String,
 }
@@ -89,11 +126,17 @@ pub struct Manifest {
     pub models: Vec<ModelEntry>,
     #[serde(default)]
     pub curves: Vec<CurveEntry>,
+    #[serde(default)]
+    pub perturbation_sets: Vec<PerturbationSetEntry>,
 }
 
 impl Manifest {
     pub fn model(&self, name: &str) -> Option<&ModelEntry> {
         self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn perturbation_set(&self, name: &str) -> Option<&PerturbationSetEntry> {
+        self.perturbation_sets.iter().find(|m| m.name == name)
     }
 }
 
@@ -127,4 +170,26 @@ pub fn decode_model(
         .map_err(|e| format!("{}: {e}", entry.name))?;
     let model = entry.model.init(&entry.input, device);
     load_model_bytes(model, bytes).map_err(|e| format!("{}: {e}", entry.file))
+}
+
+/// Rebuilds a shipped perturbation set from its manifest entry and file bytes on `device`.
+pub fn decode_set(
+    entry: &PerturbationSetEntry,
+    bytes: &[u8],
+    device: &Device,
+) -> Result<PerturbationSet, String> {
+    if bytes.len() as u64 != entry.bytes {
+        return Err(format!(
+            "{}: {} bytes, the manifest says {}",
+            entry.file,
+            bytes.len(),
+            entry.bytes
+        ));
+    }
+    entry
+        .cvae
+        .validate()
+        .map_err(|e| format!("{}: {e}", entry.name))?;
+    let set = entry.cvae.init_set(device);
+    load_model_bytes(set, bytes).map_err(|e| format!("{}: {e}", entry.file))
 }

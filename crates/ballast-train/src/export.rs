@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use std::path::Path;
 
 pub use ballast_core::manifest::{
-    CurveEntry, CurvePoint, Curves, MANIFEST_FILE, Manifest, ModelEntry, RobustEntry,
+    CurveEntry, CurvePoint, Curves, MANIFEST_FILE, Manifest, ModelEntry, PerturbationSetEntry,
+    RobustEntry, SetQuality,
 };
 
 /// Reads `<dir>/manifest.json`; an empty manifest when there is none yet.
@@ -105,8 +106,31 @@ pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<M
         checkpoint: if best { "best" } else { "latest" }.to_string(),
         burn_version: crate::BURN_VERSION.to_string(),
         ballast_version: env!("CARGO_PKG_VERSION").to_string(),
+        perturbation_set: None,
     };
     let mut manifest = load_manifest(assets)?;
+    // Link to a shipped perturbation set cut from the CVAE checkpoint this run names.
+    let set_sha = cfg
+        .perturbation
+        .cvae
+        .as_ref()
+        .and_then(|dir| {
+            crate::checkpoint::Checkpoints::new(dir)
+                .latest()
+                .ok()
+                .flatten()
+        })
+        .and_then(|ckpt| file_sha256(&ckpt.join(MODEL_FILE)).ok());
+    let entry = ModelEntry {
+        perturbation_set: set_sha.and_then(|sha| {
+            manifest
+                .perturbation_sets
+                .iter()
+                .find(|s| s.source_sha256 == sha)
+                .map(|s| s.name.clone())
+        }),
+        ..entry
+    };
     manifest.models.retain(|m| m.name != name);
     manifest.models.push(entry.clone());
     manifest.models.sort_by(|a, b| a.name.cmp(&b.name));
@@ -179,6 +203,114 @@ pub fn export_curves(run_dir: &Path, name: &str, assets: &Path) -> Result<CurveE
     manifest.curves.retain(|c| c.name != name);
     manifest.curves.push(entry.clone());
     manifest.curves.sort_by(|a, b| a.name.cmp(&b.name));
+    save_manifest(assets, &manifest)?;
+    Ok(entry)
+}
+
+/// Exports the perturbation set (prior and generator) of a CVAE run as `<assets>/<name>.bpk`
+/// for the page's explorer, with its latent dimensions ranked by effect (measured on
+/// `digits`, test images of the run's data) and its quality from `quality.json` when the run
+/// has one (`ballast eval <cvae run> --out <run>/quality.json`).
+pub fn export_perturbation_set(
+    run_dir: &Path,
+    name: &str,
+    assets: &Path,
+    digits: &ballast_data::Dataset,
+) -> Result<PerturbationSetEntry> {
+    use burn::prelude::*;
+    check_name(name)?;
+    let device = ballast_core::Backend::Cpu.device()?;
+    let loaded = crate::perturbation::load_cvae(run_dir, &device)?;
+    let cfg = RunConfig::load(&run_dir.join(crate::run::CONFIG_FILE), &[])?;
+    let set = loaded.cvae.set;
+    let d: usize = loaded.config.features();
+    if digits.example_len() != d {
+        bail!(
+            "the CVAE models {} pixels, the digits have {}",
+            d,
+            digits.example_len()
+        );
+    }
+    // Effect of a unit step along each latent dimension, averaged over ±1 and the digits.
+    let n = digits.len().min(200);
+    let x = Tensor::<2>::from_data(TensorData::new(digits.x[..n * d].to_vec(), [n, d]), &device);
+    let l = loaded.config.latent;
+    let centre = set.perturb(x.clone(), Tensor::zeros([n, l], &device));
+    let mut effect = Vec::with_capacity(l);
+    for j in 0..l {
+        let mut total = 0.0;
+        for sign in [-1.0f32, 1.0] {
+            let mut u = vec![0f32; l];
+            u[j] = sign;
+            let u = Tensor::<2>::from_data(TensorData::new(u, [1, l]), &device).expand([n, l]);
+            let moved = set.perturb(x.clone(), u);
+            total += (moved - centre.clone())
+                .powi_scalar(2)
+                .mean()
+                .into_scalar::<f32>() as f64;
+        }
+        effect.push(total / 2.0);
+    }
+    let mut order: Vec<usize> = (0..l).collect();
+    order.sort_by(|a, b| effect[*b].total_cmp(&effect[*a]));
+    let quality = std::fs::read(run_dir.join("quality.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<crate::perturbation_report::CvaeReport>(&b).ok())
+        .filter(|r| r.checkpoint_sha256 == file_sha256(&loaded.checkpoint).unwrap_or_default())
+        .map(|r| {
+            r.in_distribution
+                .per_eps
+                .iter()
+                .map(|q| SetQuality {
+                    eps: q.eps,
+                    approximation_error: q.approximation_error,
+                    expected_approximation_error: q.expected_approximation_error,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let p = &cfg.perturbation;
+    let perturbation = match p.pairs {
+        crate::perturbation::PairKind::Rts => format!(
+            "rts: rotation ±{}°, scale {}–{}, translation ±{} px",
+            p.rts.max_rotation_deg, p.rts.scale[0], p.rts.scale[1], p.rts.max_translation
+        ),
+        crate::perturbation::PairKind::Corruptions => format!(
+            "corruptions: {}",
+            p.corruptions
+                .kinds
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    std::fs::create_dir_all(assets)?;
+    let file = format!("{name}.bpk");
+    let target = assets.join(&file);
+    write_atomic(&target, &crate::checkpoint::model_bytes(&set)?)?;
+    let entry = PerturbationSetEntry {
+        name: name.to_string(),
+        sha256: file_sha256(&target)?,
+        bytes: std::fs::metadata(&target)?.len(),
+        file,
+        cvae: loaded.config.clone(),
+        perturbation,
+        dataset: format!("{:?}", cfg.data.dataset),
+        leading_dims: order,
+        dim_effect: effect,
+        quality,
+        source_sha256: file_sha256(&loaded.checkpoint)?,
+        training_config: RunConfig::to_toml(&cfg),
+        burn_version: crate::BURN_VERSION.to_string(),
+        ballast_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let mut manifest = load_manifest(assets)?;
+    manifest.perturbation_sets.retain(|m| m.name != name);
+    manifest.perturbation_sets.push(entry.clone());
+    manifest
+        .perturbation_sets
+        .sort_by(|a, b| a.name.cmp(&b.name));
     save_manifest(assets, &manifest)?;
     Ok(entry)
 }
