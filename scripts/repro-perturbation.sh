@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 OUT="${1:-runs/perturbation}"
 CVAE="${CVAE:-$OUT/cvae}"
 METHODS="${METHODS:-latent-at erm cvae-aug transform-aug}"
-EXAMPLES="${EXAMPLES:-1000}"            # test examples of the final reports (0 = all 10 000)
-CERT_EXAMPLES="${CERT_EXAMPLES:-200}"   # test examples certified (n = 1000 samples each)
+EXAMPLES="${EXAMPLES:-500}"             # test examples of the final reports (0 = all 10 000)
+CERT_EXAMPLES="${CERT_EXAMPLES:-100}"   # test examples certified (n = 1000 samples each)
 LATENT_EPS="${LATENT_EPS:-0.5,1,2,3}"
 BIN="${BALLAST_BIN:-target/release/ballast}"
 [ -x "$BIN" ] || cargo build --release

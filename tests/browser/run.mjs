@@ -194,6 +194,60 @@ async function testBackend(ctx, base, backend) {
     await page.locator('#playground').screenshot({ path: path.join(out, `playground-mnist-${backend}.png`) });
   }
 
+  // Perturbation-set explorer: ε-ball samples of a digit, the slider point, the latent attack.
+  await page.locator('#explorer').scrollIntoViewIfNeeded();
+  await setControl(page, 'ex-digit', 3);
+  await setControl(page, 'ex-eps', 0.5);
+  await page.waitForFunction(() => {
+    const g = document.getElementById('ex-grid');
+    return g.dataset.images && g.querySelectorAll('canvas').length === 16 && document.getElementById('ex-eps-out').textContent === '0.5';
+  }, null, { timeout: 300_000 });
+  await page.waitForFunction(() => !window.ballast.explorer.busy, null, { timeout: 300_000 });
+  const grid = await page.evaluate(() => ({
+    images: JSON.parse(document.getElementById('ex-grid').dataset.images),
+    correct: JSON.parse(document.getElementById('ex-grid').dataset.correct),
+    original: Array.from(window.ballast.explorer.pixels),
+    label: window.ballast.explorer.label,
+  }));
+  const diffs = grid.images.map((img) => img.reduce((a, v, p) => a + Math.abs(v - grid.original[p]), 0) / 784);
+  r.explorer_grid = { mean_abs_diff: diffs, correct: grid.correct };
+  check(`[${backend}] explorer samples differ from the digit`, diffs.every((d) => d > 0.005), diffs.map((d) => d.toFixed(3)).join(' '));
+  check(`[${backend}] ... and stay digit-like at ε = 0.5 (the standard model reads most of them right)`, grid.correct[0] >= 12, `${grid.correct[0]}/16 (label ${grid.label})`);
+  // Moving a slider moves the slider point.
+  const before = await page.$eval('#ex-point', (c) => c.toDataURL());
+  await setControl(page, 'ex-s0', 1);
+  await page.waitForFunction((b) => document.getElementById('ex-point').toDataURL() !== b && !window.ballast.explorer.busy, before, { timeout: 300_000 });
+  check(`[${backend}] the leading-direction slider moves the digit`, true);
+  await setControl(page, 'ex-s0', 0);
+  await page.waitForFunction(() => !window.ballast.explorer.busy, null, { timeout: 300_000 });
+  // The latent attack at ε = 2 on both classifiers (software WebGPU: 5 steps).
+  await setControl(page, 'ex-eps', 2);
+  await setControl(page, 'ex-steps', gpu ? 5 : 20);
+  await page.waitForFunction(() => !window.ballast.explorer.busy, null, { timeout: 300_000 });
+  await page.click('#ex-attack');
+  await page.waitForFunction(() => document.querySelectorAll('#ex-attacks tbody tr').length === 2 && !window.ballast.explorer.busy, null, { timeout: 600_000 });
+  const latent = await page.$$eval('#ex-attacks tbody tr', (trs) => trs.map((t) => ({ fooled: t.dataset.fooled, unorm: Number(t.dataset.unorm) })));
+  r.explorer_attack = { time: await text(page, '#ex-time'), rows: latent };
+  check(`[${backend}] the latent attack stays in the ε-ball for both models`, latent.every((l) => l.unorm <= 2 * (1 + 1e-4)), JSON.stringify(latent));
+  if (!gpu) {
+    // Over 20 digits the latent attack fools the standard model more often than latent-at.
+    const counts = await page.evaluate(async () => {
+      const ex = window.ballast.explorer;
+      const lab = window.ballast.attack.lab;
+      const fooled = [0, 0];
+      for (let i = 0; i < 20; i++) {
+        for (let m = 0; m < 2; m++) {
+          const out = JSON.parse(await ex.handle.attack(m, Float32Array.from(lab.digit(i)), lab.digit_label(i), 2, 20, 0n));
+          if (out.adv_pred !== lab.digit_label(i)) fooled[m] += 1;
+        }
+      }
+      return fooled;
+    });
+    r.explorer_fooled_of_20 = counts;
+    check(`[${backend}] the latent attack fools the standard model more often than latent-at`, counts[0] > counts[1], `standard ${counts[0]}/20, latent-at ${counts[1]}/20`);
+  }
+  await page.locator('#explorer').screenshot({ path: path.join(out, `explorer-${backend}.png`) });
+
   // Robust overfitting panel.
   const summary = await text(page, '#ro-summary');
   check(`[${backend}] robust-overfitting panel says what early stopping keeps`, /Early stopping .* keeps epoch \d+/.test(summary), summary.slice(0, 90));

@@ -118,3 +118,49 @@ fn shipped_curves_are_complete() {
         );
     }
 }
+
+/// The shipped perturbation set (the explorer's) decodes into the architecture its manifest
+/// names, is the file the manifest hashes, ranks its latent directions by effect, and its
+/// classifiers are linked to it.
+#[test]
+fn shipped_perturbation_sets_decode_and_link_their_classifiers() {
+    let assets = ballast_e2e::repo_root().join("web/assets");
+    let manifest = load_manifest(&assets).unwrap();
+    let set = manifest
+        .perturbation_set("mnist-rts")
+        .expect("mnist-rts is shipped");
+    let path = assets.join(&set.file);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() < 2_000_000, "the shipped set is not small");
+    assert_eq!(
+        ballast_train::attack_report::file_sha256(&path).unwrap(),
+        set.sha256
+    );
+    let cfg = ballast_train::RunConfig::parse(&set.training_config, &[]).unwrap();
+    assert_eq!(cfg.perturbation.latent, set.cvae.latent);
+    let device = ballast_core::Backend::Cpu.device().unwrap();
+    let decoded = ballast_core::manifest::decode_set(set, &bytes, &device).unwrap();
+    let mut order = set.leading_dims.clone();
+    order.sort();
+    assert_eq!(order, (0..set.cvae.latent).collect::<Vec<_>>());
+    assert!(
+        set.leading_dims
+            .windows(2)
+            .all(|w| set.dim_effect[w[0]] >= set.dim_effect[w[1]])
+    );
+    // Members of the set are images.
+    let x = Tensor::<2>::ones([2, set.cvae.features()], &device) * 0.5;
+    let u = Tensor::<2>::ones([2, set.cvae.latent], &device);
+    let img: Vec<f32> = decoded.perturb(x, u).into_data().try_to_vec().unwrap();
+    assert!(img.iter().all(|v| (0.0..=1.0).contains(v)));
+    let linked: Vec<&str> = manifest
+        .models
+        .iter()
+        .filter(|m| m.perturbation_set.as_deref() == Some("mnist-rts"))
+        .map(|m| m.method.as_str())
+        .collect();
+    assert!(
+        linked.contains(&"erm") && linked.contains(&"latent-at"),
+        "{linked:?}"
+    );
+}

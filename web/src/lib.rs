@@ -1,9 +1,10 @@
-//! Ballast in the browser. The page's three panels run the core crate's models, attacks and
+//! Ballast in the browser. The page's four panels run the core crate's models, attacks and
 //! method steps on Burn's WebGPU backend (CPU `flex` fallback):
 //!
 //! - [`playground`]: ERM vs a reweighting method, trained live on noisy 2-D or MNIST data;
 //! - [`attack_lab`]: FGSM / PGD on natively trained standard, PGD-AT and SSDS checkpoints;
-//! - the robust-overfitting curves, drawn by the page from a shipped JSON file.
+//! - the robust-overfitting curves, drawn by the page from a shipped JSON file;
+//! - [`explorer`]: a learned perturbation set's ε-ball and its latent attack.
 //!
 //! [`bindings`] is the JavaScript surface; everything else is plain Rust, tested natively.
 

@@ -233,6 +233,7 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
                 latent: 16,
                 width: 1.0,
                 likelihood: Likelihood::Bernoulli,
+                generator: Default::default(),
             };
             arch.validate().map_err(anyhow::Error::msg)?;
             Some(arch.init_set(&device.clone().inner()))

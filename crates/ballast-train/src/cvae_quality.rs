@@ -23,6 +23,10 @@ pub struct CvaeQuality {
     pub reconstruction: f64,
     pub kl: f64,
     pub neg_elbo: f64,
+    /// Mean squared error per pixel between x and x̃ (how far the observed perturbations
+    /// move an image: the scale of the errors below).
+    #[serde(default)]
+    pub pair_mse: f64,
     pub per_eps: Vec<QualityAtEps>,
     /// Descent steps and step size of the approximation error, draws of the expected error.
     pub approx_steps: usize,
@@ -52,6 +56,12 @@ pub fn cvae_quality(
     let n = x.len() / d;
     device.seed(seed);
     let (mut rec, mut kl) = (0.0, 0.0);
+    let pair_mse = x
+        .iter()
+        .zip(x_tilde)
+        .map(|(a, b)| ((a - b) * (a - b)) as f64)
+        .sum::<f64>()
+        / x.len().max(1) as f64;
     let mut per_eps = vec![[0.0f64; 3]; eps.len()];
     for start in (0..n).step_by(batch.max(1)) {
         let m = batch.min(n - start);
@@ -80,6 +90,7 @@ pub fn cvae_quality(
         reconstruction: rec / nf,
         kl: kl / nf,
         neg_elbo: (rec + kl) / nf,
+        pair_mse,
         per_eps: eps
             .iter()
             .zip(&per_eps)

@@ -6,7 +6,7 @@
 use crate::checkpoint::{Checkpoints, MODEL_FILE, load_model_bytes};
 use anyhow::{Context, Result, bail};
 use ballast_core::attack::AttackConfig;
-use ballast_core::perturbation::{Cvae, CvaeConfig, Likelihood};
+use ballast_core::perturbation::{Cvae, CvaeConfig, GeneratorKind, Likelihood};
 use ballast_data::{CorruptionSet, RtsConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,9 @@ pub struct PerturbationConfig {
     pub width: f64,
     /// Reconstruction likelihood; default Bernoulli for grey images, Gaussian for colour.
     pub likelihood: Option<Likelihood>,
+    /// Generator: `affine` (a spatial transformer: z -> an affine warp of x) or `conv`;
+    /// default affine for RTS pairs, conv for corruptions.
+    pub generator: Option<GeneratorKind>,
     /// β of the KL term as a piecewise-linear function of the epoch: [[epoch, β], …]
     /// (flat outside the points).
     pub beta: Vec<[f64; 2]>,
@@ -72,6 +75,7 @@ impl Default for PerturbationConfig {
             latent: 16,
             width: 1.0,
             likelihood: None,
+            generator: None,
             beta: vec![[0.0, 0.0], [2.0, 0.01], [10.0, 1.0]],
             eval_eps: vec![1.0, 2.0, 4.0],
             eval_examples: 500,
@@ -110,6 +114,10 @@ impl PerturbationConfig {
                 Likelihood::Bernoulli
             } else {
                 Likelihood::Gaussian
+            }),
+            generator: self.generator.unwrap_or(match self.pairs {
+                PairKind::Rts => GeneratorKind::Affine,
+                PairKind::Corruptions => GeneratorKind::Conv,
             }),
         }
     }

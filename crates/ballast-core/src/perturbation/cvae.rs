@@ -9,6 +9,7 @@
 //! each followed by a 3×3 convolution: 32 then 16 channels) and concatenated with x again
 //! before the last 3×3 convolution, so the generator has a short path to "x plus a change".
 
+use super::affine_generator::AffineGenerator;
 use crate::models::layers::scaled;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -41,6 +42,8 @@ pub struct CvaeConfig {
     /// Channel / unit multiplier of every layer.
     pub width: f64,
     pub likelihood: Likelihood,
+    #[serde(default)]
+    pub generator: GeneratorKind,
 }
 
 impl CvaeConfig {
@@ -199,9 +202,50 @@ fn bounded_logvar(raw: Tensor<2>) -> Tensor<2> {
     raw.tanh() * half + (LOGVAR_MIN + half)
 }
 
+/// Which generator a CVAE uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GeneratorKind {
+    /// Convolutional (appearance changes: corruptions).
+    #[default]
+    Conv,
+    /// Spatial transformer: z -> an affine warp of x (geometric changes: RTS).
+    Affine,
+}
+
 /// (z, x) -> logits of the perturbed image.
 #[derive(Module, Debug)]
-pub struct Generator {
+pub enum Generator {
+    Conv(ConvGenerator),
+    Affine(AffineGenerator),
+}
+
+impl Generator {
+    fn new(cfg: &CvaeConfig, device: &Device) -> Self {
+        match cfg.generator {
+            GeneratorKind::Conv => Generator::Conv(ConvGenerator::new(cfg, device)),
+            GeneratorKind::Affine => Generator::Affine(AffineGenerator::new(
+                cfg.shape,
+                cfg.latent,
+                scaled(64, cfg.width),
+                device,
+            )),
+        }
+    }
+
+    /// z: [B, L], x: [B, C·H·W] -> logits [B, C·H·W] (the image is their sigmoid).
+    pub fn forward(&self, z: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Generator::Conv(g) => g.forward(z, x),
+            Generator::Affine(g) => g.forward(z, x),
+        }
+    }
+}
+
+/// The convolutional generator: x features and a z map, upsampled, with x concatenated again
+/// before the last convolution.
+#[derive(Module, Debug)]
+pub struct ConvGenerator {
     x_convs: Vec<Conv2d>,
     z_fc: Linear,
     mid: Conv2d,
@@ -212,7 +256,7 @@ pub struct Generator {
     z_channels: usize,
 }
 
-impl Generator {
+impl ConvGenerator {
     fn new(cfg: &CvaeConfig, device: &Device) -> Self {
         let [c, h, w] = cfg.shape;
         let (c16, c32, c64) = (

@@ -3,6 +3,7 @@
 //! ELBO that trains it; the latent attack (also reachable through [`crate::attack::attack_with`]
 //! as `AttackKind::Latent`); the quality metrics of the set; and randomized smoothing in u.
 
+pub mod affine_generator;
 pub mod ball;
 pub mod cvae;
 pub mod elbo;
@@ -10,7 +11,7 @@ pub mod latent_attack;
 pub mod quality;
 pub mod smoothing;
 
-pub use cvae::{Cvae, CvaeConfig, Gaussian, Likelihood, PerturbationSet};
+pub use cvae::{Cvae, CvaeConfig, Gaussian, GeneratorKind, Likelihood, PerturbationSet};
 pub use elbo::{ElboTerms, elbo_terms, elbo_terms_with_noise, kl_divergence, reconstruction_error};
 pub use latent_attack::{LatentAdversary, latent_attack};
 pub use quality::{Approximation, approximation_error, expected_approximation_error};

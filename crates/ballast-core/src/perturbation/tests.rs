@@ -15,11 +15,16 @@ fn host1(t: Tensor<1>) -> Vec<f32> {
 }
 
 fn tiny_cvae(latent: usize, device: &Device) -> (CvaeConfig, Cvae) {
+    tiny_cvae_with(latent, GeneratorKind::Conv, device)
+}
+
+fn tiny_cvae_with(latent: usize, generator: GeneratorKind, device: &Device) -> (CvaeConfig, Cvae) {
     let cfg = CvaeConfig {
         shape: [1, 8, 8],
         latent,
         width: 0.25,
         likelihood: Likelihood::Bernoulli,
+        generator,
     };
     cfg.validate().unwrap();
     let cvae = cfg.init(device);
@@ -85,9 +90,18 @@ fn kl_matches_the_closed_form_for_scalar_gaussians() {
 
 #[test]
 fn reparameterisation_gradients_match_finite_differences() {
+    reparameterisation_check(GeneratorKind::Conv);
+}
+
+#[test]
+fn reparameterisation_gradients_through_the_affine_warp_match_finite_differences() {
+    reparameterisation_check(GeneratorKind::Affine);
+}
+
+fn reparameterisation_check(generator: GeneratorKind) {
     let ad = Device::flex().autodiff();
     ad.seed(12);
-    let (cfg, cvae) = tiny_cvae(3, &ad);
+    let (cfg, cvae) = tiny_cvae_with(3, generator, &ad);
     let plain = cvae.valid();
     let dev = ad.clone().inner();
     let x = uniform(2, 64, &dev);
@@ -408,4 +422,80 @@ fn certify_counts_every_sample_and_reports_a_consistent_radius() {
         }
         Certificate::Abstain { p_lower } => assert!(p_lower <= 0.5),
     }
+}
+
+#[test]
+fn the_affine_warp_matches_the_data_crates_rts_transform() {
+    use ballast_data::transform::{Affine, apply_affine};
+    let device = Device::flex();
+    device.seed(19);
+    let shape = [2, 9, 11];
+    let d = 2 * 9 * 11;
+    let x = uniform(1, d, &device);
+    let host_x = host(x.clone());
+    for (rot, scale, tx, ty) in [
+        (0.0f32, 1.0f32, 0.0f32, 0.0f32),
+        (30.0, 1.2, 1.5, -2.0),
+        (-45.0, 0.7, -3.25, 0.5),
+        (90.0, 1.0, 0.0, 0.0),
+    ] {
+        let a = Affine {
+            rotation_deg: rot,
+            scale,
+            tx,
+            ty,
+        };
+        let want = apply_affine(&host_x, shape, &a);
+        // The data crate maps p -> c + s·R(p − c) + t; the warp samples the inverse map:
+        // source = A·(p − c) + c + t' with A = R⁻¹ / s, t' = −A·t.
+        let (s_, c_) = (rot.to_radians().sin(), rot.to_radians().cos());
+        // Image y grows downwards; the data crate's positive angle turns counter-clockwise
+        // as displayed, i.e. R = [[c, s], [−s, c]] in (x, y-down) coordinates.
+        let r = [[c_, s_], [-s_, c_]];
+        let inv = [
+            [r[1][1] / scale, -r[0][1] / scale],
+            [-r[1][0] / scale, r[0][0] / scale],
+        ];
+        let det = r[0][0] * r[1][1] - r[0][1] * r[1][0];
+        let a_ = [
+            [inv[0][0] / det, inv[0][1] / det],
+            [inv[1][0] / det, inv[1][1] / det],
+        ];
+        let t_ = [
+            -(a_[0][0] * tx + a_[0][1] * ty),
+            -(a_[1][0] * tx + a_[1][1] * ty),
+        ];
+        let theta = Tensor::<2>::from_data(
+            TensorData::new(
+                vec![a_[0][0], a_[0][1], a_[1][0], a_[1][1], t_[0], t_[1]],
+                [1, 6],
+            ),
+            &device,
+        );
+        let got = host(affine_generator::affine_warp(x.clone(), theta, shape));
+        let err = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            err < 1e-4,
+            "rotation {rot}, scale {scale}, shift ({tx}, {ty}): max error {err}"
+        );
+    }
+}
+
+#[test]
+fn the_affine_generator_starts_at_the_identity() {
+    let device = Device::flex();
+    device.seed(20);
+    let (_, cvae) = tiny_cvae_with(3, GeneratorKind::Affine, &device);
+    let x = uniform(4, 64, &device).clamp(0.01, 0.99);
+    let out = host(cvae.generate(gaussian(4, 3, 1.0, &device), x.clone()));
+    let err = out
+        .iter()
+        .zip(&host(x))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(err < 1e-4, "{err}");
 }
