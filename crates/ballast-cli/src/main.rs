@@ -140,8 +140,9 @@ enum Command {
     /// Time training steps on synthetic inputs and print JSON (ratios to ERM, same run).
     Bench {
         /// Methods to time (repeatable; the config names: erm, l2rw, mwn, teacher, meta-loss,
-        /// random, class-ratio, pgd-at, fgsm-rs, trades, ssds); ERM is always timed as the
-        /// reference. With an adversarial method, PGD-10 throughput is timed too.
+        /// random, class-ratio, pgd-at, fgsm-rs, trades, ssds, latent-at, cvae-aug, transform-aug);
+        /// ERM is always timed as the reference. With an adversarial method, PGD-10 throughput
+        /// is timed too.
         #[arg(long, value_parser = parse_name::<Method>, default_values = ["erm"])]
         method: Vec<Method>,
         /// Clean validation batch of the meta-methods.

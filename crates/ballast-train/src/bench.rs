@@ -224,16 +224,17 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
             "bench times classifier training steps; method cvae trains a CVAE (its run reports steps/s)"
         );
     }
-    // latent-at / cvae-aug: an untrained CVAE of the input's shape (the cost does not depend
-    // on its weights).
+    // latent-at / cvae-aug: an untrained perturbation set of the input's shape, shaped like
+    // configs/cvae-mnist-rts.toml (affine generator, 8 latents, half width); the cost does
+    // not depend on its weights.
     let cvae = match spec.input.shape.as_slice() {
         [c, h, w] if spec.methods.iter().any(|m| m.needs_cvae()) => {
             let arch = CvaeConfig {
                 shape: [*c, *h, *w],
-                latent: 16,
-                width: 1.0,
+                latent: 8,
+                width: 0.5,
                 likelihood: Likelihood::Bernoulli,
-                generator: Default::default(),
+                generator: ballast_core::perturbation::GeneratorKind::Affine,
             };
             arch.validate().map_err(anyhow::Error::msg)?;
             Some(arch.init_set(&device.clone().inner()))

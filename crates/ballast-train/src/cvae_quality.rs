@@ -27,6 +27,10 @@ pub struct CvaeQuality {
     /// move an image: the scale of the errors below).
     #[serde(default)]
     pub pair_mse: f64,
+    /// Norms ‖(μ_q − μ_p)/σ_p‖₂ of the pairs' encodings (unclipped) at the 10th, 50th, 90th and
+    /// 99th percentile: which latent radius holds how many observed perturbations.
+    #[serde(default)]
+    pub encoding_norm_percentiles: [f64; 4],
     pub per_eps: Vec<QualityAtEps>,
     /// Descent steps and step size of the approximation error, draws of the expected error.
     pub approx_steps: usize,
@@ -63,6 +67,7 @@ pub fn cvae_quality(
         .sum::<f64>()
         / x.len().max(1) as f64;
     let mut per_eps = vec![[0.0f64; 3]; eps.len()];
+    let mut norms: Vec<f32> = Vec::with_capacity(n);
     for start in (0..n).step_by(batch.max(1)) {
         let m = batch.min(n - start);
         let rows = |v: &[f32]| {
@@ -72,6 +77,17 @@ pub fn cvae_quality(
             )
         };
         let (xb, tb) = (rows(x), rows(x_tilde));
+        let prior = cvae.prior(xb.clone());
+        let u = prior.standardize(cvae.recognition(xb.clone(), tb.clone()).mu);
+        norms.extend(
+            u.powi_scalar(2)
+                .sum_dim(1)
+                .sqrt()
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 data"),
+        );
         let terms = elbo_terms(cvae, xb.clone(), tb.clone(), likelihood);
         rec += mean(terms.reconstruction) * m as f64;
         kl += mean(terms.kl) * m as f64;
@@ -85,12 +101,20 @@ pub fn cvae_quality(
         }
     }
     let nf = n.max(1) as f64;
+    norms.sort_by(|a, b| a.total_cmp(b));
+    let pct = |q: f64| {
+        norms
+            .get(((q * norms.len() as f64) as usize).min(norms.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0) as f64
+    };
     CvaeQuality {
         examples: n,
         reconstruction: rec / nf,
         kl: kl / nf,
         neg_elbo: (rec + kl) / nf,
         pair_mse,
+        encoding_norm_percentiles: [pct(0.1), pct(0.5), pct(0.9), pct(0.99)],
         per_eps: eps
             .iter()
             .zip(&per_eps)
