@@ -82,3 +82,17 @@ pub fn metrics_without_timing(run_dir: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// Fetches MNIST into the shared cache (a no-op once it is there).
+pub fn fetch_mnist() {
+    ballast_ok(
+        Path::new("."),
+        &[
+            "data",
+            "fetch",
+            "mnist",
+            "--data-dir",
+            data_dir().to_str().unwrap(),
+        ],
+    );
+}

@@ -2,21 +2,10 @@
 //! per-epoch robust evaluation and the best-by-validation model, the attack report with
 //! every knob, SSDS's persistent state across resume, and clear errors.
 
-use ballast_e2e::{ballast, ballast_ok, data_dir, metrics_without_timing, read_json, text};
+use ballast_e2e::{
+    ballast, ballast_ok, data_dir, fetch_mnist, metrics_without_timing, read_json, text,
+};
 use std::path::Path;
-
-fn fetch_mnist() {
-    ballast_ok(
-        Path::new("."),
-        &[
-            "data",
-            "fetch",
-            "mnist",
-            "--data-dir",
-            data_dir().to_str().unwrap(),
-        ],
-    );
-}
 
 /// A short run of `configs/adv-mnist.toml` with `method`.
 fn short_run(cwd: &Path, out: &Path, method: &str, steps: usize, extra: &[&str]) -> String {

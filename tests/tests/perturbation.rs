@@ -4,21 +4,8 @@
 //! attacks), under real random transforms and by latent randomized smoothing; plus the errors
 //! a user meets first.
 
-use ballast_e2e::{ballast, ballast_ok, data_dir, read_json, repo_root, text};
+use ballast_e2e::{ballast, ballast_ok, data_dir, fetch_mnist, read_json, repo_root, text};
 use std::path::Path;
-
-fn fetch_mnist() {
-    ballast_ok(
-        Path::new("."),
-        &[
-            "data",
-            "fetch",
-            "mnist",
-            "--data-dir",
-            data_dir().to_str().unwrap(),
-        ],
-    );
-}
 
 const SMALL_CVAE: &[&str] = &[
     "--set",

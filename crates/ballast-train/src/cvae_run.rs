@@ -7,7 +7,7 @@
 use crate::checkpoint::{LoopState, write_atomic};
 use crate::config::RunConfig;
 use crate::cvae_quality::{CvaeQuality, cvae_quality};
-use crate::data::{PreparedData, epoch_order, gather};
+use crate::data::{EpochOrder, PreparedData, gather};
 use crate::perturbation::CVAE_FILE;
 use crate::run::{INPUT_FILE, RunOptions, SUMMARY_FILE, budget_steps, open_run_dir};
 use anyhow::{Context, Result, bail};
@@ -127,17 +127,17 @@ pub fn train_cvae(cfg: &RunConfig, opts: &RunOptions) -> Result<CvaeSummary> {
     let elapsed_before = state.elapsed_s;
     let steps_at_start = state.step;
     let (mut rec_sum, mut kl_sum) = (0.0f64, 0.0f64);
-    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut order = EpochOrder::default();
     let mut last = None;
     while state.step < stop {
         let step = state.step;
-        let epoch = step / per_epoch;
-        if order.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            order = Some((epoch, epoch_order(data.train.len(), cfg.seed, epoch)));
-        }
-        let perm = &order.as_ref().unwrap().1;
-        let offset = (step % per_epoch) * cfg.budget.batch_size;
-        let positions = &perm[offset..(offset + cfg.budget.batch_size).min(perm.len())];
+        let positions = order.batch(
+            data.train.len(),
+            cfg.seed,
+            step,
+            per_epoch,
+            cfg.budget.batch_size,
+        );
         let (x, _) = gather(&data.train, positions);
         let x_tilde = p.perturb_host(&x, shape, step_seed(cfg.seed, step))?;
         let n = positions.len();

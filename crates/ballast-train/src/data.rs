@@ -233,6 +233,33 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
+/// The epoch permutations of a training loop, one epoch at a time.
+#[derive(Default)]
+pub struct EpochOrder {
+    current: Option<(usize, Vec<usize>)>,
+}
+
+impl EpochOrder {
+    /// Dataset positions of the batch of `step` (0-based): the seeded permutation of its epoch
+    /// (`per_epoch` steps each), sliced at the step's offset.
+    pub fn batch(
+        &mut self,
+        n: usize,
+        seed: u64,
+        step: usize,
+        per_epoch: usize,
+        batch_size: usize,
+    ) -> &[usize] {
+        let epoch = step / per_epoch;
+        if self.current.as_ref().map(|(e, _)| *e) != Some(epoch) {
+            self.current = Some((epoch, epoch_order(n, seed, epoch)));
+        }
+        let perm = &self.current.as_ref().expect("set above").1;
+        let offset = (step % per_epoch) * batch_size;
+        &perm[offset..(offset + batch_size).min(perm.len())]
+    }
+}
+
 /// Gathers the examples at `positions` into a batch on `device`, augmented in pixel space
 /// (`seed` picks the crops, flips and cutout squares; `cutout` 0 = none).
 pub fn augmented_batch_of(

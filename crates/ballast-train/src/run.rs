@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{BEST_DIR, Checkpoints, LoopState, save_best, write_atomic};
 use crate::config::{Method, RunConfig};
-use crate::data::{PreparedData, augmented_batch_of, batch_of, epoch_order};
+use crate::data::{EpochOrder, PreparedData, augmented_batch_of, batch_of, epoch_order};
 use crate::eval::evaluate;
 use crate::metrics::{EvalRecord, MetricsLog, RobustSummary, Summary};
 use crate::perturbation::load_cvae;
@@ -218,7 +218,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let started = Instant::now();
     let elapsed_before = state.elapsed_s;
     let steps_at_start = state.step;
-    let mut order: Option<(usize, Vec<usize>)> = None;
+    let mut order = EpochOrder::default();
     let class_freq = class_frequencies(&data.train);
     let mut weight_log = (cfg.meta.export_weights_every > 0)
         .then(|| WeightLog::open(run_dir, opts.resume.then_some(state.step)))
@@ -228,12 +228,13 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     while state.step < stop {
         let step = state.step;
         let epoch = step / per_epoch;
-        if order.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            order = Some((epoch, epoch_order(data.train.len(), cfg.seed, epoch)));
-        }
-        let perm = &order.as_ref().unwrap().1;
-        let offset = (step % per_epoch) * cfg.budget.batch_size;
-        let positions = &perm[offset..(offset + cfg.budget.batch_size).min(perm.len())];
+        let positions = order.batch(
+            data.train.len(),
+            cfg.seed,
+            step,
+            per_epoch,
+            cfg.budget.batch_size,
+        );
         let batch = augmented_batch_of(
             &data.train,
             positions,

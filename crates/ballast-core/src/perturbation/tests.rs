@@ -499,3 +499,35 @@ fn the_affine_generator_starts_at_the_identity() {
         .fold(0f32, f32::max);
     assert!(err < 1e-4, "{err}");
 }
+
+#[test]
+fn rgb_32x32_cvaes_of_both_generators_give_finite_gaussian_elbos() {
+    let ad = Device::flex().autodiff();
+    ad.seed(21);
+    for generator in [GeneratorKind::Conv, GeneratorKind::Affine] {
+        let cfg = CvaeConfig {
+            shape: [3, 32, 32],
+            latent: 6,
+            width: 0.25,
+            likelihood: Likelihood::Gaussian,
+            generator,
+        };
+        cfg.validate().unwrap();
+        let cvae = cfg.init(&ad);
+        let d = cfg.features();
+        let (x, t) = (uniform(2, d, &ad), uniform(2, d, &ad));
+        let terms = elbo_terms(&cvae, x.clone(), t, cfg.likelihood);
+        assert_eq!(terms.reconstruction.dims(), [2]);
+        let loss = terms.loss(0.5);
+        assert!(loss.into_scalar::<f32>().is_finite(), "{generator:?}");
+        assert_eq!(cvae.generate(Tensor::zeros([2, 6], &ad), x).dims(), [2, d]);
+    }
+    let bad = CvaeConfig {
+        shape: [3, 30, 30],
+        latent: 6,
+        width: 1.0,
+        likelihood: Likelihood::Gaussian,
+        generator: GeneratorKind::Conv,
+    };
+    assert!(bad.validate().unwrap_err().contains("multiples of 4"));
+}
