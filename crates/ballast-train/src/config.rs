@@ -403,6 +403,23 @@ pub struct BudgetConfig {
     pub finetune_lr: Option<f64>,
 }
 
+impl BudgetConfig {
+    /// (evaluate every, checkpoint every) in steps: an epoch and "at each evaluation" when 0.
+    pub fn intervals(&self, per_epoch: usize) -> (usize, usize) {
+        let eval = if self.eval_every > 0 {
+            self.eval_every
+        } else {
+            per_epoch
+        };
+        let ckpt = if self.checkpoint_every > 0 {
+            self.checkpoint_every
+        } else {
+            eval
+        };
+        (eval, ckpt)
+    }
+}
+
 impl Default for BudgetConfig {
     fn default() -> Self {
         Self {

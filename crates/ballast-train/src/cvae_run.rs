@@ -107,20 +107,23 @@ pub fn train_cvae(cfg: &RunConfig, opts: &RunOptions) -> Result<CvaeSummary> {
     let inner = device.clone().inner();
 
     let (per_epoch, total) = budget_steps(cfg, data.train.len());
-    let eval_every = if cfg.budget.eval_every > 0 {
-        cfg.budget.eval_every
-    } else {
-        per_epoch
-    };
-    let ckpt_every = if cfg.budget.checkpoint_every > 0 {
-        cfg.budget.checkpoint_every
-    } else {
-        eval_every
-    };
+    let (eval_every, ckpt_every) = cfg.budget.intervals(per_epoch);
     let stop = opts.stop_after.unwrap_or(total).min(total);
     let metrics_path = run_dir.join(CVAE_METRICS_FILE);
-    if !opts.resume && metrics_path.exists() {
-        std::fs::remove_file(&metrics_path)?;
+    // A fresh run starts a new log; a resumed one drops records past its checkpoint.
+    if metrics_path.exists() {
+        let kept: String = if opts.resume {
+            std::fs::read_to_string(&metrics_path)?
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<CvaeRecord>(l).is_ok_and(|r| r.step <= state.step)
+                })
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            String::new()
+        };
+        write_atomic(&metrics_path, kept.as_bytes())?;
     }
     let bar = crate::run::progress_bar(opts.progress, total, state.step);
     let started = Instant::now();

@@ -202,16 +202,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let (per_epoch, main_total) = budget_steps(cfg, data.train.len());
     // "+FT": plain steps on the clean validation split after the main budget.
     let total = main_total + cfg.budget.finetune_steps;
-    let eval_every = if cfg.budget.eval_every > 0 {
-        cfg.budget.eval_every
-    } else {
-        per_epoch
-    };
-    let ckpt_every = if cfg.budget.checkpoint_every > 0 {
-        cfg.budget.checkpoint_every
-    } else {
-        eval_every
-    };
+    let (eval_every, ckpt_every) = cfg.budget.intervals(per_epoch);
     let stop = opts.stop_after.unwrap_or(total).min(total);
 
     let bar = progress_bar(opts.progress, total, state.step);
