@@ -96,3 +96,21 @@ pub fn fetch_mnist() {
         ],
     );
 }
+
+/// sha256 over every tensor of a module (parameters and running statistics), in name order:
+/// name, shape and the little-endian bytes of each. Two modules with the same digest hold the
+/// same bits.
+pub fn params_digest<M: burn::module::Module>(module: &M) -> String {
+    use burn::store::ModuleSnapshot;
+    use sha2::{Digest, Sha256};
+    let mut tensors = module.collect(None, None, false);
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut h = Sha256::new();
+    for t in &tensors {
+        h.update(t.name.as_bytes());
+        h.update(format!("{:?}", t.shape).as_bytes());
+        let bytes = t.to_bytes().expect("tensor bytes");
+        h.update(&bytes[..]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
