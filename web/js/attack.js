@@ -106,7 +106,7 @@ export class AttackPanel {
   }
 
   useImage(source, name) {
-    const pixels = toMnist(source);
+    const pixels = toMnist(source, this.wasm);
     if (!pixels) {
       this.report('the picture is empty: draw or upload a digit first');
       return;

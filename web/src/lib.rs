@@ -11,6 +11,7 @@
 pub mod attack_lab;
 pub mod backend;
 pub mod bindings;
+pub mod digit_input;
 pub mod explorer;
 pub mod playground;
 pub mod read;

@@ -137,4 +137,27 @@ pub enum DataError {
     /// An argument outside its valid range (rate not in [0, 1], zero classes, ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A picture with a zero width or height (see [`crate::digit_image`]).
+    #[error("a {width}×{height} image has no pixels: width and height must both be at least 1")]
+    EmptyImage {
+        /// Declared width in pixels.
+        width: usize,
+        /// Declared height in pixels.
+        height: usize,
+    },
+    /// An RGBA8 buffer whose length is not 4 bytes per pixel of its declared size.
+    #[error(
+        "the RGBA8 buffer of a {width}×{height} image must hold 4·{width}·{height} = {expected} \
+         bytes, found {actual}"
+    )]
+    ImageBufferLength {
+        /// Declared width in pixels.
+        width: usize,
+        /// Declared height in pixels.
+        height: usize,
+        /// `4·width·height` (saturating, so it cannot overflow).
+        expected: u128,
+        /// Length of the buffer passed.
+        actual: usize,
+    },
 }

