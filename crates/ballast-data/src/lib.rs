@@ -41,7 +41,7 @@ pub mod fetch;
 pub mod idx;
 pub mod imbalance;
 pub mod noise;
-mod rng;
+pub mod rng;
 pub mod split;
 pub mod subset;
 pub mod toy;
@@ -63,6 +63,7 @@ pub use noise::{
     NoiseConfig, NoiseKind, NoisyLabels, apply_noise, corrupt_labels, empirical_transition,
     pair_targets, transition_matrix,
 };
+pub use rng::SeededRng;
 pub use split::{SplitConfig, split_train_val, subsample_train};
 pub use subset::{decode_subset, encode_subset};
 pub use toy::{blobs, moons, spirals};

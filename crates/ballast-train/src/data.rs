@@ -6,9 +6,6 @@ use anyhow::{Context, Result, bail};
 use ballast_core::{Batch, InputSpec};
 use ballast_data::{Dataset, NoiseConfig, NoisyLabels, SplitConfig};
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
 pub struct PreparedData {
@@ -226,11 +223,8 @@ pub fn input_spec(train: &Dataset) -> InputSpec {
 /// The permutation of training positions for an epoch (depends only on seed and epoch, so
 /// a resumed run sees the same order).
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407));
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut rng);
-    order
+    ballast_data::SeededRng::new(seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407), 0)
+        .permutation(n)
 }
 
 /// The epoch permutations of a training loop, one epoch at a time.

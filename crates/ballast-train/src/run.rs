@@ -726,15 +726,9 @@ fn catastrophic(previous: f64, now: f64, drop: f64) -> bool {
 
 /// Mixup partner permutation and λ ~ Beta(α, α) of a step, from its own seed.
 fn mixup_for(alpha: f64, seed: u64, n: usize, device: &Device) -> Mixup {
-    use rand_distr::Distribution;
-    use rand10::SeedableRng;
-    use rand10::seq::SliceRandom;
-    let mut rng = rand10::rngs::StdRng::seed_from_u64(seed);
-    let lam = rand_distr::Beta::new(alpha, alpha)
-        .expect("mixup_alpha > 0 is validated")
-        .sample(&mut rng);
-    let mut perm: Vec<i32> = (0..n as i32).collect();
-    perm.shuffle(&mut rng);
+    let mut rng = ballast_data::SeededRng::new(seed, 0);
+    let lam = rng.beta(alpha, alpha);
+    let perm: Vec<i32> = rng.permutation(n).into_iter().map(|i| i as i32).collect();
     Mixup {
         perm: Tensor::from_data(TensorData::new(perm, [n]), device),
         lam,
