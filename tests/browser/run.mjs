@@ -175,8 +175,13 @@ async function testBackend(ctx, base, backend) {
   await page.click('#pg-run');
   check(`[${backend}] live reweighting runs`, r.steps_per_s > 0, `${r.steps_per_s.toFixed(1)} steps/s`);
   await page.locator('#playground').screenshot({ path: path.join(out, `playground-${backend}.png`) });
-  // Every other method and the MNIST set (CPU only: each new kernel costs seconds on SwiftShader).
-  for (const method of gpu ? [] : ['mwn', 'teacher', 'meta-loss']) {
+  // Every other method the core lists for the playground, and the MNIST set (CPU only: each new
+  // kernel costs seconds on SwiftShader).
+  const methods = await page.$$eval('#pg-method option', (os) => os.map((o) => o.value));
+  check(`[${backend}] the playground lists the core's reweighting and noisy-label methods`,
+    ['l2rw', 'mwn', 'teacher', 'meta-loss', 'random', 'class-ratio'].every((m) => methods.includes(m)) && !methods.includes('erm'),
+    methods.join(' '));
+  for (const method of gpu ? [] : methods.filter((m) => m !== 'l2rw')) {
     await setControl(page, 'pg-method', method);
     await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
     await page.click('#pg-step');
@@ -216,8 +221,10 @@ async function testBackend(ctx, base, backend) {
   // Moving a slider moves the slider point.
   const before = await page.$eval('#ex-point', (c) => c.toDataURL());
   await setControl(page, 'ex-s0', 1);
-  await page.waitForFunction((b) => document.getElementById('ex-point').toDataURL() !== b && !window.ballast.explorer.busy, before, { timeout: 300_000 });
-  check(`[${backend}] the leading-direction slider moves the digit`, true);
+  const moved = await page.waitForFunction((b) => document.getElementById('ex-point').toDataURL() !== b && !window.ballast.explorer.busy, before, { timeout: 300_000 })
+    .then(() => true, () => false);
+  const after = await page.$eval('#ex-point', (c) => c.toDataURL());
+  check(`[${backend}] the leading-direction slider moves the digit`, moved && after !== before, moved ? '' : 'the digit did not change within 300 s');
   await setControl(page, 'ex-s0', 0);
   await page.waitForFunction(() => !window.ballast.explorer.busy, null, { timeout: 300_000 });
   // The latent attack at ε = 2 on both classifiers (software WebGPU: 5 steps).

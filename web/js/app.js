@@ -34,6 +34,21 @@ function showBackend(info, adapter) {
 
 function applyDefaults(defaults) {
   const pg = defaults.playground, at = defaults.attack;
+  // The playground's methods come from the core crate's registry, grouped by family.
+  const select = el('pg-method');
+  select.replaceChildren();
+  const groups = new Map();
+  for (const m of defaults.playground_methods) {
+    if (!groups.has(m.family)) {
+      const g = document.createElement('optgroup');
+      g.label = m.family;
+      groups.set(m.family, g);
+      select.append(g);
+    }
+    const o = new Option(m.label, m.name);
+    o.title = m.summary;
+    groups.get(m.family).append(o);
+  }
   Object.entries({ 'pg-dataset': pg.dataset, 'pg-noise': pg.noise_rate, 'pg-noise-kind': pg.noise_kind,
     'pg-imbalance': pg.imbalance, 'pg-val': pg.val_size, 'pg-method': pg.method, 'pg-lr': pg.lr, 'pg-seed': pg.seed,
     'at-digit': 0, 'at-kind': at.kind, 'at-norm': at.norm, 'at-eps': at.eps, 'at-steps': at.steps, 'at-batch-n': 100 })

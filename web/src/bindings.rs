@@ -33,11 +33,21 @@ pub async fn init_backend(choice: String) -> Result<String, JsValue> {
     json(&backend::select(&choice).await.map_err(js_err)?)
 }
 
-/// Default controls of both panels (JSON), so the page starts from the engines' defaults.
+/// Default controls of both panels (JSON), so the page starts from the engines' defaults,
+/// and the methods the playground trains (name, label, family, summary, from the core).
 #[wasm_bindgen]
 pub fn defaults() -> Result<String, JsValue> {
     json(&serde_json::json!({
         "playground": PlaygroundConfig::default(),
+        "playground_methods": crate::playground::playground_methods()
+            .iter()
+            .map(|m| serde_json::json!({
+                "name": m.name,
+                "label": m.label,
+                "family": m.family.label(),
+                "summary": m.summary,
+            }))
+            .collect::<Vec<_>>(),
         "attack": LabAttack::default(),
     }))
 }
@@ -74,7 +84,8 @@ impl PlaygroundHandle {
         self.inner
             .try_borrow_mut()
             .map_err(|_| js_err("the playground is busy"))?
-            .step(k);
+            .step(k)
+            .map_err(js_err)?;
         Ok(())
     }
 

@@ -6,18 +6,19 @@
 //! read back by [`Playground::snapshot`] + [`PendingView::read`], whose reads are async so the
 //! browser's WebGPU backend never blocks.
 
-use ballast_core::Batch;
-use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::loss::LossConfig;
-use ballast_core::meta_loss::{LossHyper, meta_loss_update};
+use ballast_core::method::{
+    Family, Method, MethodConfig, MethodInfo, MethodSetup, MethodState, StepContext, TrainedRuns,
+    Trains,
+};
 use ballast_core::models::{Classifier, InputSpec, Mode, ModelConfig};
-use ballast_core::reweight::l2rw_step;
-use ballast_core::step::{OptimizerConfig, weighted_step};
-use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
+use ballast_core::step::{OptimizerConfig, erm_step};
+use ballast_core::{Batch, CoreError};
 use ballast_data::{Dataset, NoiseKind, corrupt_labels};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 use crate::read::{read_f32, read_scalar};
 use crate::render::heatmap_rgba;
@@ -43,27 +44,23 @@ pub enum NoiseChoice {
     Pair,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    Erm,
-    L2rw,
-    Mwn,
-    Teacher,
-    MetaLoss,
+/// The methods the playground trains live: the core's reweighting and noisy-label methods
+/// (classifier methods on any input; ERM is always the left model).
+pub fn playground_methods() -> Vec<&'static MethodInfo> {
+    Method::ALL
+        .iter()
+        .map(|m| m.info())
+        .filter(|i| {
+            matches!(i.family, Family::Reweighting | Family::NoisyLabels)
+                && i.trains == Trains::Classifier
+                && !i.uses.images
+                && !i.uses.perturbation_set
+        })
+        .collect()
 }
 
-impl Method {
-    pub fn label(self) -> &'static str {
-        match self {
-            Method::Erm => "ERM",
-            Method::L2rw => "L2RW",
-            Method::Mwn => "MW-Net",
-            Method::Teacher => "Teacher (deep interactions)",
-            Method::MetaLoss => "Meta-learned GCE",
-        }
-    }
-}
+/// Steps over which the teacher's "progress" state goes from 0 to 1.
+const PROGRESS_STEPS: usize = 2000;
 
 /// Every control of the panel (the page keeps it in the URL hash).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,6 +104,20 @@ impl PlaygroundConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.method == Method::Erm {
             return Err("method: ERM is always the left model; pick a reweighting method".into());
+        }
+        if !playground_methods()
+            .iter()
+            .any(|i| i.name == self.method.name())
+        {
+            return Err(format!(
+                "method: {} does not train in the playground (choose one of {})",
+                self.method,
+                playground_methods()
+                    .iter()
+                    .map(|i| i.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
         if !(20..=2000).contains(&self.points) {
             return Err(format!("points must be in 20..=2000, got {}", self.points));
@@ -279,58 +290,65 @@ fn to_batch(data: &Dataset, labels: &[u32], device: &Device) -> Batch {
 
 /// One side of the panel.
 struct Learner {
-    method: Method,
+    method: MethodState,
     model: Classifier,
     optim: ModuleOptimizer,
-    net: Option<(WeightNet, ModuleOptimizer)>,
-    hyper: Option<(LossHyper, ModuleOptimizer)>,
-    loss: LossConfig,
     /// [n_train] the latest weight of every training example × batch size (1 = uniform).
     weights: Tensor<1>,
     /// [1] mean training loss of the latest step.
     last_loss: Tensor<1>,
 }
 
-const META_HIDDEN: usize = 100;
+/// The settings of a playground method: the core's defaults, GCE (q = 0.5) and a faster
+/// meta learning rate (1e-2) for methods that learn loss hyperparameters.
+fn method_config(method: Method) -> MethodConfig {
+    let mut cfg = MethodConfig::default();
+    if method.info().uses.loss_hyper {
+        cfg.loss = LossConfig::Gce { q: 0.5 };
+        cfg.meta.meta_lr = 1e-2;
+    }
+    cfg
+}
+
+/// Classifiers a method builds on, trained here: ERM for [`ESTIMATOR_STEPS`] steps on the
+/// playground's (noisy) training batch from the students' initialisation.
+struct TrainedHere<'a> {
+    init: &'a Classifier,
+    train: &'a Batch,
+    lr: f64,
+}
+
+const ESTIMATOR_STEPS: usize = 300;
+
+impl TrainedRuns for TrainedHere<'_> {
+    fn classifier(&self, _dir: Option<&Path>) -> Result<Classifier, CoreError> {
+        let mut model = self.init.clone();
+        let mut optim = OptimizerConfig::default().init();
+        for _ in 0..ESTIMATOR_STEPS {
+            model = erm_step(model, &mut optim, self.train, &LossConfig::Ce {}, self.lr).0;
+        }
+        Ok(model.valid())
+    }
+}
 
 impl Learner {
-    fn new(method: Method, model: Classifier, n_train: usize, probe: &Batch) -> Self {
-        let device = probe.x.device();
-        let plain = device.clone().inner();
-        let state_dim = |features: &[StateFeature]| {
-            let out = model
-                .valid()
-                .forward_output(probe.x.clone().inner(), Mode::Probe);
-            let losses = LossConfig::Ce {}.per_example(out.logits.clone(), probe.y.clone().inner());
-            teacher_state(&out, &losses, &probe.y.clone().inner(), 0.0, features).dims()[1]
-        };
-        let net = match method {
-            Method::Mwn => Some(state_dim(&[StateFeature::Loss])),
-            Method::Teacher => Some(state_dim(&StateFeature::INTERNAL)),
-            _ => None,
-        }
-        .map(|dim| {
-            (
-                WeightNet::new(dim, META_HIDDEN, &device),
-                AdamConfig::new().init(),
-            )
-        });
-        let loss = match method {
-            Method::MetaLoss => LossConfig::Gce { q: 0.5 },
-            _ => LossConfig::Ce {},
-        };
-        let hyper = (method == Method::MetaLoss)
-            .then(|| (LossHyper::new(&loss, &device), AdamConfig::new().init()));
-        Self {
-            method,
+    fn new(
+        method: Method,
+        model: Classifier,
+        setup: &MethodSetup,
+        n_train: usize,
+    ) -> Result<Self, String> {
+        let cfg = method_config(method);
+        method.resolve(&cfg).map_err(|e| e.to_string())?;
+        let state = MethodState::new(method, &cfg, setup).map_err(|e| e.to_string())?;
+        let plain = setup.device.clone().inner();
+        Ok(Self {
+            method: state,
             model,
             optim: OptimizerConfig::default().init(),
-            net,
-            hyper,
-            loss,
             weights: Tensor::ones([n_train], &plain),
             last_loss: Tensor::zeros([1], &plain),
-        }
+        })
     }
 
     /// One training step on rows `rows` of the training set (batch `batch`).
@@ -340,80 +358,37 @@ impl Learner {
         val: &Batch,
         rows: std::ops::Range<usize>,
         lr: f64,
-        progress: f64,
-    ) {
+        step: usize,
+        seed: u64,
+    ) -> Result<(), String> {
         let b = batch.len() as f32;
-        let model = self.model.clone();
-        let (model, losses, weights) = match self.method {
-            Method::Erm => {
-                let (m, l) = weighted_step(model, &mut self.optim, batch, &self.loss, None, lr);
-                (m, l, None)
-            }
-            Method::L2rw => {
-                let (m, l, w) = l2rw_step(
-                    model,
-                    &mut self.optim,
-                    batch,
-                    val,
-                    &self.loss,
-                    DirectionalConfig::default(),
+        let positions: Vec<usize> = rows.clone().collect();
+        let validation = || val.clone();
+        batch.x.device().seed(seed);
+        let out = self
+            .method
+            .step(
+                self.model.clone(),
+                &mut self.optim,
+                batch,
+                &StepContext {
+                    step,
+                    total: PROGRESS_STEPS,
+                    steps_per_epoch: PROGRESS_STEPS,
                     lr,
-                );
-                (m, l, Some(w))
-            }
-            Method::Mwn | Method::Teacher => {
-                let (net, mut net_optim) = self.net.take().expect("a weighting network");
-                let labels = batch.y.clone().inner();
-                let features: &[StateFeature] = if self.method == Method::Mwn {
-                    &[StateFeature::Loss]
-                } else {
-                    &StateFeature::INTERNAL
-                };
-                let states = |out: &ballast_core::models::ModelOutput, losses: &Tensor<1>| {
-                    teacher_state(out, losses, &labels, progress, features)
-                };
-                let out = learned_weight_step(
-                    model,
-                    &mut self.optim,
-                    net,
-                    &mut net_optim,
-                    batch,
-                    val,
-                    &self.loss,
-                    states,
-                    lr,
-                    1e-3,
-                    DirectionalConfig::default(),
-                );
-                self.net = Some((out.net, net_optim));
-                (out.model, out.losses, Some(out.weights))
-            }
-            Method::MetaLoss => {
-                let (hyper, mut hyper_optim) = self.hyper.take().expect("loss hyperparameters");
-                let hyper = meta_loss_update(
-                    &model,
-                    hyper,
-                    &mut hyper_optim,
-                    batch,
-                    val,
-                    &self.loss,
-                    lr,
-                    1e-2,
-                );
-                let logits = model.forward(batch.x.clone(), Mode::Train);
-                let losses = hyper.per_example(&self.loss, logits, batch.y.clone()); // [B]
-                let grads = GradientsParams::from_grads(losses.clone().mean().backward(), &model);
-                let model = self.optim.step(lr, model, grads);
-                self.hyper = Some((hyper, hyper_optim));
-                (model, losses.detach().inner(), None)
-            }
-        };
-        self.model = model;
-        self.last_loss = losses.mean();
-        if let Some(w) = weights {
+                    seed,
+                    positions: &positions,
+                    validation: Some(&validation),
+                },
+            )
+            .map_err(|e| format!("{}: {e}", self.method.method().label()))?;
+        self.model = out.model;
+        self.last_loss = out.losses.mean();
+        if let Some(w) = out.weights {
             let w = w.detach().inner().to_device(&self.weights.device()) * b; // [B], mean 1
             self.weights = self.weights.clone().slice_assign([rows], w);
         }
+        Ok(())
     }
 }
 
@@ -453,13 +428,34 @@ impl Playground {
         let val_b = to_batch(&val, &val.labels, &ad);
         let test_b = to_batch(&test, &test.labels, &plain);
         let probe = Batch {
-            x: train_b.x.clone().slice(0..2),
-            y: train_b.y.clone().slice(0..2),
+            x: train_b.x.clone().slice(0..1),
+            y: train_b.y.clone().slice(0..1),
         };
         let n = train.len();
+        let mut counts = vec![0usize; train.num_classes];
+        for &l in &info.labels {
+            counts[l as usize] += 1;
+        }
+        let class_freq: Vec<f32> = counts.iter().map(|&c| c as f32 / n as f32).collect();
+        let runs = TrainedHere {
+            init: &model,
+            train: &train_b,
+            lr: cfg.lr,
+        };
+        let setup = MethodSetup {
+            model: &model,
+            probe: &probe,
+            input: &input,
+            train_len: n,
+            class_freq: &class_freq,
+            validation: Some(&val_b),
+            perturbation_set: None,
+            runs: &runs,
+            device: &ad,
+        };
         let learners = [
-            Learner::new(Method::Erm, model.clone(), n, &probe),
-            Learner::new(cfg.method, model, n, &probe),
+            Learner::new(Method::Erm, model.clone(), &setup, n)?,
+            Learner::new(cfg.method, model.clone(), &setup, n)?,
         ];
         let bounds = cfg.is_2d().then(|| {
             let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
@@ -520,7 +516,7 @@ impl Playground {
 
     /// `k` training steps of both students (full batch on 2-D sets, batches of 100 in order
     /// on MNIST).
-    pub fn step(&mut self, k: usize) {
+    pub fn step(&mut self, k: usize) -> Result<(), String> {
         let n = self.train.len();
         let b = self.data.batch_size;
         for _ in 0..k {
@@ -534,12 +530,24 @@ impl Playground {
                     y: self.train.y.clone().slice(rows.clone()),
                 }
             };
-            let progress = (self.step as f64 / 2000.0).min(1.0);
+            let seed = self
+                .cfg
+                .seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(self.step as u64 + 1);
             for learner in &mut self.learners {
-                learner.step(&batch, &self.val, rows.clone(), self.cfg.lr, progress);
+                learner.step(
+                    &batch,
+                    &self.val,
+                    rows.clone(),
+                    self.cfg.lr,
+                    self.step,
+                    seed,
+                )?;
             }
             self.step += 1;
         }
+        Ok(())
     }
 
     /// Queues everything the page shows; read it with [`PendingView::read`].
@@ -556,12 +564,12 @@ impl Playground {
                     burn::tensor::activation::softmax(model.forward(g.clone(), Mode::Eval), 1)
                 });
                 PendingLearner {
-                    method: l.method,
+                    method: l.method.method(),
                     test_acc: correct,
                     loss: l.last_loss.clone(),
                     weights: l.weights.clone(),
                     grid,
-                    hyper: l.hyper.as_ref().map(|(h, _)| h.values.val().inner()),
+                    hyper: l.method.loss_hyper(),
                 }
             })
             .collect();

@@ -4,8 +4,11 @@
 
 use ballast_core::attack::{AttackKind, Norm};
 use ballast_core::manifest::Manifest;
+use ballast_core::method::Method;
 use ballast_web::attack_lab::{AttackLab, LabAttack};
-use ballast_web::playground::{DataKind, Method, NoiseChoice, Playground, PlaygroundConfig};
+use ballast_web::playground::{
+    DataKind, NoiseChoice, Playground, PlaygroundConfig, playground_methods,
+};
 use ballast_web::shipped::mnist_subset;
 use burn::prelude::Device;
 use std::path::Path;
@@ -164,7 +167,7 @@ fn l2rw_gives_flipped_points_lower_weight_than_clean_ones_after_50_steps() {
         let mut pg = Playground::new(cfg, None, &Device::flex()).unwrap();
         let flipped = pg.data.noisy.iter().filter(|&&n| n).count();
         assert_eq!(flipped, 90, "30 % of 300 points");
-        pg.step(50);
+        pg.step(50).unwrap();
         let view = pollster::block_on(pg.snapshot().read()).unwrap();
         let (erm, l2rw) = (&view.learners[0], &view.learners[1]);
         let (clean, noisy) = (l2rw.mean_weight_clean, l2rw.mean_weight_noisy.unwrap());
@@ -200,7 +203,8 @@ fn every_method_runs_on_every_data_set() {
         DataKind::Blobs,
         DataKind::Mnist,
     ] {
-        for method in [Method::L2rw, Method::Mwn, Method::Teacher, Method::MetaLoss] {
+        for info in playground_methods() {
+            let method: Method = info.name.parse().unwrap();
             let cfg = PlaygroundConfig {
                 dataset,
                 method,
@@ -209,17 +213,13 @@ fn every_method_runs_on_every_data_set() {
                 ..PlaygroundConfig::default()
             };
             let mut pg = Playground::new(cfg, Some(&mnist), &Device::flex()).unwrap();
-            pg.step(3);
+            pg.step(3).unwrap();
             let view = pollster::block_on(pg.snapshot().read()).unwrap();
             let right = &view.learners[1];
             assert!(right.loss.is_finite() && (0.0..=1.0).contains(&right.test_acc));
             assert_eq!(right.weights.len(), pg.data.train_labels.len());
             assert_eq!(right.heatmap.is_some(), dataset != DataKind::Mnist);
-            assert_eq!(
-                right.hyper.is_some(),
-                method == Method::MetaLoss,
-                "{method:?}"
-            );
+            assert_eq!(right.hyper.is_some(), info.uses.loss_hyper, "{method}");
             if let Some(q) = &right.hyper {
                 assert!(q[0] > 0.0 && q[0] <= 1.0, "GCE q stays in range: {q:?}");
             }

@@ -96,7 +96,7 @@ pub struct AdversarialStep {
 
 /// The model an attack should see: a plain copy (only the input is tracked) unless
 /// BatchNorm's running statistics must be updated by the attack, which needs the model itself.
-fn attack_view(model: &Classifier, bn: AttackBatchNorm) -> Classifier {
+pub fn attack_view(model: &Classifier, bn: AttackBatchNorm) -> Classifier {
     if bn == AttackBatchNorm::Train && model.has_batch_norm() {
         model.clone()
     } else {
@@ -104,10 +104,9 @@ fn attack_view(model: &Classifier, bn: AttackBatchNorm) -> Classifier {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// One optimiser step on the mean of `losses` [B] (+ penalties); reports the detached losses
 /// and how many examples `adv_logits` [B, K] classify correctly.
-fn descend(
+pub fn descend(
     model: Classifier,
     optim: &mut ModuleOptimizer,
     losses: Tensor<1>,

@@ -3,10 +3,7 @@
 
 use crate::models::{Classifier, InputSpec, ModelConfig};
 use crate::perturbation::{CvaeConfig, PerturbationSet};
-use burn::module::Module;
 use burn::prelude::Device;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -140,15 +137,7 @@ impl Manifest {
     }
 }
 
-/// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
-/// tensor was applied. The error names what did not fit.
-pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8]) -> Result<M, String> {
-    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| format!("not a valid burnpack checkpoint: {e:?}"))?;
-    model
-        .try_load_record(record)
-        .map_err(|e| format!("does not fit this model: {e:?}"))
-}
+pub use crate::record::load_model_bytes;
 
 /// Rebuilds a shipped model from its manifest entry and file bytes on `device`.
 pub fn decode_model(

@@ -4,20 +4,18 @@
 
 use crate::config::{AdversarialConfig, Method};
 use anyhow::{Result, bail};
-use ballast_core::adversarial::{Regularizers, latent_at_step, pgd_at_step, trades_step};
 use ballast_core::attack::{AttackConfig, Objective, attack};
 use ballast_core::hypergrad::DirectionalConfig;
-use ballast_core::meta_loss::{LossHyper, meta_loss_update};
-use ballast_core::models::{Mode, ModelOutput};
-use ballast_core::perturbation::{CvaeConfig, Likelihood, PerturbationSet};
-use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
-use ballast_core::ssds::{SsdsGlobals, ssds_step};
-use ballast_core::step::{OptimizerConfig, erm_step, weighted_step};
-use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
-use ballast_core::{Backend, Batch, Classifier, InputSpec, LossConfig, ModelConfig};
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use ballast_core::method::{
+    MethodConfig, MethodSetup, MethodState, StepContext, TrainedRuns, Trains,
+};
+use ballast_core::models::Mode;
+use ballast_core::perturbation::{CvaeConfig, Likelihood, PerturbationConfig};
+use ballast_core::step::OptimizerConfig;
+use ballast_core::{Backend, Batch, Classifier, CoreError, InputSpec, LossConfig, ModelConfig};
 use burn::prelude::*;
 use serde::Serialize;
+use std::path::Path;
 use std::time::Instant;
 
 #[derive(Clone, Debug, Serialize)]
@@ -73,140 +71,37 @@ pub struct BenchSpec<'a> {
     pub adversarial: &'a AdversarialConfig,
 }
 
-/// Meta-Weight-Net reads the loss; the teacher the student's internal states.
-fn bench_state_features(method: Method) -> &'static [StateFeature] {
-    match method {
-        Method::Mwn => &[StateFeature::Loss],
-        _ => &StateFeature::INTERNAL,
+/// Untrained classifiers stand in for the runs a method builds on: a step's cost does not
+/// depend on their weights.
+struct UntrainedRuns<'a> {
+    model: &'a ModelConfig,
+    input: &'a InputSpec,
+    device: Device,
+}
+
+impl TrainedRuns for UntrainedRuns<'_> {
+    fn classifier(&self, _dir: Option<&Path>) -> Result<Classifier, CoreError> {
+        Ok(self.model.init(self.input, &self.device))
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn one_step(
-    adv: &AdversarialConfig,
-    method: Method,
-    model: Classifier,
-    optim: &mut ModuleOptimizer,
-    batch: &Batch,
-    val: &Batch,
-    freq: &[f32],
-    net: &mut Option<(WeightNet, ModuleOptimizer)>,
-    cvae: Option<&PerturbationSet>,
-) -> (Classifier, Tensor<1>) {
-    let loss = LossConfig::Ce {};
-    let lr = 0.01;
-    match method {
-        Method::Erm | Method::TransformAug => erm_step(model, optim, batch, &loss, lr),
-        Method::CvaeAug => {
-            let c = cvae.expect("a CVAE");
-            let moved = Batch {
-                x: c.sample(batch.x.clone().inner()).autodiff(),
-                y: batch.y.clone(),
-            };
-            erm_step(model, optim, &moved, &loss, lr)
-        }
-        Method::LatentAt => {
-            let attack = AttackConfig::latent(2.0, 7, 1);
-            let regs = Regularizers { l1: adv.l1 };
-            let c = cvae.expect("a CVAE");
-            let out = latent_at_step(model, optim, batch, c, &attack, adv.attack_bn, &regs, lr);
-            (out.model, out.losses)
-        }
-        Method::Cvae => unreachable!("bench rejects method cvae"),
-        Method::Random => {
-            let w = random_weights(batch.len(), &batch.x.device());
-            weighted_step(model, optim, batch, &loss, Some(w), lr)
-        }
-        Method::ClassRatio => {
-            let w = class_ratio_weights(batch.y.clone(), freq);
-            weighted_step(model, optim, batch, &loss, Some(w), lr)
-        }
-        Method::L2rw => {
-            let (m, l, _) = l2rw_step(
-                model,
-                optim,
-                batch,
-                val,
-                &loss,
-                DirectionalConfig::default(),
-                lr,
-            );
-            (m, l)
-        }
-        Method::MetaLoss => {
-            let loss = LossConfig::Gce { q: 0.7 };
-            let hyper = LossHyper::new(&loss, &batch.x.device());
-            let mut hyper_optim = AdamConfig::new().init();
-            let hyper =
-                meta_loss_update(&model, hyper, &mut hyper_optim, batch, val, &loss, lr, 1e-3);
-            let current = loss.with_hyper(&hyper.to_vec());
-            weighted_step(model, optim, batch, &current, None, lr)
-        }
-        Method::PgdAt | Method::FgsmRs => {
-            let attack = adv.training_attack(method);
-            let regs = Regularizers { l1: adv.l1 };
-            let out = pgd_at_step(model, optim, batch, &attack, adv.attack_bn, &regs, None, lr);
-            (out.model, out.losses)
-        }
-        Method::Trades => {
-            let attack = adv.training_attack(method);
-            let regs = Regularizers { l1: adv.l1 };
-            let out = trades_step(
-                model,
-                optim,
-                batch,
-                &attack,
-                adv.attack_bn,
-                adv.trades_beta,
-                &regs,
-                lr,
-            );
-            (out.model, out.losses)
-        }
-        Method::Ssds => {
-            // A fresh state each step, so every step does the full work (λ > 0).
-            let [b, d] = batch.x.dims();
-            let device = batch.x.device().inner();
-            let delta = Tensor::<2>::zeros([b, d], &device);
-            let v = Tensor::<1>::ones([b], &device) * adv.ssds.v0;
-            let mut globals = SsdsGlobals::new(&adv.ssds);
-            let out = ssds_step(
-                model,
-                optim,
-                batch,
-                delta,
-                v,
-                &mut globals,
-                &adv.ssds,
-                adv.eps,
-                adv.ssds.eta,
-                lr,
-            );
-            (out.model, out.losses)
-        }
-        Method::Mwn | Method::Teacher => {
-            let (net, net_optim) = net.as_mut().expect("a weighting network");
-            let labels = batch.y.clone().inner();
-            let features = bench_state_features(method);
-            let states = |out: &ModelOutput, losses: &Tensor<1>| {
-                teacher_state(out, losses, &labels, 0.5, features)
-            };
-            let out = learned_weight_step(
-                model,
-                optim,
-                net.clone(),
-                net_optim,
-                batch,
-                val,
-                &loss,
-                states,
-                lr,
-                1e-3,
-                DirectionalConfig::default(),
-            );
-            *net = out.net;
-            (out.model, out.losses)
-        }
+/// The settings a benchmarked method reads: defaults, the threat model of the spec, GCE (q =
+/// 0.7) for methods that learn loss hyperparameters, and the 7-step latent attack of
+/// configs/latent-at-mnist-rts.toml.
+fn bench_config(method: Method, adversarial: &AdversarialConfig) -> MethodConfig {
+    MethodConfig {
+        loss: if method.info().uses.loss_hyper {
+            LossConfig::Gce { q: 0.7 }
+        } else {
+            LossConfig::Ce {}
+        },
+        adversarial: adversarial.clone(),
+        perturbation: PerturbationConfig {
+            eps: 2.0,
+            steps: 7,
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 
@@ -219,16 +114,20 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
     let batch = Batch::random(spec.batch_size, spec.input, &device);
     let val = Batch::random(spec.val_batch_size, spec.input, &device);
     let freq = vec![1.0 / spec.input.num_classes as f32; spec.input.num_classes];
-    if spec.methods.contains(&Method::Cvae) {
+    if let Some(m) = spec
+        .methods
+        .iter()
+        .find(|m| m.info().trains != Trains::Classifier)
+    {
         bail!(
-            "bench times classifier training steps; method cvae trains a CVAE (its run reports steps/s)"
+            "bench times classifier training steps; method {m} trains a perturbation set (its run reports steps/s)"
         );
     }
     // latent-at / cvae-aug: an untrained perturbation set of the input's shape, shaped like
     // configs/cvae-mnist-rts.toml (affine generator, 8 latents, half width); the cost does
     // not depend on its weights.
     let cvae = match spec.input.shape.as_slice() {
-        [c, h, w] if spec.methods.iter().any(|m| m.needs_cvae()) => {
+        [c, h, w] if spec.methods.iter().any(|m| m.needs_perturbation_set()) => {
             let arch = CvaeConfig {
                 shape: [*c, *h, *w],
                 latent: 8,
@@ -239,56 +138,73 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
             arch.validate().map_err(anyhow::Error::msg)?;
             Some(arch.init_set(&device.clone().inner()))
         }
-        _ if spec.methods.iter().any(|m| m.needs_cvae()) => {
-            bail!("latent-at and cvae-aug need image inputs")
+        _ if spec.methods.iter().any(|m| m.needs_perturbation_set()) => {
+            bail!("methods with a perturbation set need image inputs")
         }
         _ => None,
     };
     let mut methods = vec![Method::Erm];
     methods.extend(spec.methods.iter().copied().filter(|m| *m != Method::Erm));
+    let positions: Vec<usize> = (0..spec.batch_size).collect();
+    let probe = Batch {
+        x: batch.x.clone().slice(0..1),
+        y: batch.y.clone().slice(0..1),
+    };
+    let runs = UntrainedRuns {
+        model: spec.model,
+        input: spec.input,
+        device: device.clone().inner(),
+    };
+    let total = spec.warmup + spec.steps;
     let mut timings = Vec::new();
     for &method in &methods {
         let mut model = spec.model.init(spec.input, &device);
         let mut optim = OptimizerConfig::default().init();
-        let state_dim = match method {
-            Method::Mwn | Method::Teacher => {
-                let out = model
-                    .valid()
-                    .forward_output(batch.x.clone().inner(), Mode::Probe);
-                let y = batch.y.clone().inner();
-                let losses = LossConfig::Ce {}.per_example(out.logits.clone(), y.clone());
-                teacher_state(&out, &losses, &y, 0.5, bench_state_features(method)).dims()[1]
-            }
-            _ => 0,
-        };
-        let mut net = (state_dim > 0).then(|| {
-            (
-                WeightNet::new(state_dim, 100, &device),
-                AdamConfig::new().init(),
-            )
-        });
-        let mut run = |n: usize| -> f64 {
+        let cfg = bench_config(method, spec.adversarial);
+        method.resolve(&cfg)?;
+        let mut state = MethodState::new(
+            method,
+            &cfg,
+            &MethodSetup {
+                model: &model,
+                probe: &probe,
+                input: spec.input,
+                train_len: spec.batch_size,
+                class_freq: &freq,
+                validation: Some(&val),
+                perturbation_set: cvae.as_ref(),
+                runs: &runs,
+                device: &device,
+            },
+        )?;
+        let validation = || val.clone();
+        let mut step = 0;
+        let mut run = |n: usize| -> Result<f64> {
             let t = Instant::now();
             for _ in 0..n {
-                let (next, losses) = one_step(
-                    spec.adversarial,
-                    method,
+                let out = state.step(
                     model.clone(),
                     &mut optim,
                     &batch,
-                    &val,
-                    &freq,
-                    &mut net,
-                    cvae.as_ref(),
-                );
-                model = next;
+                    &StepContext {
+                        step,
+                        total,
+                        steps_per_epoch: total,
+                        lr: 0.01,
+                        seed: spec.seed.wrapping_add(step as u64),
+                        positions: &positions,
+                        validation: Some(&validation),
+                    },
+                )?;
+                model = out.model;
+                step += 1;
                 // Reading the loss synchronises the device, as a training loop does.
-                let _ = losses.mean().into_scalar::<f32>();
+                let _ = out.losses.mean().into_scalar::<f32>();
             }
-            t.elapsed().as_secs_f64()
+            Ok(t.elapsed().as_secs_f64())
         };
-        run(spec.warmup);
-        let per = run(spec.steps) / spec.steps.max(1) as f64;
+        run(spec.warmup)?;
+        let per = run(spec.steps)? / spec.steps.max(1) as f64;
         timings.push((method, per));
     }
     let erm = timings[0].1;

@@ -6,6 +6,7 @@
 
 use anyhow::{Context, Result, bail};
 use ballast_core::Classifier;
+use ballast_core::method::StateFile;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
@@ -18,10 +19,6 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 pub const STATE_FILE: &str = "state.json";
-/// The meta-learned module of a run (the weighting network of `mwn` / `teacher`, the loss
-/// hyperparameters of `meta-loss`) and its optimiser.
-pub const META_FILE: &str = "meta.bpk";
-pub const META_OPTIMIZER_FILE: &str = "meta_optimizer.bpk";
 const LATEST: &str = "LATEST";
 /// Checkpoints kept besides the newest one.
 const KEEP_OLDER: usize = 1;
@@ -51,11 +48,11 @@ pub struct LoopState {
     /// validation accuracy).
     #[serde(default)]
     pub test_robust_at_best: Option<f64>,
-    /// SSDS's global λ and t.
-    #[serde(default)]
+    /// Checkpoints written before method state had files of its own kept SSDS's λ, t and
+    /// fgsm-rs's check reference here; read only, to resume them ([`method_files`]).
+    #[serde(default, skip_serializing)]
     pub ssds: Option<ballast_core::ssds::SsdsGlobals>,
-    /// fgsm-rs: robust accuracy of the first training batch at the previous epoch's check.
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     pub overfit_reference: Option<f64>,
     /// Why training stopped before its budget, if it did.
     #[serde(default)]
@@ -176,12 +173,13 @@ impl Checkpoints {
         }
     }
 
+    /// A classifier checkpoint: the model (burnpack and safetensors), its optimiser, the
+    /// method's state files and the loop state.
     pub fn save(
         &self,
         model: &Classifier,
         optim: &ModuleOptimizer,
-        meta: Option<(Vec<u8>, &ModuleOptimizer)>,
-        extra: &[(&str, Vec<u8>)],
+        method: &[StateFile],
         state: &LoopState,
     ) -> Result<PathBuf> {
         let mut files: Vec<(&str, Vec<u8>)> = vec![
@@ -189,11 +187,7 @@ impl Checkpoints {
             (SAFETENSORS_FILE, safetensors_bytes(model)?),
             (OPTIMIZER_FILE, optimizer_bytes(optim)?),
         ];
-        if let Some((bytes, meta_optim)) = meta {
-            files.push((META_FILE, bytes));
-            files.push((META_OPTIMIZER_FILE, optimizer_bytes(meta_optim)?));
-        }
-        files.extend(extra.iter().map(|(n, b)| (*n, b.clone())));
+        files.extend(method.iter().map(|f| (f.name, f.bytes.clone())));
         self.save_files(&files, state)
     }
 
@@ -279,14 +273,23 @@ impl Checkpoints {
             .with_context(|| format!("{} is malformed", state_path.display()))?;
         Ok((model, optim, state))
     }
+}
 
-    /// Loads the meta-learned module and its optimiser saved beside a checkpoint.
-    pub fn load_meta<M: Module>(
-        dir: &Path,
-        module: M,
-        optim: ModuleOptimizer,
-    ) -> Result<(M, ModuleOptimizer)> {
-        load_pair(dir, META_FILE, META_OPTIMIZER_FILE, module, optim)
+/// Reads the method's state files of checkpoint `dir` by name. Checkpoints from before
+/// methods saved their own files hold SSDS's globals and fgsm-rs's reference in the loop
+/// state; those are served under the names the methods now use.
+pub fn method_files(dir: &Path, state: &LoopState) -> impl Fn(&'static str) -> Option<Vec<u8>> {
+    let dir = dir.to_path_buf();
+    let legacy_ssds = state.ssds.map(|g| serde_json::to_vec(&g).expect("JSON"));
+    let legacy_check = state
+        .overfit_reference
+        .map(|r| serde_json::to_vec(&serde_json::json!({ "overfit_reference": r })).expect("JSON"));
+    move |name| {
+        fs::read(dir.join(name)).ok().or_else(|| match name {
+            "ssds.json" => legacy_ssds.clone(),
+            "fgsm_check.json" => legacy_check.clone(),
+            _ => None,
+        })
     }
 }
 

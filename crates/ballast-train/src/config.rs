@@ -3,287 +3,14 @@
 //! `--set a.b=value` overrides any key before validation.
 
 use anyhow::{Context, Result, anyhow, bail};
-use ballast_core::adversarial::AttackBatchNorm;
-use ballast_core::attack::{AttackConfig, AttackKind, Norm};
 use ballast_core::hypergrad::DirectionalConfig;
-use ballast_core::ssds::SsdsConfig;
+pub use ballast_core::method::{AdversarialConfig, MetaConfig, Method, MethodConfig, Trains};
+use ballast_core::perturbation::PerturbationConfig;
 use ballast_core::step::{OptimizerConfig, Schedule};
-use ballast_core::weight_net::StateFeature;
 use ballast_core::{LossConfig, ModelConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Training methods. Each is one `method = "…"`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Method {
-    /// Empirical risk minimisation with the configured loss.
-    Erm,
-    /// Learning to Reweight (Ren et al. 2018): weights from the validation meta-gradient.
-    L2rw,
-    /// Baseline: random weights max(N(0, 1), 0), normalised.
-    Random,
-    /// Baseline: inverse class-frequency weights (class imbalance).
-    ClassRatio,
-    /// Meta-Weight-Net (Shu et al. 2019): a 1-hidden-layer network maps each loss to a weight.
-    Mwn,
-    /// Learning to reweight with deep interactions (Fan et al. 2021): a teacher network reads
-    /// the student's internal states (`meta.teacher_states`).
-    Teacher,
-    /// Meta-learned robust-loss hyperparameters (Shu et al. 2020) of `[loss]`.
-    MetaLoss,
-    /// PGD adversarial training (Madry et al. 2018; Rice et al. 2020 settings) of `[adversarial]`.
-    PgdAt,
-    /// Fast adversarial training: one random-start FGSM step (Wong et al. 2020), with the
-    /// catastrophic-overfitting check.
-    FgsmRs,
-    /// TRADES (Zhang et al. 2019): CE + β·KL to the KL-maximising point.
-    Trades,
-    /// SSDS (Esfandiari et al.): alternating descent–ascent with persistent per-example
-    /// perturbations and dual variables (`[adversarial.ssds]`).
-    Ssds,
-    /// Trains the conditional VAE of a learned perturbation set (Wong & Kolter 2021) on pairs
-    /// (x, x̃) of `[perturbation]`; no classifier.
-    Cvae,
-    /// Adversarial training against the latent attack of a trained CVAE
-    /// (`perturbation.cvae`): per-example loss max(CE clean, CE adversarial).
-    LatentAt,
-    /// Baseline: training on random draws from the CVAE's prior, g(μ_p + σ_p ⊙ N(0, I), x).
-    CvaeAug,
-    /// Baseline: data augmentation with the real perturbations of `[perturbation]`.
-    TransformAug,
-}
-
-impl Method {
-    /// The config name (`method = "…"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Erm => "erm",
-            Method::L2rw => "l2rw",
-            Method::Random => "random",
-            Method::ClassRatio => "class-ratio",
-            Method::Mwn => "mwn",
-            Method::Teacher => "teacher",
-            Method::MetaLoss => "meta-loss",
-            Method::PgdAt => "pgd-at",
-            Method::FgsmRs => "fgsm-rs",
-            Method::Trades => "trades",
-            Method::Ssds => "ssds",
-            Method::Cvae => "cvae",
-            Method::LatentAt => "latent-at",
-            Method::CvaeAug => "cvae-aug",
-            Method::TransformAug => "transform-aug",
-        }
-    }
-
-    /// Whether the method trains against an attack (and so evaluates robustness each epoch).
-    pub fn is_adversarial(self) -> bool {
-        matches!(
-            self,
-            Method::PgdAt | Method::FgsmRs | Method::Trades | Method::Ssds
-        )
-    }
-
-    /// Whether the method needs a trained CVAE (`perturbation.cvae`).
-    pub fn needs_cvae(self) -> bool {
-        matches!(self, Method::LatentAt | Method::CvaeAug)
-    }
-
-    /// Whether the method reads the clean validation split every step.
-    pub fn needs_validation(self) -> bool {
-        matches!(
-            self,
-            Method::L2rw | Method::Mwn | Method::Teacher | Method::MetaLoss
-        )
-    }
-}
-
-/// `[adversarial]`: the threat model of adversarial training, the per-epoch robust
-/// evaluation (also available to `erm` runs) and the remedies of the robust-overfitting study.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdversarialConfig {
-    pub norm: Norm,
-    /// Radius in [0, 1] pixel units.
-    pub eps: f64,
-    /// Ramp the training radius linearly from 0 to `eps` over this many epochs (0 = none).
-    /// PGD-AT at ε = 0.3 on MNIST from scratch can stay at chance for thousands of steps;
-    /// a short ramp avoids that. Evaluation always uses the full `eps`.
-    pub eps_warmup_epochs: f64,
-    /// Training attack steps (pgd-at, trades).
-    pub steps: usize,
-    /// Training attack step size; default 2.5·ε/steps (ε/4 at 10 steps, Rice et al.) for
-    /// pgd-at and trades, 1.25·ε for fgsm-rs (Wong et al.).
-    pub step_size: Option<f64>,
-    /// BatchNorm during the training attack: train (Rice et al.), probe or eval.
-    pub attack_bn: AttackBatchNorm,
-    /// TRADES β.
-    pub trades_beta: f64,
-    /// Robust evaluation at every evaluation point: PGD with these steps / restarts (step
-    /// size 2.5·ε/steps) at the same ε, in inference mode. Default: on for the adversarial
-    /// methods; `eval = true` adds it to any run (e.g. an `erm` baseline), `false` drops it.
-    pub eval: Option<bool>,
-    pub eval_steps: usize,
-    pub eval_restarts: usize,
-    /// Examples of the test and training splits evaluated each time (0 = the whole split);
-    /// the validation split is always used whole.
-    pub eval_test_examples: usize,
-    pub eval_train_examples: usize,
-    /// fgsm-rs: after every epoch run PGD-5 on the first training batch and stop, keeping the
-    /// previous epoch's weights, when its robust accuracy falls by more than `overfit_drop`.
-    pub overfit_check: bool,
-    pub overfit_drop: f64,
-    /// ℓ1 penalty on every parameter (the ℓ2 penalty is optimizer.weight_decay).
-    pub l1: f64,
-    /// Mixup with λ ~ Beta(α, α) when α > 0 (attack and loss on the mixed batch).
-    pub mixup_alpha: f64,
-    pub ssds: SsdsConfig,
-}
-
-impl Default for AdversarialConfig {
-    fn default() -> Self {
-        Self {
-            norm: Norm::Linf,
-            eps: 8.0 / 255.0,
-            eps_warmup_epochs: 0.0,
-            steps: 10,
-            step_size: None,
-            attack_bn: AttackBatchNorm::Train,
-            trades_beta: 6.0,
-            eval: None,
-            eval_steps: 10,
-            eval_restarts: 1,
-            eval_test_examples: 1000,
-            eval_train_examples: 1000,
-            overfit_check: true,
-            overfit_drop: 0.2,
-            l1: 0.0,
-            mixup_alpha: 0.0,
-            ssds: SsdsConfig::default(),
-        }
-    }
-}
-
-impl AdversarialConfig {
-    /// The attack that training uses for `method`.
-    pub fn training_attack(&self, method: Method) -> AttackConfig {
-        match method {
-            Method::FgsmRs => AttackConfig {
-                kind: AttackKind::Fgsm,
-                step_size: Some(self.step_size.unwrap_or(1.25 * self.eps)),
-                random_start: true,
-                ..AttackConfig::pgd(self.norm, self.eps, 1, 1)
-            },
-            _ => AttackConfig {
-                step_size: self.step_size,
-                ..AttackConfig::pgd(self.norm, self.eps, self.steps, 1)
-            },
-        }
-    }
-
-    /// Training radius at `step` (0-based) under the warm-up ramp.
-    pub fn training_eps(&self, step: usize, steps_per_epoch: usize) -> f64 {
-        let ramp = self.eps_warmup_epochs * steps_per_epoch as f64;
-        if ramp <= 0.0 {
-            self.eps
-        } else {
-            self.eps * ((step + 1) as f64 / ramp).min(1.0)
-        }
-    }
-
-    /// The training attack at `step`: radius (and an explicit step size) scaled by the ramp.
-    pub fn training_attack_at(
-        &self,
-        method: Method,
-        step: usize,
-        steps_per_epoch: usize,
-    ) -> AttackConfig {
-        let full = self.training_attack(method);
-        let eps = self.training_eps(step, steps_per_epoch);
-        let scale = if self.eps > 0.0 { eps / self.eps } else { 1.0 };
-        AttackConfig {
-            eps,
-            step_size: full.step_size.map(|a| a * scale),
-            ..full
-        }
-    }
-
-    /// The PGD of the per-epoch robust evaluation.
-    pub fn eval_attack(&self) -> AttackConfig {
-        AttackConfig::pgd(self.norm, self.eps, self.eval_steps, self.eval_restarts)
-    }
-
-    pub fn validate(&self, method: Method) -> Result<()> {
-        if !(self.eps >= 0.0 && self.eps.is_finite()) {
-            bail!("adversarial.eps must be >= 0, got {}", self.eps);
-        }
-        if method.is_adversarial() && self.eps == 0.0 {
-            bail!("method {} needs adversarial.eps > 0", method.name());
-        }
-        if self.steps == 0 || self.eval_steps == 0 || self.eval_restarts == 0 {
-            bail!("adversarial.steps, eval_steps and eval_restarts must be at least 1");
-        }
-        if let Some(a) = self.step_size {
-            if !(a > 0.0 && a.is_finite()) {
-                bail!("adversarial.step_size must be positive, got {a}");
-            }
-        }
-        if !(self.eps_warmup_epochs >= 0.0 && self.eps_warmup_epochs.is_finite()) {
-            bail!("adversarial.eps_warmup_epochs must be >= 0");
-        }
-        if !(self.trades_beta >= 0.0) {
-            bail!("adversarial.trades_beta must be >= 0");
-        }
-        if !(self.l1 >= 0.0) || !(self.mixup_alpha >= 0.0) {
-            bail!("adversarial.l1 and mixup_alpha must be >= 0");
-        }
-        if !(0.0..=1.0).contains(&self.overfit_drop) {
-            bail!("adversarial.overfit_drop must be in [0, 1]");
-        }
-        if method == Method::Ssds && self.norm != Norm::Linf {
-            bail!("ssds is implemented for the linf threat model (adversarial.norm = \"linf\")");
-        }
-        if self.mixup_alpha > 0.0 && !matches!(method, Method::PgdAt | Method::FgsmRs) {
-            bail!("adversarial.mixup_alpha is supported by pgd-at and fgsm-rs");
-        }
-        self.ssds.validate().map_err(|e| anyhow!(e))
-    }
-}
-
-/// `[meta]`: settings shared by the meta-methods.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetaConfig {
-    /// Clean validation examples per meta step (all of them when the split is smaller).
-    pub val_batch_size: usize,
-    /// Append every example's weight to `weights.csv` every this many steps (0 = never).
-    pub export_weights_every: usize,
-    /// Learning rate of the weighting network (Adam), and its L2 penalty.
-    pub meta_lr: f64,
-    pub meta_weight_decay: f64,
-    /// Hidden units of the weighting network.
-    pub hidden: usize,
-    /// What the teacher reads: any of features, probs, loss, label, margin, progress.
-    /// Internal states: ["features", "probs", "loss", "label", "progress"] (default);
-    /// surface only: ["probs", "loss", "label", "margin", "progress"].
-    pub teacher_states: Vec<StateFeature>,
-    /// `meta-loss`: update the loss hyperparameters every this many steps.
-    pub meta_every: usize,
-}
-
-impl Default for MetaConfig {
-    fn default() -> Self {
-        Self {
-            val_batch_size: 100,
-            export_weights_every: 0,
-            meta_lr: 1e-3,
-            meta_weight_decay: 1e-4,
-            hidden: 100,
-            teacher_states: StateFeature::INTERNAL.to_vec(),
-            meta_every: 1,
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -467,7 +194,11 @@ pub struct RunConfig {
     pub adversarial: AdversarialConfig,
     /// Learned perturbation sets: pairs, CVAE, latent threat model.
     #[serde(default)]
-    pub perturbation: crate::perturbation::PerturbationConfig,
+    pub perturbation: PerturbationConfig,
+    /// The `[<method name>]` tables: a method's own knobs (see [`MethodConfig::options`]),
+    /// defaults filled in for the run's method.
+    #[serde(skip)]
+    pub options: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_seed() -> u64 {
@@ -487,15 +218,55 @@ impl RunConfig {
         for o in overrides {
             apply_override(&mut table, o)?;
         }
-        let cfg: RunConfig = toml::Value::Table(table)
+        // `[<method name>]` tables hold that method's own knobs.
+        let mut options = BTreeMap::new();
+        for m in Method::ALL {
+            if let Some(t) = table.remove(m.name()) {
+                if !t.is_table() {
+                    bail!(
+                        "`{}` must be a table of method {} options",
+                        m.name(),
+                        m.name()
+                    );
+                }
+                options.insert(m.name().to_string(), serde_json::to_value(&t)?);
+            }
+        }
+        let mut cfg: RunConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("{}", e.to_string().trim()))?;
+        cfg.options = options;
         cfg.validate()?;
+        // Record every knob: the run's method options with their defaults.
+        let resolved = cfg.method.resolve(&cfg.method_config())?;
+        if resolved.as_object().is_some_and(|o| !o.is_empty()) {
+            cfg.options.insert(cfg.method.name().to_string(), resolved);
+        }
         Ok(cfg)
     }
 
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("config serialises")
+        let toml::Value::Table(mut table) = toml::Value::try_from(self).expect("config serialises")
+        else {
+            unreachable!("a run config serialises to a table")
+        };
+        for (name, value) in &self.options {
+            let value: toml::Value = serde_json::from_value(value.clone()).expect("a TOML table");
+            table.insert(name.clone(), value);
+        }
+        toml::to_string_pretty(&table).expect("config serialises")
+    }
+
+    /// The settings the run's method reads.
+    pub fn method_config(&self) -> MethodConfig {
+        MethodConfig {
+            loss: self.loss,
+            hypergrad: self.hypergrad,
+            meta: self.meta.clone(),
+            adversarial: self.adversarial.clone(),
+            perturbation: self.perturbation.clone(),
+            options: self.options.clone(),
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -542,24 +313,30 @@ impl RunConfig {
         if self.budget.finetune_lr.is_some_and(|lr| !(lr > 0.0)) {
             bail!("budget.finetune_lr must be positive");
         }
-        if self.method.needs_validation() && self.data.val_size == 0 {
+        let uses = self.method.info().uses;
+        if uses.validation && self.data.val_size == 0 {
             bail!(
-                "method {:?} needs a clean validation split: set data.val_size > 0",
+                "method {} needs a clean validation split: set data.val_size > 0",
                 self.method
             );
         }
-        if self.method == Method::Teacher && self.meta.teacher_states.is_empty() {
-            bail!("meta.teacher_states must name at least one state feature");
+        self.adversarial.validate()?;
+        if uses.attack && self.adversarial.eps == 0.0 {
+            bail!("method {} needs adversarial.eps > 0", self.method);
         }
-        if self.method == Method::MetaLoss && self.loss.hyper().is_empty() {
-            bail!(
-                "method meta-loss needs a loss with hyperparameters: loss.kind = gce, sce or nce-rce"
-            );
+        self.meta.validate()?;
+        // Each `[<method>]` table is checked by its method (typos are errors even in the
+        // tables of other methods).
+        for name in self.options.keys() {
+            let m: Method = name.parse()?;
+            if m != self.method {
+                let mut only = self.method_config();
+                only.options.retain(|k, _| k == name);
+                m.resolve(&only)
+                    .with_context(|| format!("the [{name}] table"))?;
+            }
         }
-        self.adversarial.validate(self.method)?;
-        if (self.method.is_adversarial() || self.adversarial.eval == Some(true))
-            && self.data.dataset.is_toy()
-        {
+        if (uses.attack || self.adversarial.eval == Some(true)) && self.data.dataset.is_toy() {
             bail!(
                 "adversarial training and robust evaluation work on images in [0, 1]; {:?} is a 2-D toy set of raw coordinates",
                 self.data.dataset
@@ -572,28 +349,19 @@ impl RunConfig {
             );
         }
         self.perturbation.validate()?;
-        if self.method.needs_cvae() && self.perturbation.cvae.is_none() {
+        self.method.resolve(&self.method_config())?;
+        if uses.perturbation_set && self.perturbation.cvae.is_none() {
             bail!(
                 "method {} needs a trained CVAE: set perturbation.cvae to the run directory of a `method = \"cvae\"` run",
                 self.method.name()
             );
         }
-        if matches!(
-            self.method,
-            Method::Cvae | Method::LatentAt | Method::CvaeAug | Method::TransformAug
-        ) && self.data.dataset.is_toy()
-        {
+        if uses.images && self.data.dataset.is_toy() {
             bail!(
                 "method {} works on images; {:?} is a 2-D toy set",
                 self.method.name(),
                 self.data.dataset
             );
-        }
-        if self.meta.meta_every == 0 {
-            bail!("meta.meta_every must be at least 1");
-        }
-        if self.meta.val_batch_size == 0 {
-            bail!("meta.val_batch_size must be at least 1");
         }
         if !(self.hypergrad.rel_step > 0.0) {
             bail!("hypergrad.rel_step must be positive");

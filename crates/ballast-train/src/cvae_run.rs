@@ -11,9 +11,9 @@ use crate::data::{EpochOrder, PreparedData, gather};
 use crate::perturbation::CVAE_FILE;
 use crate::run::{INPUT_FILE, RunOptions, SUMMARY_FILE, budget_steps, open_run_dir};
 use anyhow::{Context, Result, bail};
-use ballast_core::perturbation::{Cvae, elbo_terms};
+use ballast_core::method::cvae_step;
+use ballast_core::perturbation::Cvae;
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -150,10 +150,9 @@ pub fn train_cvae(cfg: &RunConfig, opts: &RunOptions) -> Result<CvaeSummary> {
         let lr = cfg.optimizer.lr * cfg.schedule.factor(step, total);
         let beta = p.beta_at(step as f64 / per_epoch as f64);
         device.seed(step_seed(cfg.seed, step) ^ 0x401_5E);
-        let terms = elbo_terms(&cvae, xt, tt, arch.likelihood);
-        let rec = terms.reconstruction.clone().mean().into_scalar::<f32>() as f64;
-        let kl = terms.kl.clone().mean().into_scalar::<f32>() as f64;
-        if !(rec.is_finite() && kl.is_finite()) {
+        let out = cvae_step(cvae, &mut optim, xt, tt, arch.likelihood, beta, lr);
+        let (rec, kl) = (out.reconstruction, out.kl);
+        if !out.is_finite() {
             bar.abandon();
             let kept = ckpts
                 .latest()?
@@ -164,8 +163,7 @@ pub fn train_cvae(cfg: &RunConfig, opts: &RunOptions) -> Result<CvaeSummary> {
                 step + 1
             );
         }
-        let grads = GradientsParams::from_grads(terms.loss(beta).backward(), &cvae);
-        cvae = optim.step(lr, cvae, grads);
+        cvae = out.cvae;
         rec_sum += rec;
         kl_sum += kl;
         state.loss_sum += rec + beta * kl;

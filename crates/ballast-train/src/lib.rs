@@ -17,7 +17,6 @@ pub mod perturbation_report;
 pub mod plot;
 pub mod robust_eval;
 pub mod run;
-pub mod ssds_store;
 pub mod weights;
 
 pub use config::RunConfig;

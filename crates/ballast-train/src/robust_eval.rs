@@ -4,9 +4,10 @@
 //! under every attack).
 
 use crate::data::batch_of;
-use ballast_core::attack::{AttackConfig, AttackKind, Objective, attack_with};
+use ballast_core::Classifier;
+use ballast_core::attack::{AttackConfig, AttackKind};
+use ballast_core::method::attack_batch;
 use ballast_core::perturbation::PerturbationSet;
-use ballast_core::{Classifier, Mode};
 use ballast_data::Dataset;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -50,45 +51,19 @@ pub fn evaluate_robust(
     let mut per_attack = vec![0usize; attacks.len()];
     let mut worst = 0usize;
     for (b, chunk) in positions.chunks(batch_size.max(1)).enumerate() {
-        let batch = batch_of(data, chunk, device);
-        let logits = model.forward(batch.x.clone(), Mode::Eval);
-        let pred = logits.argmax(1).squeeze_dim::<1>(1);
-        let ok: Vec<bool> = pred
-            .equal(batch.y.clone())
-            .into_data()
-            .try_to_vec()
-            .expect("bool data");
-        let correct: Vec<usize> = chunk
-            .iter()
-            .zip(&ok)
-            .filter(|(_, k)| **k)
-            .map(|(p, _)| *p)
-            .collect();
-        clean += correct.len();
-        if correct.is_empty() {
-            continue;
+        let r = attack_batch(
+            model,
+            &batch_of(data, chunk, device),
+            attacks,
+            seed,
+            b,
+            cvae,
+        );
+        clean += r.clean;
+        for (total, k) in per_attack.iter_mut().zip(&r.per_attack) {
+            *total += k;
         }
-        let sub = batch_of(data, &correct, device);
-        let objective = Objective::CrossEntropy(sub.y.clone());
-        let mut robust_all = vec![true; correct.len()];
-        for (a, cfg) in attacks.iter().enumerate() {
-            device.seed(
-                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                    .wrapping_add((b * attacks.len() + a) as u64),
-            );
-            let adv = attack_with(model, sub.x.clone(), &objective, cfg, Mode::Eval, cvae);
-            let pred = model.forward(adv, Mode::Eval).argmax(1).squeeze_dim::<1>(1);
-            let ok: Vec<bool> = pred
-                .equal(sub.y.clone())
-                .into_data()
-                .try_to_vec()
-                .expect("bool data");
-            per_attack[a] += ok.iter().filter(|k| **k).count();
-            for (r, k) in robust_all.iter_mut().zip(&ok) {
-                *r &= *k;
-            }
-        }
-        worst += robust_all.iter().filter(|k| **k).count();
+        worst += r.worst;
     }
     let frac = |k: usize| k as f64 / n.max(1) as f64;
     RobustResult {

@@ -2,29 +2,21 @@
 //! checkpoints, resume and the final report.
 
 use crate::checkpoint::{BEST_DIR, Checkpoints, LoopState, save_best, write_atomic};
-use crate::config::{Method, RunConfig};
+use crate::config::RunConfig;
 use crate::data::{EpochOrder, PreparedData, augmented_batch_of, batch_of, epoch_order};
 use crate::eval::evaluate;
 use crate::metrics::{EvalRecord, MetricsLog, RobustSummary, Summary};
 use crate::perturbation::load_cvae;
 use crate::plot::{plot_robust, plot_run, plot_weights};
 use crate::robust_eval::{evaluate_robust, first_positions};
-use crate::ssds_store::{SSDS_FILE, SsdsStore};
 use crate::weights::WeightLog;
 use anyhow::{Context, Result, bail};
-use ballast_core::Batch;
-use ballast_core::adversarial::{Mixup, Regularizers, latent_at_step, pgd_at_step, trades_step};
-use ballast_core::attack::AttackConfig;
-use ballast_core::meta_loss::{LossHyper, meta_loss_update};
-use ballast_core::models::{Mode, ModelOutput};
-use ballast_core::reweight::{class_ratio_weights, l2rw_step, random_weights};
-use ballast_core::ssds::{SsdsGlobals, ssds_step};
-use ballast_core::step::{erm_step, weighted_step};
-use ballast_core::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
-use ballast_core::{Backend, Classifier};
+use ballast_core::method::{
+    EpochCheck, EpochVerdict, MethodSetup, MethodState, StepContext, TrainedRuns, Trains,
+};
+use ballast_core::step::erm_step;
+use ballast_core::{Backend, Batch, Classifier, CoreError};
 use burn::module::Module;
-use burn::optim::AdamConfig;
-use burn::optim::decay::WeightDecayConfig;
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -102,8 +94,11 @@ pub(crate) fn open_run_dir(
 
 /// Trains the classifier of `cfg` (every method but `cvae`: [`crate::cvae_run::train_cvae`]).
 pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
-    if cfg.method == Method::Cvae {
-        bail!("method cvae trains a CVAE, not a classifier: use cvae_run::train_cvae");
+    if cfg.method.info().trains != Trains::Classifier {
+        bail!(
+            "method {} trains a perturbation set, not a classifier: use cvae_run::train_cvae",
+            cfg.method
+        );
     }
     let run_dir = &opts.out;
     let (ckpts, latest) = open_run_dir(cfg, opts)?;
@@ -116,53 +111,12 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     data.write_description(run_dir)?;
 
     let device = opts.backend.device()?.autodiff();
-    device.seed(cfg.seed);
-    let mut model = cfg.model.init(&data.input, &device);
-    let mut optim = cfg.optimizer.init();
-    let mut state = LoopState::default();
-    // The learned weighting network of `mwn`.
-    let state_dim = match cfg.method {
-        Method::Mwn | Method::Teacher => {
-            let probe = batch_of(&data.train, &[0], &device.clone().inner());
-            let out = model.valid().forward_output(probe.x, Mode::Probe);
-            let losses = cfg.loss.per_example(out.logits.clone(), probe.y.clone());
-            teacher_state(&out, &losses, &probe.y, 0.0, state_features(cfg)).dims()[1]
-        }
-        _ => 0,
-    };
-    let mut weight_net = (state_dim > 0).then(|| {
-        let net = WeightNet::new(state_dim, cfg.meta.hidden, &device);
-        let net_optim = AdamConfig::new()
-            .with_weight_decay(
-                (cfg.meta.meta_weight_decay > 0.0)
-                    .then(|| WeightDecayConfig::new(cfg.meta.meta_weight_decay as f32)),
-            )
-            .init();
-        (net, net_optim)
-    });
-    // The meta-learned loss hyperparameters of `meta-loss`.
-    let mut loss_hyper = (cfg.method == Method::MetaLoss)
-        .then(|| (LossHyper::new(&cfg.loss, &device), AdamConfig::new().init()));
-    if opts.resume {
-        if let Some(dir) = &latest {
-            let (m, o, s) = Checkpoints::load(dir, model, optim)?;
-            (model, optim, state) = (m, o, s);
-            if let Some((net, net_optim)) = weight_net.take() {
-                weight_net = Some(Checkpoints::load_meta(dir, net, net_optim)?);
-            }
-            if let Some((hyper, hyper_optim)) = loss_hyper.take() {
-                loss_hyper = Some(Checkpoints::load_meta(dir, hyper, hyper_optim)?);
-            }
-            eprintln!("resuming from {} (step {})", dir.display(), state.step);
-        }
-    }
-    // Adversarial training and the per-epoch robust evaluation.
-    let adv = &cfg.adversarial;
     // Learned perturbation set (frozen, plain) of latent-at / cvae-aug, and of the latent
     // robust evaluation of any non-ℓp run that names one (the erm / transform-aug baselines).
+    // Loaded before the run's RNG is seeded, so it draws nothing from the run's stream.
     let cvae = match (
         &cfg.perturbation.cvae,
-        cfg.method.needs_cvae() || !cfg.method.is_adversarial(),
+        cfg.method.needs_perturbation_set() || !cfg.method.is_adversarial(),
     ) {
         (Some(dir), true) => {
             let loaded = load_cvae(dir, &device.clone().inner())?;
@@ -178,6 +132,53 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         }
         _ => None,
     };
+    device.seed(cfg.seed);
+    let mut model = cfg.model.init(&data.input, &device);
+    let mut optim = cfg.optimizer.init();
+    let mut state = LoopState::default();
+    let class_freq = class_frequencies(&data.train);
+    let probe = batch_of(&data.train, &[0], &device);
+    let validation_split = data
+        .val
+        .as_ref()
+        .filter(|_| cfg.method.needs_validation())
+        .map(|v| {
+            let all: Vec<usize> = (0..v.len()).collect();
+            batch_of(v, &all, &device)
+        });
+    let runs = RunDirs {
+        cfg,
+        device: device.clone().inner(),
+    };
+    let mut method = MethodState::new(
+        cfg.method,
+        &cfg.method_config(),
+        &MethodSetup {
+            model: &model,
+            probe: &probe,
+            input: &data.input,
+            train_len: data.train.len(),
+            class_freq: &class_freq,
+            validation: validation_split.as_ref(),
+            perturbation_set: cvae.as_ref(),
+            runs: &runs,
+            device: &device,
+        },
+    )?;
+    drop(validation_split);
+    if opts.resume {
+        if let Some(dir) = &latest {
+            let (m, o, s) = Checkpoints::load(dir, model, optim)?;
+            (model, optim, state) = (m, o, s);
+            let files = crate::checkpoint::method_files(dir, &state);
+            method.restore(&|name| files(name)).with_context(|| {
+                format!("cannot restore the method state from {}", dir.display())
+            })?;
+            eprintln!("resuming from {} (step {})", dir.display(), state.step);
+        }
+    }
+    // Adversarial training and the per-epoch robust evaluation.
+    let adv = &cfg.adversarial;
     let latent = cvae.is_some();
     let robust_eval_on = adv.eval.unwrap_or(cfg.method.is_adversarial() || latent);
     // Latent methods are evaluated against their own threat model.
@@ -186,17 +187,6 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     } else {
         adv.eval_attack()
     };
-    let regs = Regularizers { l1: adv.l1 };
-    let mut ssds_store = (cfg.method == Method::Ssds)
-        .then(|| SsdsStore::new(data.train.len(), data.input.features(), &adv.ssds));
-    if let Some(store) = ssds_store.as_mut() {
-        match (&latest, opts.resume) {
-            (Some(dir), true) => *store = SsdsStore::load(dir, store.n, store.d)?,
-            _ => state.ssds = Some(SsdsGlobals::new(&adv.ssds)),
-        }
-    }
-    // fgsm-rs: the weights at the last passed catastrophic-overfitting check.
-    let mut checked_model: Option<Classifier> = None;
     let mut metrics = MetricsLog::open(run_dir, opts.resume.then_some(state.step))?;
 
     let (per_epoch, main_total) = budget_steps(cfg, data.train.len());
@@ -210,7 +200,6 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     let elapsed_before = state.elapsed_s;
     let steps_at_start = state.step;
     let mut order = EpochOrder::default();
-    let class_freq = class_frequencies(&data.train);
     let mut weight_log = (cfg.meta.export_weights_every > 0)
         .then(|| WeightLog::open(run_dir, opts.resume.then_some(state.step)))
         .transpose()?;
@@ -218,7 +207,6 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
 
     while state.step < stop {
         let step = state.step;
-        let epoch = step / per_epoch;
         let positions = order.batch(
             data.train.len(),
             cfg.seed,
@@ -236,38 +224,6 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             step_seed(cfg.seed, step) ^ 0x5eed_a06,
             &device,
         )?;
-        let batch = match (cfg.method, &cvae) {
-            // The real perturbations as data augmentation.
-            (Method::TransformAug, _) => {
-                let shape = image_shape(&data.input)?;
-                let [n, d] = batch.x.dims();
-                let host: Vec<f32> = batch
-                    .x
-                    .clone()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec()
-                    .expect("f32 data");
-                let moved = cfg.perturbation.perturb_host(
-                    &host,
-                    shape,
-                    step_seed(cfg.seed, step) ^ 0x7EA1,
-                )?;
-                Batch {
-                    x: Tensor::from_data(TensorData::new(moved, [n, d]), &device),
-                    y: batch.y,
-                }
-            }
-            // Random draws from the learned set.
-            (Method::CvaeAug, Some(c)) => {
-                device.seed(step_seed(cfg.seed, step) ^ 0xCAE);
-                Batch {
-                    x: c.sample(batch.x.inner()).autodiff(),
-                    y: batch.y,
-                }
-            }
-            _ => batch,
-        };
         let finetuning = step >= main_total;
         let lr = if finetuning {
             cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
@@ -276,164 +232,33 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         };
 
         device.seed(step_seed(cfg.seed, step));
-        let method = if finetuning { Method::Erm } else { cfg.method };
-        let batch = if finetuning {
-            validation_batch(&data, cfg, step, &device)?
+        let (next, losses, weights, robust_correct) = if finetuning {
+            let val = validation_batch(&data, cfg, step, &device)?;
+            let (m, l) = erm_step(model, &mut optim, &val, &cfg.loss, lr);
+            (m, l, None, None)
         } else {
-            batch
-        };
-        let train_attack = adv.training_attack_at(cfg.method, step, per_epoch);
-        // Training examples correct at their adversarial points (adversarial methods).
-        let mut adv_correct = None;
-        let (next, losses, weights) = match method {
-            Method::Erm | Method::TransformAug | Method::CvaeAug => {
-                let (m, l) = erm_step(model, &mut optim, &batch, &cfg.loss, lr);
-                (m, l, None)
-            }
-            Method::LatentAt => {
-                let c = cvae.as_ref().expect("latent-at loads its CVAE");
-                let out = latent_at_step(
-                    model,
-                    &mut optim,
-                    &batch,
-                    c,
-                    &cfg.perturbation.training_attack(),
-                    adv.attack_bn,
-                    &regs,
+            let validation = || {
+                validation_batch(&data, cfg, step, &device)
+                    .expect("the run config guarantees a validation split to methods that read one")
+            };
+            let out = method.step(
+                model,
+                &mut optim,
+                &batch,
+                &StepContext {
+                    step,
+                    total,
+                    steps_per_epoch: per_epoch,
                     lr,
-                );
-                adv_correct = Some(out.robust_correct);
-                (out.model, out.losses, None)
-            }
-            Method::Cvae => unreachable!("train() rejects method cvae"),
-            Method::Random => {
-                let w = random_weights(batch.len(), &device);
-                let (m, l) =
-                    weighted_step(model, &mut optim, &batch, &cfg.loss, Some(w.clone()), lr);
-                (m, l, Some(w))
-            }
-            Method::ClassRatio => {
-                let w = class_ratio_weights(batch.y.clone(), &class_freq);
-                let (m, l) =
-                    weighted_step(model, &mut optim, &batch, &cfg.loss, Some(w.clone()), lr);
-                (m, l, Some(w))
-            }
-            Method::L2rw => {
-                let val = validation_batch(&data, cfg, step, &device)?;
-                let (m, l, w) = l2rw_step(
-                    model,
-                    &mut optim,
-                    &batch,
-                    &val,
-                    &cfg.loss,
-                    cfg.hypergrad,
-                    lr,
-                );
-                (m, l, Some(w))
-            }
-            Method::MetaLoss => {
-                let (mut hyper, mut hyper_optim) =
-                    loss_hyper.take().expect("meta-loss has hyperparameters");
-                if step % cfg.meta.meta_every == 0 {
-                    let val = validation_batch(&data, cfg, step, &device)?;
-                    hyper = meta_loss_update(
-                        &model,
-                        hyper,
-                        &mut hyper_optim,
-                        &batch,
-                        &val,
-                        &cfg.loss,
-                        lr,
-                        cfg.meta.meta_lr,
-                    );
-                }
-                let current = cfg.loss.with_hyper(&hyper.to_vec());
-                loss_hyper = Some((hyper, hyper_optim));
-                let (m, l) = weighted_step(model, &mut optim, &batch, &current, None, lr);
-                (m, l, None)
-            }
-            Method::PgdAt | Method::FgsmRs => {
-                let mixup = (adv.mixup_alpha > 0.0).then(|| {
-                    mixup_for(
-                        adv.mixup_alpha,
-                        step_seed(cfg.seed, step) ^ 0x3170,
-                        batch.len(),
-                        &device,
-                    )
-                });
-                let out = pgd_at_step(
-                    model,
-                    &mut optim,
-                    &batch,
-                    &train_attack,
-                    adv.attack_bn,
-                    &regs,
-                    mixup.as_ref(),
-                    lr,
-                );
-                adv_correct = Some(out.robust_correct);
-                (out.model, out.losses, None)
-            }
-            Method::Trades => {
-                let out = trades_step(
-                    model,
-                    &mut optim,
-                    &batch,
-                    &train_attack,
-                    adv.attack_bn,
-                    adv.trades_beta,
-                    &regs,
-                    lr,
-                );
-                adv_correct = Some(out.robust_correct);
-                (out.model, out.losses, None)
-            }
-            Method::Ssds => {
-                let store = ssds_store.as_mut().expect("ssds has a state store");
-                let (delta, v) = store.gather(positions, &device.clone().inner());
-                let mut globals = state.ssds.expect("ssds globals");
-                let out = ssds_step(
-                    model,
-                    &mut optim,
-                    &batch,
-                    delta,
-                    v,
-                    &mut globals,
-                    &adv.ssds,
-                    train_attack.eps,
-                    adv.ssds.eta_at(epoch),
-                    lr,
-                );
-                store.scatter(positions, out.delta, out.v);
-                state.ssds = Some(globals);
-                adv_correct = Some(out.robust_correct);
-                (out.model, out.losses, None)
-            }
-            Method::Mwn | Method::Teacher => {
-                let val = validation_batch(&data, cfg, step, &device)?;
-                let (net, mut net_optim) = weight_net.take().expect("a weighting network");
-                let labels = batch.y.clone().inner();
-                let progress = step as f64 / total as f64;
-                let features = state_features(cfg);
-                let states = |out: &ModelOutput, losses: &Tensor<1>| {
-                    teacher_state(out, losses, &labels, progress, features)
-                };
-                let out = learned_weight_step(
-                    model,
-                    &mut optim,
-                    net,
-                    &mut net_optim,
-                    &batch,
-                    &val,
-                    &cfg.loss,
-                    states,
-                    lr,
-                    cfg.meta.meta_lr,
-                    cfg.hypergrad,
-                );
-                weight_net = Some((out.net, net_optim));
-                (out.model, out.losses, Some(out.weights))
-            }
+                    seed: step_seed(cfg.seed, step),
+                    positions,
+                    validation: data
+                        .val
+                        .is_some()
+                        .then_some(&validation as &dyn Fn() -> Batch),
+                },
+            )?;
+            (out.model, out.losses, out.weights, out.robust_correct)
         };
         let mean_loss = losses.clone().mean().into_scalar::<f32>() as f64;
         if !mean_loss.is_finite() {
@@ -448,7 +273,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             );
         }
         model = next;
-        if let Some(c) = adv_correct {
+        if let Some(c) = robust_correct {
             state.adv_correct += c;
             state.adv_seen += batch.len();
         }
@@ -463,51 +288,28 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         bar.set_position(state.step as u64);
         bar.set_message(format!("loss {mean_loss:.4}"));
 
-        // fgsm-rs: catastrophic-overfitting check at each epoch end (Wong et al.): PGD-5 on
-        // the first training batch; a fall of more than `overfit_drop` restores the weights
-        // of the previous check and ends training.
+        // Epoch-end checks of the method (fgsm-rs: catastrophic overfitting).
         let mut stop_now = false;
-        if cfg.method == Method::FgsmRs
-            && adv.overfit_check
-            && !finetuning
-            && state.step % per_epoch == 0
-        {
-            let first = first_positions(data.train.len(), cfg.budget.batch_size);
-            let check = AttackConfig {
-                step_size: Some(adv.eps / 4.0),
-                ..AttackConfig::pgd(adv.norm, adv.eps, 5, 1)
-            };
-            let r = evaluate_robust(
-                &model.valid(),
+        if !finetuning && state.step % per_epoch == 0 {
+            let first = batch_of(
                 &data.train,
-                &first,
-                std::slice::from_ref(&check),
-                cfg.budget.batch_size,
-                cfg.seed ^ 0xC4EC,
+                &first_positions(data.train.len(), cfg.budget.batch_size),
                 &device.clone().inner(),
-                None,
-            )
-            .worst_case_accuracy;
-            match state.overfit_reference {
-                Some(prev) if catastrophic(prev, r, adv.overfit_drop) => {
-                    let epoch_now = state.step / per_epoch;
-                    state.stopped_early = Some(format!(
-                        "catastrophic overfitting after epoch {epoch_now}: PGD-5 accuracy on the first training batch fell from {:.1}% to {:.1}%; kept the weights of epoch {}",
-                        100.0 * prev,
-                        100.0 * r,
-                        epoch_now - 1
-                    ));
-                    bar.println(state.stopped_early.clone().unwrap());
-                    if let Some(m) = checked_model.take() {
-                        model = m;
-                    }
+            );
+            let check = EpochCheck {
+                epoch: state.step / per_epoch,
+                first_batch: &first,
+                seed: cfg.seed,
+            };
+            model = match method.end_of_epoch(model, &check) {
+                EpochVerdict::Continue(m) => m,
+                EpochVerdict::Stop { model, reason } => {
+                    bar.println(&reason);
+                    state.stopped_early = Some(reason);
                     stop_now = true;
+                    model
                 }
-                _ => {
-                    state.overfit_reference = Some(r);
-                    checked_model = Some(model.clone());
-                }
-            }
+            };
         }
 
         let done = state.step == total || stop_now;
@@ -560,7 +362,13 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
                 val_acc: val.map(|v| v.accuracy),
                 test_loss: test.loss,
                 test_acc: test.accuracy,
-                loss_hyper: loss_hyper.as_ref().map(|(h, _)| h.to_vec()),
+                loss_hyper: method.loss_hyper().map(|h| {
+                    h.try_into_vec_as::<f32>()
+                        .expect("hyperparameters are readable")
+                        .into_iter()
+                        .map(f64::from)
+                        .collect()
+                }),
                 elapsed_s: elapsed,
                 steps_per_s: (state.step - steps_at_start) as f64
                     / started.elapsed().as_secs_f64().max(1e-9),
@@ -626,16 +434,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
         }
         if state.step % ckpt_every == 0 || done || state.step == stop {
             state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-            let meta = match (&weight_net, &loss_hyper) {
-                (Some((net, o)), _) => Some((crate::checkpoint::model_bytes(net)?, o)),
-                (None, Some((hyper, o))) => Some((crate::checkpoint::model_bytes(hyper)?, o)),
-                _ => None,
-            };
-            let extra: Vec<(&str, Vec<u8>)> = ssds_store
-                .as_ref()
-                .map(|s| vec![(SSDS_FILE, s.to_bytes())])
-                .unwrap_or_default();
-            ckpts.save(&model, &optim, meta, &extra, &state)?;
+            ckpts.save(&model, &optim, &method.save()?, &state)?;
         }
         if stop_now {
             break;
@@ -708,42 +507,6 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
     Ok(summary)
 }
 
-/// [C, H, W] of image inputs (the real perturbations need images).
-fn image_shape(input: &ballast_core::InputSpec) -> Result<[usize; 3]> {
-    input.shape.as_slice().try_into().map_err(|_| {
-        anyhow::anyhow!(
-            "the real perturbations need [C, H, W] images, got inputs of shape {:?}",
-            input.shape
-        )
-    })
-}
-
-/// Wong et al.'s catastrophic-overfitting rule: robust accuracy on the check batch fell by
-/// more than `drop` since the previous check.
-fn catastrophic(previous: f64, now: f64, drop: f64) -> bool {
-    now < previous - drop
-}
-
-/// Mixup partner permutation and λ ~ Beta(α, α) of a step, from its own seed.
-fn mixup_for(alpha: f64, seed: u64, n: usize, device: &Device) -> Mixup {
-    let mut rng = ballast_data::SeededRng::new(seed, 0);
-    let lam = rng.beta(alpha, alpha);
-    let perm: Vec<i32> = rng.permutation(n).into_iter().map(|i| i as i32).collect();
-    Mixup {
-        perm: Tensor::from_data(TensorData::new(perm, [n]), device),
-        lam,
-    }
-}
-
-/// What the weighting network reads: the loss for Meta-Weight-Net, the configured student
-/// states for the teacher.
-fn state_features(cfg: &RunConfig) -> &[StateFeature] {
-    match cfg.method {
-        Method::Mwn => &[StateFeature::Loss],
-        _ => &cfg.meta.teacher_states,
-    }
-}
-
 /// Fraction of training examples per class (labels as seen by the learner).
 fn class_frequencies(train: &ballast_data::Dataset) -> Vec<f32> {
     let counts = train.class_counts();
@@ -813,15 +576,29 @@ pub fn load_run_model(
     Ok((cfg, input, model, path))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The runs a method builds on, read from their directories: each must have trained on the
+/// same data as this run.
+struct RunDirs<'a> {
+    cfg: &'a RunConfig,
+    device: Device,
+}
 
-    #[test]
-    fn catastrophic_overfitting_is_a_fall_larger_than_the_threshold() {
-        assert!(catastrophic(0.8, 0.55, 0.2));
-        assert!(!catastrophic(0.8, 0.65, 0.2));
-        assert!(!catastrophic(0.5, 0.9, 0.2));
-        assert!(catastrophic(0.5, 0.49, 0.0));
+impl TrainedRuns for RunDirs<'_> {
+    fn classifier(&self, dir: Option<&Path>) -> Result<Classifier, CoreError> {
+        let dir = dir.ok_or_else(|| {
+            CoreError::config(format!(
+                "method {} builds on a classifier trained on the same data: name its run directory in [{}]",
+                self.cfg.method, self.cfg.method
+            ))
+        })?;
+        let (other, _, model, _) =
+            load_run_model(dir, &self.device).map_err(|e| CoreError::config(format!("{e:#}")))?;
+        if (&other.data, other.seed) != (&self.cfg.data, self.cfg.seed) {
+            return Err(CoreError::config(format!(
+                "{} trained on other data ([data] or seed differ from this run's)",
+                dir.display()
+            )));
+        }
+        Ok(model)
     }
 }

@@ -8,12 +8,14 @@ pub mod ball;
 pub mod cvae;
 pub mod elbo;
 pub mod latent_attack;
+pub mod pairs;
 pub mod quality;
 pub mod smoothing;
 
 pub use cvae::{Cvae, CvaeConfig, Gaussian, GeneratorKind, Likelihood, PerturbationSet};
 pub use elbo::{ElboTerms, elbo_terms, elbo_terms_with_noise, kl_divergence, reconstruction_error};
 pub use latent_attack::{LatentAdversary, latent_attack};
+pub use pairs::{PairKind, PerturbationConfig};
 pub use quality::{Approximation, approximation_error, expected_approximation_error};
 pub use smoothing::{
     Certificate, SmoothingConfig, certify, certify_from_counts, lower_confidence_bound,

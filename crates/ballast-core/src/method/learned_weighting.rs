@@ -1,0 +1,199 @@
+//! Learned example weighting: Meta-Weight-Net (`mwn`, Shu et al. 2019) maps each example's
+//! loss to a weight; the deep-interaction teacher (`teacher`, Fan et al. 2021) reads the
+//! student's internal states. Both keep a weighting network and its Adam optimiser, trained
+//! by the validation meta-gradient ([`crate::weight_net`]).
+
+use super::{
+    Family, MethodConfig, MethodDef, MethodInfo, MethodSetup, MethodStep, NoOptions, StateFile,
+    StepContext, StepOutput, Trains, Uses,
+};
+use crate::batch::Batch;
+use crate::error::CoreError;
+use crate::hypergrad::DirectionalConfig;
+use crate::loss::LossConfig;
+use crate::models::{Classifier, Mode, ModelOutput};
+use crate::record::{load_module, load_optimizer, module_bytes, optimizer_bytes};
+use crate::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::prelude::*;
+
+/// Checkpoint files of the weighting network and its optimiser.
+pub const NET_FILE: &str = "meta.bpk";
+pub const NET_OPTIMIZER_FILE: &str = "meta_optimizer.bpk";
+
+/// Which states a weighting network reads: Meta-Weight-Net's loss or the teacher's choice.
+pub trait WeightingInputs: 'static {
+    const INFO: MethodInfo;
+    fn features(cfg: &MethodConfig) -> Vec<StateFeature>;
+    fn check(_cfg: &MethodConfig) -> Result<(), CoreError> {
+        Ok(())
+    }
+}
+
+/// Meta-Weight-Net: the network reads each example's loss.
+pub struct LossInput;
+
+impl WeightingInputs for LossInput {
+    const INFO: MethodInfo = MethodInfo {
+        name: "mwn",
+        label: "MW-Net",
+        family: Family::Reweighting,
+        summary: "Meta-Weight-Net (Shu et al. 2019): a one-hidden-layer network maps each \
+                  loss to a weight and learns from the clean validation meta-gradient.",
+        trains: Trains::Classifier,
+        uses: Uses {
+            validation: true,
+            ..Uses::NOTHING
+        },
+    };
+
+    fn features(_cfg: &MethodConfig) -> Vec<StateFeature> {
+        vec![StateFeature::Loss]
+    }
+}
+
+/// The deep-interaction teacher: the network reads `meta.teacher_states`.
+pub struct StudentStates;
+
+impl WeightingInputs for StudentStates {
+    const INFO: MethodInfo = MethodInfo {
+        name: "teacher",
+        label: "Teacher (deep interactions)",
+        family: Family::Reweighting,
+        summary: "Learning to reweight with deep interactions (Fan et al. 2021): a teacher \
+                  network reads the student's internal states (meta.teacher_states) and \
+                  outputs each example's weight.",
+        trains: Trains::Classifier,
+        uses: Uses {
+            validation: true,
+            ..Uses::NOTHING
+        },
+    };
+
+    fn features(cfg: &MethodConfig) -> Vec<StateFeature> {
+        cfg.meta.teacher_states.clone()
+    }
+
+    fn check(cfg: &MethodConfig) -> Result<(), CoreError> {
+        if cfg.meta.teacher_states.is_empty() {
+            return Err(CoreError::config(
+                "meta.teacher_states must name at least one state feature",
+            ));
+        }
+        Ok(())
+    }
+}
+
+pub type Mwn = LearnedWeighting<LossInput>;
+pub type Teacher = LearnedWeighting<StudentStates>;
+
+/// A weighting network over the `I` states of each example, and its optimiser.
+pub struct LearnedWeighting<I: WeightingInputs> {
+    features: Vec<StateFeature>,
+    net: Option<WeightNet>,
+    net_optim: ModuleOptimizer,
+    loss: LossConfig,
+    hypergrad: DirectionalConfig,
+    meta_lr: f64,
+    inputs: std::marker::PhantomData<I>,
+}
+
+impl<I: WeightingInputs> LearnedWeighting<I> {
+    fn net(&self) -> &WeightNet {
+        self.net
+            .as_ref()
+            .expect("the weighting network is present between steps")
+    }
+}
+
+impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
+    const INFO: MethodInfo = I::INFO;
+    type Options = NoOptions;
+
+    fn check(cfg: &MethodConfig) -> Result<(), CoreError> {
+        I::check(cfg)
+    }
+
+    fn new(cfg: &MethodConfig, setup: &MethodSetup) -> Result<Self, CoreError> {
+        let features = I::features(cfg);
+        // The network's input width: the state of a probe example.
+        let probe_x = setup.probe.x.clone().inner();
+        let probe_y = setup.probe.y.clone().inner();
+        let out = setup.model.valid().forward_output(probe_x, Mode::Probe);
+        let losses = cfg.loss.per_example(out.logits.clone(), probe_y.clone());
+        let state_dim = teacher_state(&out, &losses, &probe_y, 0.0, &features).dims()[1];
+        let net = WeightNet::new(state_dim, cfg.meta.hidden, setup.device);
+        let decay = (cfg.meta.meta_weight_decay > 0.0)
+            .then(|| WeightDecayConfig::new(cfg.meta.meta_weight_decay as f32));
+        Ok(Self {
+            features,
+            net: Some(net),
+            net_optim: AdamConfig::new().with_weight_decay(decay).init(),
+            loss: cfg.loss,
+            hypergrad: cfg.hypergrad,
+            meta_lr: cfg.meta.meta_lr,
+            inputs: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
+    fn step(
+        &mut self,
+        model: Classifier,
+        optim: &mut ModuleOptimizer,
+        batch: &Batch,
+        ctx: &StepContext,
+    ) -> Result<StepOutput, CoreError> {
+        let val = ctx.validation_batch(I::INFO.name)?;
+        let labels = batch.y.clone().inner();
+        let progress = ctx.progress();
+        let features = &self.features;
+        let states = |out: &ModelOutput, losses: &Tensor<1>| {
+            teacher_state(out, losses, &labels, progress, features)
+        };
+        let net = self.net.take().expect("the weighting network");
+        let out = learned_weight_step(
+            model,
+            optim,
+            net,
+            &mut self.net_optim,
+            batch,
+            &val,
+            &self.loss,
+            states,
+            ctx.lr,
+            self.meta_lr,
+            self.hypergrad,
+        );
+        self.net = Some(out.net);
+        Ok(StepOutput {
+            model: out.model,
+            losses: out.losses,
+            weights: Some(out.weights),
+            robust_correct: None,
+        })
+    }
+
+    fn save(&self) -> Result<Vec<StateFile>, CoreError> {
+        Ok(vec![
+            StateFile {
+                name: NET_FILE,
+                bytes: module_bytes(self.net())?,
+            },
+            StateFile {
+                name: NET_OPTIMIZER_FILE,
+                bytes: optimizer_bytes(&self.net_optim)?,
+            },
+        ])
+    }
+
+    fn restore(&mut self, file: &dyn Fn(&'static str) -> Option<Vec<u8>>) -> Result<(), CoreError> {
+        let net = self.net.take().expect("the weighting network");
+        self.net = Some(load_module(net, NET_FILE, file)?);
+        let optim = std::mem::replace(&mut self.net_optim, AdamConfig::new().init());
+        self.net_optim = load_optimizer(optim, NET_OPTIMIZER_FILE, file)?;
+        Ok(())
+    }
+}
