@@ -13,6 +13,7 @@ mod adversarial;
 mod config;
 mod erm;
 mod learned_weighting;
+mod mart;
 mod meta_loss;
 mod perturbation;
 mod reweighting;
@@ -86,6 +87,7 @@ registry! {
     PgdAt => adversarial::PgdAt,
     FgsmRs => adversarial::FgsmRs,
     Trades => adversarial::Trades,
+    Mart => mart::Mart,
     Ssds => ssds::Ssds,
     Cvae => perturbation::CvaeTraining,
     LatentAt => perturbation::LatentAt,
