@@ -251,8 +251,7 @@ impl RunConfig {
             unreachable!("a run config serialises to a table")
         };
         for (name, value) in &self.options {
-            let value: toml::Value = serde_json::from_value(value.clone()).expect("a TOML table");
-            table.insert(name.clone(), value);
+            table.insert(name.clone(), json_to_toml(value));
         }
         toml::to_string_pretty(&table).expect("config serialises")
     }
@@ -382,6 +381,33 @@ impl RunConfig {
     }
 }
 
+/// A method's options as TOML; unset optional knobs (JSON null) are left out.
+fn json_to_toml(value: &serde_json::Value) -> toml::Value {
+    use serde_json::Value as J;
+    match value {
+        J::Object(map) => toml::Value::Table(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), json_to_toml(v)))
+                .collect(),
+        ),
+        J::Array(items) => toml::Value::Array(
+            items
+                .iter()
+                .filter(|v| !v.is_null())
+                .map(json_to_toml)
+                .collect(),
+        ),
+        J::Bool(b) => toml::Value::Boolean(*b),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None => toml::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        J::String(s) => toml::Value::String(s.clone()),
+        J::Null => toml::Value::Table(toml::Table::new()),
+    }
+}
+
 /// `a.b.c=value`: the value is read as TOML (number, bool, array, quoted string) and
 /// otherwise taken as a bare string.
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
@@ -479,6 +505,32 @@ batch_size = 32
         assert_eq!(cfg.data.dataset, DatasetName::Spirals);
         assert!(RunConfig::parse(BASE, &["optimizer.lr=-1".into()]).is_err());
         assert!(RunConfig::parse(BASE, &["nokey".into()]).is_err());
+    }
+
+    #[test]
+    fn method_tables_are_checked_recorded_with_defaults_and_round_trip() {
+        let mart = BASE.replace("\"moons\"", "\"mnist\"");
+        let cfg = RunConfig::parse(&mart, &["method=mart".into()]).unwrap();
+        assert_eq!(cfg.options["mart"], serde_json::json!({ "beta": 6.0 }));
+        assert!(
+            cfg.to_toml().contains("[mart]\nbeta = 6.0"),
+            "{}",
+            cfg.to_toml()
+        );
+        let cfg = RunConfig::parse(&mart, &["method=mart".into(), "mart.beta=2.5".into()]).unwrap();
+        assert_eq!(cfg, RunConfig::parse(&cfg.to_toml(), &[]).unwrap());
+        // A typo, in the run's method table or another one, names the key.
+        for set in ["mart.bta=1", "erm.x=1"] {
+            let err = RunConfig::parse(&mart, &["method=mart".into(), set.into()]).unwrap_err();
+            let err = format!("{err:#}");
+            let key = set.split(['.', '=']).nth(1).unwrap();
+            assert!(err.contains(key), "{set}: {err}");
+        }
+        let err =
+            RunConfig::parse(&mart, &["method=mart".into(), "mart.beta=-1".into()]).unwrap_err();
+        assert!(format!("{err:#}").contains("beta"), "{err:#}");
+        // A method table must be a table.
+        assert!(RunConfig::parse(&mart, &["mart=3".into()]).is_err());
     }
 
     #[test]

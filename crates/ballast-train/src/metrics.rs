@@ -64,6 +64,9 @@ pub struct Summary {
     /// Why training stopped before its budget (fgsm-rs's catastrophic-overfitting check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// What the method learned or estimated (SSDS's λ and t, GLC's corruption matrix, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_state: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

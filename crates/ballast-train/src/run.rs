@@ -486,6 +486,7 @@ pub fn train(cfg: &RunConfig, opts: &RunOptions) -> Result<Summary> {
             }
         }),
         stopped_early: state.stopped_early.clone(),
+        method_state: method.report(),
     };
     write_atomic(
         &run_dir.join(SUMMARY_FILE),
