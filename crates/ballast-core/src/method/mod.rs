@@ -12,6 +12,7 @@
 mod adversarial;
 mod config;
 mod erm;
+mod glc;
 mod learned_weighting;
 mod mart;
 mod meta_loss;
@@ -84,6 +85,7 @@ registry! {
     Mwn => learned_weighting::Mwn,
     Teacher => learned_weighting::Teacher,
     MetaLoss => meta_loss::MetaLoss,
+    Glc => glc::Glc,
     PgdAt => adversarial::PgdAt,
     FgsmRs => adversarial::FgsmRs,
     Trades => adversarial::Trades,
