@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduction 1 of docs/results/adversarial.md: MNIST l-inf eps = 0.3 with the small CNN.
-# Trains erm, fgsm-rs, ssds, pgd-at and trades (configs/adv-mnist*.toml), one after another so
+# Trains erm, fgsm-rs, ssds, pgd-at, trades and mart (configs/adv-mnist*.toml), one after another so
 # the wall times are comparable, then evaluates each final model with PGD-40 x 5 restarts and
 # APGD-CE / APGD-DLR (100 iterations) on the test set. Resumable: finished runs and reports
 # are skipped.
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-runs/adversarial}"
-METHODS="${METHODS:-erm fgsm-rs ssds pgd-at trades}"
+METHODS="${METHODS:-erm fgsm-rs ssds pgd-at trades mart}"
 EXAMPLES="${EXAMPLES:-0}"       # test examples attacked at the end (0 = all 10 000)
 STAGE="${STAGE:-train,attack}"
 BIN="${BALLAST_BIN:-target/release/ballast}"

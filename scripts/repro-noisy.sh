@@ -15,7 +15,7 @@ JOBS=${JOBS:-1}
 SEEDS=${SEEDS:-"1"}
 DATASETS=${DATASETS:-"fashion-mnist mnist"}
 NOISES=${NOISES:-"flip unif"}
-VARIANTS=${VARIANTS:-"erm erm-lr0.01 erm-ft random gce sce l2rw l2rw-lr0.01 mwn teacher-internal teacher-surface meta-loss-gce meta-loss-sce"}
+VARIANTS=${VARIANTS:-"erm erm-lr0.01 erm-ft random gce sce l2rw l2rw-lr0.01 mwn teacher-internal teacher-surface meta-loss-gce meta-loss-sce glc"}
 mkdir -p "$RUNS"
 
 # The --set overrides of each variant.
@@ -36,6 +36,9 @@ variant_args() {
     teacher-surface) echo 'method=teacher meta.teacher_states=["probs","loss","label","margin","progress"]' ;;
     meta-loss-gce) echo "method=meta-loss loss.kind=gce" ;;
     meta-loss-sce) echo "method=meta-loss loss.kind=sce" ;;
+    # GLC estimates the corruption matrix with the `erm` run of the same dataset, noise and seed
+    # (list `erm` before `glc` in VARIANTS).
+    glc) echo "method=glc" ;;
     *) echo "unknown variant $1" >&2; return 1 ;;
     esac
 }
@@ -49,6 +52,7 @@ one_run() {
     local sets=(--set label="$variant" --set seed="$seed" --set data.dataset="$dataset"
         --set data.noise.kind="$noise")
     for a in $(variant_args "$variant"); do sets+=(--set "$a"); done
+    if [ "$variant" = glc ]; then sets+=(--set glc.estimator="$RUNS/$dataset-$noise-erm-s$seed"); fi
     if "$BALLAST" train configs/noisy-mlp.toml --quiet --out "$out" "${sets[@]}" >"$out.log" 2>&1; then
         echo "done: $out"
     else

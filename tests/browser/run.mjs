@@ -90,8 +90,10 @@ async function testBackend(ctx, base, backend) {
   check(`[${backend}] page reports its backend`, (await data(page, '#backend', 'backend')) === backend, r.backend_badge);
 
   // Attack lab: the first attack (run at start) compiles kernels; time the next two.
-  const MODELS = ['standard', 'pgd-at', 'ssds'];
+  // The lab's models come from the manifest (through the core): every shipped MNIST digit
+  // classifier, in manifest order (standard, PGD-AT, …).
   let ms = await waitAttack(page, undefined);
+  const MODELS = await page.evaluate(() => window.ballast.attack.models.map((m) => m.name));
   r.first_attack_ms = Object.fromEntries(MODELS.map((m, i) => [m, ms[i]]));
   await setControl(page, 'at-digit', 7);
   ms = await waitAttack(page, JSON.stringify(ms));
@@ -101,7 +103,9 @@ async function testBackend(ctx, base, backend) {
   ms = await waitAttack(page, JSON.stringify(ms));
   r.pgd20_one_digit_ms = Object.fromEntries(MODELS.map((m, i) => [m, ms[i]]));
   const rows = await page.$$eval('#at-results tbody tr', (trs) => trs.map((t) => ({ model: t.dataset.model, clean: t.dataset.clean, adv: t.dataset.adv })));
-  check(`[${backend}] attack lab shows the three models`, rows.length === 3, JSON.stringify(rows));
+  check(`[${backend}] attack lab shows every shipped digit model, standard and PGD-AT first`,
+    rows.length === MODELS.length && MODELS.length >= 3 && MODELS[0] === 'mnist-erm' && MODELS[1] === 'mnist-pgd-at',
+    JSON.stringify(rows));
   await page.locator('#attack').screenshot({ path: path.join(out, `attack-lab-${backend}.png`) });
 
   if (!gpu) {

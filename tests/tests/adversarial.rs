@@ -2,14 +2,13 @@
 //! per-epoch robust evaluation and the best-by-validation model, the attack report with
 //! every knob, SSDS's persistent state across resume, and clear errors.
 
-use ballast_e2e::{
-    ballast, ballast_ok, data_dir, fetch_mnist, metrics_without_timing, read_json, text,
-};
+mod common;
+use common::{ballast, ballast_ok, data_dir, fetch_mnist, metrics_without_timing, read_json, text};
 use std::path::Path;
 
 /// A short run of `configs/adv-mnist.toml` with `method`.
 fn short_run(cwd: &Path, out: &Path, method: &str, steps: usize, extra: &[&str]) -> String {
-    let config = ballast_e2e::repo_root().join("configs/adv-mnist.toml");
+    let config = common::repo_root().join("configs/adv-mnist.toml");
     let method = format!("method={method}");
     let steps = format!("budget.steps={steps}");
     let data = format!("--data-dir={}", data_dir().display());

@@ -1,7 +1,8 @@
 //! The `ballast` CLI end to end: configs, errors, checkpoints, resume, eval, bench.
 //! Toy data keeps these fast; `real_data.rs` covers MNIST and Fashion-MNIST.
 
-use ballast_e2e::{ballast, ballast_ok, read_json, text};
+mod common;
+use common::{ballast, ballast_ok, read_json, text};
 use std::fs;
 use std::path::Path;
 
@@ -181,8 +182,8 @@ fn resume_is_bit_identical_to_an_uninterrupted_run() {
         "resumed weights differ from the uninterrupted run"
     );
     assert_eq!(
-        ballast_e2e::metrics_without_timing(&whole),
-        ballast_e2e::metrics_without_timing(&split)
+        common::metrics_without_timing(&whole),
+        common::metrics_without_timing(&split)
     );
 }
 
@@ -264,7 +265,7 @@ fn bench_reports_throughput_as_json() {
 
 #[test]
 fn shipped_configs_parse_and_validate() {
-    let dir = ballast_e2e::repo_root().join("configs");
+    let dir = common::repo_root().join("configs");
     let mut n = 0;
     for entry in fs::read_dir(&dir).unwrap() {
         let p = entry.unwrap().path();

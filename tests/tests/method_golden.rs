@@ -7,10 +7,11 @@
 //! The reference was recorded before the method abstraction moved every step into the core
 //! crate, so this test is what shows a refactor left results unchanged. It is exact on the
 //! CPU backend of the machine kind CI runs on; a deliberate change of results re-records it:
-//! `BALLAST_BLESS_GOLDEN=1 cargo test -p ballast-e2e --test method_golden`, with the reason in
+//! `BALLAST_BLESS_GOLDEN=1 cargo test --workspace --test method_golden`, with the reason in
 //! the commit.
 
-use ballast_e2e::{ballast_ok, data_dir, fetch_mnist, params_digest, repo_root};
+mod common;
+use common::{ballast_ok, data_dir, fetch_mnist, params_digest, repo_root};
 use serde_json::{Map, Value, json};
 use std::path::Path;
 
@@ -215,7 +216,7 @@ fn fingerprint(run: &Path, cvae: bool) -> Value {
             "records".into(),
             Value::Array(records(&run.join("metrics.jsonl"))),
         );
-        let (_, _, model, _) = ballast_train::run::load_run_model(run, &device).unwrap();
+        let (_, _, model, _) = ballast_train::run_dir::load_run_model(run, &device).unwrap();
         f.insert("params".into(), json!(params_digest(&model)));
         let weights = run.join("weights.csv");
         if weights.is_file() {
@@ -224,8 +225,8 @@ fn fingerprint(run: &Path, cvae: bool) -> Value {
                 json!(std::fs::read_to_string(weights).unwrap()),
             );
         }
-        let summary = ballast_e2e::read_json(&run.join("summary.json"));
-        for key in ["best_val_acc", "best_step", "stopped_early"] {
+        let summary = common::read_json(&run.join("summary.json"));
+        for key in ["best_val_score", "best_step", "stopped_early"] {
             f.insert(key.into(), summary[key].clone());
         }
     }
@@ -263,7 +264,7 @@ fn every_method_reproduces_its_recorded_steps_bit_for_bit() {
         eprintln!("recorded {}", golden_path.display());
         return;
     }
-    let golden = ballast_e2e::read_json(&golden_path);
+    let golden = common::read_json(&golden_path);
     let golden = golden.as_object().expect("a JSON object");
     let mut differ = Vec::new();
     for (name, want) in golden {

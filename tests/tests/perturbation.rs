@@ -4,7 +4,8 @@
 //! attacks), under real random transforms and by latent randomized smoothing; plus the errors
 //! a user meets first.
 
-use ballast_e2e::{ballast, ballast_ok, data_dir, fetch_mnist, read_json, repo_root, text};
+mod common;
+use common::{ballast, ballast_ok, data_dir, fetch_mnist, read_json, repo_root, text};
 use std::path::Path;
 
 const SMALL_CVAE: &[&str] = &[

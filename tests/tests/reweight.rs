@@ -1,6 +1,7 @@
 //! Reweighting methods end to end on a 2-D toy set with flipped labels.
 
-use ballast_e2e::{ballast_ok, read_json};
+mod common;
+use common::{ballast_ok, read_json};
 use std::fs;
 
 const NOISY_MOONS: &str = r#"
@@ -84,8 +85,23 @@ fn l2rw_distrusts_flipped_labels_on_noisy_moons() {
     );
 }
 
+/// Per exported step: the (label, noisy flag, weight) of every row of `weights.csv`.
+fn weight_rows(csv: &str) -> Vec<(usize, Vec<(u32, bool, f64)>)> {
+    let mut steps: Vec<(usize, Vec<(u32, bool, f64)>)> = Vec::new();
+    for line in csv.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let step: usize = f[0].parse().unwrap();
+        let row = (f[2].parse().unwrap(), f[4] == "1", f[5].parse().unwrap());
+        match steps.last_mut() {
+            Some((s, rows)) if *s == step => rows.push(row),
+            _ => steps.push((step, vec![row])),
+        }
+    }
+    steps
+}
+
 #[test]
-fn baselines_train_with_the_same_schedule() {
+fn baselines_train_with_the_same_schedule_and_weigh_as_defined() {
     let tmp = tempfile::tempdir().unwrap();
     for method in ["erm", "random", "class-ratio"] {
         let cfg = NOISY_MOONS.replace("method = \"l2rw\"", &format!("method = \"{method}\""));
@@ -98,6 +114,63 @@ fn baselines_train_with_the_same_schedule() {
         let summary = read_json(&run.join("summary.json"));
         assert_eq!(summary["steps"], 300, "{method}");
         assert_eq!(summary["method"], method, "{method}");
+        let steps = weight_rows(&fs::read_to_string(run.join("weights.csv")).unwrap());
+        match method {
+            // ERM has no weights to log.
+            "erm" => assert!(steps.is_empty()),
+            // max(N(0, 1), 0), normalised: each step's weights sum to 1, about half are 0,
+            // and they know nothing of the flipped labels.
+            "random" => {
+                assert_eq!(steps.len(), 300);
+                let (mut zeros, mut all) = (0, 0);
+                let (mut flipped, mut clean) = ((0.0, 0), (0.0, 0));
+                for (_, rows) in &steps {
+                    let sum: f64 = rows.iter().map(|r| r.2).sum();
+                    assert!((sum - 1.0).abs() < 1e-4, "weights sum to {sum}");
+                    zeros += rows.iter().filter(|r| r.2 == 0.0).count();
+                    all += rows.len();
+                    for r in rows {
+                        let slot = if r.1 { &mut flipped } else { &mut clean };
+                        slot.0 += r.2;
+                        slot.1 += 1;
+                    }
+                }
+                let zero_share = zeros as f64 / all as f64;
+                assert!((0.45..0.55).contains(&zero_share), "{zero_share}");
+                let ratio = (flipped.0 / flipped.1 as f64) / (clean.0 / clean.1 as f64);
+                assert!(
+                    (0.9..1.1).contains(&ratio),
+                    "flipped / clean weight {ratio}"
+                );
+            }
+            // w_i ∝ 1 / f(y_i), f the frequency of the observed labels in the training split,
+            // normalised over the batch.
+            "class-ratio" => {
+                let data = read_json(&run.join("data.json"));
+                let counts: Vec<f64> = data["train"]["class_counts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.as_f64().unwrap())
+                    .collect();
+                let n: f64 = counts.iter().sum();
+                let inv = |y: u32| n / counts[y as usize];
+                assert_eq!(steps.len(), 300);
+                for (step, rows) in &steps {
+                    let norm: f64 = rows.iter().map(|r| inv(r.0)).sum();
+                    for r in rows {
+                        let want = inv(r.0) / norm;
+                        assert!(
+                            (r.2 - want).abs() < 1e-5 * want.max(1e-3),
+                            "step {step}: weight {} for label {}, want {want}",
+                            r.2,
+                            r.0
+                        );
+                    }
+                }
+            }
+            _ => unreachable!(),
+        }
     }
 }
 
@@ -187,12 +260,12 @@ fn teacher_reads_internal_or_surface_states_by_one_switch() {
     // A bad state name is an error that names it.
     let cfg = format!("{base}teacher_states = [\"feelings\"]\n");
     fs::write(tmp.path().join("bad.toml"), cfg).unwrap();
-    let out = ballast_e2e::ballast(tmp.path(), &["train", "bad.toml", "--quiet"]);
+    let out = common::ballast(tmp.path(), &["train", "bad.toml", "--quiet"]);
     assert!(!out.status.success());
     assert!(
-        ballast_e2e::text(&out).contains("feelings"),
+        common::text(&out).contains("feelings"),
         "{}",
-        ballast_e2e::text(&out)
+        common::text(&out)
     );
 }
 
@@ -241,8 +314,8 @@ fn meta_loss_learns_the_gce_exponent_and_resumes_exactly() {
     ballast_ok(tmp.path(), &[&args[..], &["--stop-after", "150"]].concat());
     ballast_ok(tmp.path(), &[&args[..], &["--resume"]].concat());
     assert_eq!(
-        ballast_e2e::metrics_without_timing(&run),
-        ballast_e2e::metrics_without_timing(&split)
+        common::metrics_without_timing(&run),
+        common::metrics_without_timing(&split)
     );
 }
 

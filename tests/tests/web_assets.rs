@@ -2,13 +2,14 @@
 //! their manifest names, are the files the manifest hashes, and classify real MNIST digits
 //! (the MNIST erm, pgd-at and ssds checkpoints of docs/results/adversarial.md).
 
+mod common;
 use ballast_core::Mode;
 use ballast_train::export::load_manifest;
 use burn::prelude::*;
 
 #[test]
 fn shipped_models_decode_into_their_architectures() {
-    let assets = ballast_e2e::repo_root().join("web/assets");
+    let assets = common::repo_root().join("web/assets");
     let manifest = load_manifest(&assets).unwrap();
     let names: Vec<&str> = manifest.models.iter().map(|m| m.name.as_str()).collect();
     for required in ["mnist-erm", "mnist-pgd-at", "mnist-ssds"] {
@@ -23,9 +24,9 @@ fn shipped_models_decode_into_their_architectures() {
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(bytes.len() as u64, entry.bytes, "{}", entry.name);
         assert!(bytes.len() < 2_000_000, "{} is not small", entry.name);
-        let hash = ballast_train::attack_report::file_sha256(&path).unwrap();
+        let hash = ballast_train::checkpoint::file_sha256(&path).unwrap();
         assert_eq!(hash, entry.sha256, "{}", entry.name);
-        assert_eq!(entry.burn_version, "0.22.1");
+        assert_eq!(entry.burn_version, ballast_train::BURN_VERSION);
         let model = entry.model.init(&entry.input, &device);
         let model = ballast_train::checkpoint::load_model_bytes(model, &bytes, &path).unwrap();
         // The training config in the manifest parses and names the same architecture.
@@ -61,7 +62,7 @@ fn shipped_models_decode_into_their_architectures() {
 fn shipped_mnist_subset_is_reproducible_from_real_mnist() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("subset.bin.gz");
-    let run = ballast_e2e::ballast(
+    let run = common::ballast(
         dir.path(),
         &["data", "subset", "mnist", "--out", out.to_str().unwrap()],
     );
@@ -71,7 +72,7 @@ fn shipped_mnist_subset_is_reproducible_from_real_mnist() {
         String::from_utf8_lossy(&run.stderr)
     );
     let shipped =
-        std::fs::read(ballast_e2e::repo_root().join("web/assets/mnist-subset.bin.gz")).unwrap();
+        std::fs::read(common::repo_root().join("web/assets/mnist-subset.bin.gz")).unwrap();
     let fresh = std::fs::read(&out).unwrap();
     let (a, b) = (
         ballast_data::decode_subset(&shipped, "m").unwrap(),
@@ -87,7 +88,7 @@ fn shipped_mnist_subset_is_reproducible_from_real_mnist() {
 /// The shipped robust-overfitting curves are complete and name an epoch they contain.
 #[test]
 fn shipped_curves_are_complete() {
-    let assets = ballast_e2e::repo_root().join("web/assets");
+    let assets = common::repo_root().join("web/assets");
     let manifest = load_manifest(&assets).unwrap();
     assert!(!manifest.curves.is_empty());
     for entry in &manifest.curves {
@@ -124,7 +125,7 @@ fn shipped_curves_are_complete() {
 /// classifiers are linked to it.
 #[test]
 fn shipped_perturbation_sets_decode_and_link_their_classifiers() {
-    let assets = ballast_e2e::repo_root().join("web/assets");
+    let assets = common::repo_root().join("web/assets");
     let manifest = load_manifest(&assets).unwrap();
     let set = manifest
         .perturbation_set("mnist-rts")
@@ -133,7 +134,7 @@ fn shipped_perturbation_sets_decode_and_link_their_classifiers() {
     let bytes = std::fs::read(&path).unwrap();
     assert!(bytes.len() < 2_000_000, "the shipped set is not small");
     assert_eq!(
-        ballast_train::attack_report::file_sha256(&path).unwrap(),
+        ballast_train::checkpoint::file_sha256(&path).unwrap(),
         set.sha256
     );
     let cfg = ballast_train::RunConfig::parse(&set.training_config, &[]).unwrap();

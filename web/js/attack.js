@@ -1,4 +1,5 @@
-// Panel 2: FGSM / PGD against natively trained standard, PGD-AT and SSDS models.
+// Panel 2: FGSM / PGD against the natively trained MNIST models the manifest ships (their list
+// and labels come from the core crate through the wasm bindings).
 
 import { drawDigit, drawPerturbation, toMnist, drawingPad } from './digits.js';
 import { lineChart, COLORS } from './plot.js';
@@ -6,11 +7,6 @@ import { writeHash } from './state.js';
 
 const el = (id) => document.getElementById(id);
 const nextTask = () => new Promise((r) => setTimeout(r, 0));
-const MODELS = [
-  ['mnist-erm', 'standard'],
-  ['mnist-pgd-at', 'PGD-AT'],
-  ['mnist-ssds', 'SSDS'],
-];
 const EPS_GRID = { linf: [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4], l2: [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4] };
 
 async function fetchBytes(url) {
@@ -44,12 +40,11 @@ export class AttackPanel {
   }
 
   async load() {
-    this.names = [];
+    this.models = JSON.parse(this.wasm.attack_lab_models(JSON.stringify(this.manifest)));
+    this.names = this.models.map((m) => m.name);
     this.files = [];
-    for (const [name] of MODELS) {
+    for (const name of this.names) {
       const entry = this.manifest.models.find((m) => m.name === name);
-      if (!entry) throw new Error(`${name} is missing from assets/manifest.json`);
-      this.names.push(name);
       this.files.push(await fetchBytes(`assets/${entry.file}`));
     }
     this.lab = new this.wasm.AttackLabHandle(JSON.stringify(this.manifest), this.names, this.files);
@@ -123,7 +118,7 @@ export class AttackPanel {
     try {
       const s = this.settings();
       const rows = [];
-      for (let m = 0; m < MODELS.length; m++) {
+      for (let m = 0; m < this.models.length; m++) {
         const t0 = performance.now();
         const out = JSON.parse(await this.lab.attack(m, this.image.pixels, this.image.label, JSON.stringify(s)));
         times.push(performance.now() - t0);
@@ -133,7 +128,7 @@ export class AttackPanel {
       body.replaceChildren(...rows.map((out, m) => this.row(m, out, s)));
       el('at-source').textContent = `Attacking ${this.image.source}.`;
       const what = s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM';
-      el('at-time').textContent = `${what} on one digit: ` + times.map((t, m) => `${MODELS[m][1]} ${t.toFixed(0)} ms`).join(' · ');
+      el('at-time').textContent = `${what} on one digit: ` + times.map((t, m) => `${this.models[m].label} ${t.toFixed(0)} ms`).join(' · ');
       el('at-time').dataset.ms = JSON.stringify(times);
       this.report(null);
     } catch (e) {
@@ -145,14 +140,14 @@ export class AttackPanel {
 
   row(m, out, s) {
     const tr = document.createElement('tr');
-    tr.dataset.model = MODELS[m][0];
+    tr.dataset.model = this.models[m].name;
     tr.dataset.clean = String(out.clean_pred);
     tr.dataset.adv = String(out.adv_pred);
     const cell = (child) => { const td = document.createElement('td'); td.append(child); tr.append(td); return td; };
-    const entry = this.manifest.models.find((e) => e.name === MODELS[m][0]);
+    const entry = this.manifest.models.find((e) => e.name === this.models[m].name);
     const name = document.createElement('div');
     const acc = entry.robust.find((r) => r.norm === 'linf');
-    name.innerHTML = `<b>${MODELS[m][1]}</b><br><small>natively: clean ${(100 * entry.clean_test_accuracy).toFixed(1)} %` +
+    name.innerHTML = `<b>${this.models[m].label}</b><br><small>natively: clean ${(100 * entry.clean_test_accuracy).toFixed(1)} %` +
       (acc ? `, robust ${(100 * acc.worst_case_accuracy).toFixed(1)} % at ℓ∞ ε=${acc.eps}` : '') + '</small>';
     cell(name);
     const canvas = () => { const c = document.createElement('canvas'); c.width = c.height = 84; return c; };
@@ -208,13 +203,13 @@ export class AttackPanel {
     body.replaceChildren();
     try {
       const s = this.settings();
-      for (let m = 0; m < MODELS.length; m++) {
-        el('at-curve-progress').textContent = `attacking ${n} digits: ${MODELS[m][1]}…`;
+      for (let m = 0; m < this.models.length; m++) {
+        el('at-curve-progress').textContent = `attacking ${n} digits: ${this.models[m].label}…`;
         const t0 = performance.now();
         const r = await this.counts(m, s, s.eps, n);
         const tr = document.createElement('tr');
-        Object.assign(tr.dataset, { model: MODELS[m][0], examples: r.examples, flipped: r.flipped, robust: r.robust_correct, clean: r.clean_correct, ms: performance.now() - t0 });
-        for (const v of [MODELS[m][1], s.eps, r.examples, r.clean_correct, r.robust_correct, r.flipped]) {
+        Object.assign(tr.dataset, { model: this.models[m].name, examples: r.examples, flipped: r.flipped, robust: r.robust_correct, clean: r.clean_correct, ms: performance.now() - t0 });
+        for (const v of [this.models[m].label, s.eps, r.examples, r.clean_correct, r.robust_correct, r.flipped]) {
           tr.append(Object.assign(document.createElement('td'), { textContent: String(v) }));
         }
         body.append(tr);
@@ -235,10 +230,10 @@ export class AttackPanel {
     try {
       const s = this.settings();
       const grid = EPS_GRID[s.norm];
-      const series = MODELS.map(([, label], m) => ({ label, color: COLORS[m], points: [], dots: true }));
+      const series = this.models.map(({ label }, m) => ({ label, color: COLORS[m], points: [], dots: true }));
       for (const eps of grid) {
-        for (let m = 0; m < MODELS.length; m++) {
-          el('at-curve-progress').textContent = `ε = ${eps}: ${MODELS[m][1]}…`;
+        for (let m = 0; m < this.models.length; m++) {
+          el('at-curve-progress').textContent = `ε = ${eps}: ${this.models[m].label}…`;
           const r = await this.counts(m, s, eps, n);
           series[m].points.push([eps, r.robust_correct / r.examples]);
           lineChart(el('at-curve'), series, { yMin: 0, yMax: 1, xMin: 0, xMax: grid[grid.length - 1], xLabel: `ε (${s.norm === 'linf' ? 'ℓ∞' : 'ℓ2'}), ${s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM'} on ${n} test digits` });

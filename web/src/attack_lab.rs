@@ -64,7 +64,7 @@ impl LabAttack {
                 self.steps
             ));
         }
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.to_string())?;
         Ok(cfg)
     }
 }
@@ -191,7 +191,7 @@ impl AttackLab {
                     digits.example_len()
                 ));
             }
-            let model = decode_model(entry, &bytes, device)?;
+            let model = decode_model(entry, &bytes, device).map_err(|e| e.to_string())?;
             models.push(LabModel {
                 entry: entry.clone(),
                 model,

@@ -52,6 +52,28 @@ pub fn defaults() -> Result<String, JsValue> {
     }))
 }
 
+/// The attack lab's models (`manifest`: the JSON of `assets/manifest.json`): JSON
+/// `[{name, label}]`, in manifest order, each labelled by its training method's name in the
+/// core registry (so a newly shipped model of any method appears with no page change).
+#[wasm_bindgen]
+pub fn attack_lab_models(manifest: &str) -> Result<String, JsValue> {
+    let manifest: ballast_core::manifest::Manifest =
+        serde_json::from_str(manifest).map_err(js_err)?;
+    json(
+        &manifest
+            .attack_lab_models()
+            .iter()
+            .map(|m| {
+                let label = m
+                    .method
+                    .parse::<ballast_core::Method>()
+                    .map_or(m.method.as_str(), |method| method.label());
+                serde_json::json!({ "name": m.name, "label": label })
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// Class colours (RGB triples), shared by the heatmaps and the page's legends.
 #[wasm_bindgen]
 pub fn palette() -> Vec<u8> {

@@ -114,7 +114,7 @@ impl Explorer {
                         entry.file
                     ));
                 }
-                set = Some(decode_set(&entry, &bytes, device)?);
+                set = Some(decode_set(&entry, &bytes, device).map_err(|e| e.to_string())?);
                 continue;
             }
             let m = manifest
@@ -128,7 +128,8 @@ impl Explorer {
             }
             models.push(LabModel {
                 entry: m.clone(),
-                model: ballast_core::manifest::decode_model(m, &bytes, device)?,
+                model: ballast_core::manifest::decode_model(m, &bytes, device)
+                    .map_err(|e| e.to_string())?,
             });
         }
         let set = set.ok_or_else(|| format!("the bytes of `{}` were not given", entry.name))?;
@@ -254,7 +255,7 @@ impl Explorer {
         };
         self.device.seed(seed);
         let cfg = AttackConfig::latent(eps, steps, 1);
-        cfg.validate()?;
+        cfg.validate().map_err(|e| e.to_string())?;
         let adv = latent_attack(
             model,
             &self.set,

@@ -13,7 +13,7 @@ use ballast_core::method::{
 };
 use ballast_core::models::{Classifier, InputSpec, Mode, ModelConfig};
 use ballast_core::step::{OptimizerConfig, erm_step};
-use ballast_core::{Batch, CoreError};
+use ballast_core::{Batch, CoreError, StepSeeds};
 use ballast_data::{Dataset, NoiseKind, corrupt_labels};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -530,11 +530,7 @@ impl Playground {
                     y: self.train.y.clone().slice(rows.clone()),
                 }
             };
-            let seed = self
-                .cfg
-                .seed
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(self.step as u64 + 1);
+            let seed = StepSeeds::CLASSIFIER.at(self.cfg.seed, self.step);
             for learner in &mut self.learners {
                 learner.step(
                     &batch,

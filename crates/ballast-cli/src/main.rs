@@ -1,11 +1,13 @@
 //! `ballast`: robust deep learning on Burn. See `ballast --help`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use ballast_core::models::Arch;
-use ballast_core::{Backend, InputSpec, ModelConfig};
-use ballast_train::RunConfig;
-use ballast_train::config::Method;
-use ballast_train::run::{RunOptions, load_run_model, train};
+use ballast_core::{Backend, ModelConfig};
+use ballast_train::attack_report::parse_radius;
+use ballast_train::bench::SyntheticShape;
+use ballast_train::config::{Method, Trains};
+use ballast_train::run_dir::{find_run_dir, load_named_model, run_trains};
+use ballast_train::{RunConfig, RunOptions};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -47,7 +49,7 @@ impl Common {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train the quick-start model (LeNet on MNIST, ~98.5-99% test accuracy) and report.
+    /// Train the quick-start model (LeNet on MNIST: 99.17 % test accuracy) and report.
     Quickstart {
         /// Run directory [default: runs/quickstart, or a fresh sibling if taken].
         #[arg(long)]
@@ -137,12 +139,17 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Every training method: config name, label, family, what it uses and a summary.
+    Methods {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time training steps on synthetic inputs and print JSON (ratios to ERM, same run).
     Bench {
-        /// Methods to time (repeatable; the config names: erm, l2rw, mwn, teacher, meta-loss,
-        /// random, class-ratio, pgd-at, fgsm-rs, trades, ssds, latent-at, cvae-aug, transform-aug);
-        /// ERM is always timed as the reference. With an adversarial method, PGD-10 throughput
-        /// is timed too.
+        /// Methods to time (repeatable; config names, `ballast methods` lists them); ERM is
+        /// always timed as the reference. With an adversarial method, PGD-10 throughput is
+        /// timed too.
         #[arg(long, value_parser = parse_name::<Method>, default_values = ["erm"])]
         method: Vec<Method>,
         /// Clean validation batch of the meta-methods.
@@ -152,9 +159,9 @@ enum Command {
         /// wide-resnet, resnet-cifar), default size.
         #[arg(long, value_parser = parse_name::<Arch>, default_value = "lenet")]
         model: Arch,
-        /// Input shape of the synthetic data.
-        #[arg(long, value_enum, default_value = "mnist")]
-        shape: ShapeArg,
+        /// Input shape of the synthetic data: mnist (1×28×28) or cifar10 (3×32×32).
+        #[arg(long, value_parser = parse_name::<SyntheticShape>, default_value = "mnist")]
+        shape: SyntheticShape,
         #[arg(long, default_value_t = 128)]
         batch_size: usize,
         #[arg(long, default_value_t = 50)]
@@ -341,22 +348,6 @@ struct AttackArgs {
     curve: Option<PathBuf>,
 }
 
-/// `0.3`, `8/255`.
-fn parse_radius(s: &str) -> Result<f64> {
-    let s = s.trim();
-    let v = match s.split_once('/') {
-        Some((a, b)) => {
-            let (a, b): (f64, f64) = (a.trim().parse()?, b.trim().parse()?);
-            a / b
-        }
-        None => s.parse()?,
-    };
-    if !(v >= 0.0 && v.is_finite()) {
-        bail!("--eps must be >= 0, got {s}");
-    }
-    Ok(v)
-}
-
 impl AttackArgs {
     fn spec(&self) -> Result<ballast_train::attack_report::AttackSpec> {
         use ballast_core::attack::AttackKind;
@@ -403,12 +394,6 @@ impl AttackArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum ShapeArg {
-    Mnist,
-    Cifar10,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
 enum FetchArg {
     Mnist,
     FashionMnist,
@@ -450,53 +435,11 @@ fn run_training(
         data_dir: common.data_dir(),
     };
     eprintln!("run directory: {}", out.display());
-    if cfg.method == Method::Cvae {
-        let s = ballast_train::cvae_run::train_cvae(&cfg, &opts)?;
-        let fin = s.final_record.as_ref();
-        println!(
-            "done: {} steps in {:.1} s ({:.1} steps/s); test negative ELBO {}; approximation error {}",
-            s.steps,
-            s.wall_time_s,
-            s.steps_per_s,
-            fin.map(|r| format!("{:.2}", r.test.neg_elbo))
-                .unwrap_or("-".into()),
-            fin.map(|r| r
-                .test
-                .per_eps
-                .iter()
-                .map(|q| format!("{:.4} at eps {}", q.approximation_error, q.eps))
-                .collect::<Vec<_>>()
-                .join(", "))
-                .unwrap_or("-".into()),
-        );
-        println!("report: {}", out.join("summary.json").display());
-        println!(
-            "metrics: {}",
-            out.join(ballast_train::cvae_run::CVAE_METRICS_FILE)
-                .display()
-        );
-        return Ok(());
+    let report = ballast_train::train(&cfg, &opts)?;
+    println!("{}", report.headline());
+    for f in report.files() {
+        println!("{}", out.join(f).display());
     }
-    let summary = train(&cfg, &opts)?;
-    let fin = summary.final_record.as_ref();
-    println!(
-        "done: {} steps in {:.1} s ({:.1} steps/s); test accuracy {}; best validation accuracy {}",
-        summary.steps,
-        summary.wall_time_s,
-        summary.steps_per_s,
-        fin.map(|r| format!("{:.2}%", 100.0 * r.test_acc))
-            .unwrap_or("-".into()),
-        summary
-            .best_val_acc
-            .map(|a| format!("{:.2}%", 100.0 * a))
-            .unwrap_or("-".into()),
-    );
-    println!("report: {}", out.join("summary.json").display());
-    println!(
-        "curves: {} and {}",
-        out.join("loss.svg").display(),
-        out.join("accuracy.svg").display()
-    );
     Ok(())
 }
 
@@ -530,11 +473,8 @@ fn run(cli: Cli) -> Result<()> {
             attack,
             common,
         } => {
-            let run_dir = run_dir_of(&path)?;
-            if run_dir
-                .join(ballast_train::perturbation::CVAE_FILE)
-                .is_file()
-            {
+            let run_dir = find_run_dir(&path)?;
+            if run_trains(&run_dir)? == Trains::PerturbationSet {
                 cvae_eval(&run_dir, &attack, &common)
             } else if attack.real {
                 real_eval(&path, &attack, &common)
@@ -610,6 +550,23 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Methods { json } => {
+            let infos: Vec<_> = Method::ALL.iter().map(|m| m.info()).collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&infos)?);
+            } else {
+                for i in infos {
+                    println!(
+                        "{:<14} {:<28} {:<26} {}",
+                        i.name,
+                        i.label,
+                        i.family.label(),
+                        i.summary
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Bench {
             method,
             val_batch_size,
@@ -628,20 +585,7 @@ fn run(cli: Cli) -> Result<()> {
                 norm: norm.parse().map_err(anyhow::Error::msg)?,
                 ..Default::default()
             };
-            let (shape, mean, std) = match shape {
-                ShapeArg::Mnist => (vec![1, 28, 28], vec![0.1307], vec![0.3081]),
-                ShapeArg::Cifar10 => (
-                    vec![3, 32, 32],
-                    vec![0.4914, 0.4822, 0.4465],
-                    vec![0.2470, 0.2435, 0.2616],
-                ),
-            };
-            let input = InputSpec {
-                shape,
-                num_classes: 10,
-                mean,
-                std,
-            };
+            let input = shape.input_spec();
             let result = ballast_train::bench::bench(&ballast_train::bench::BenchSpec {
                 methods: &method,
                 model: &ModelConfig::of(model),
@@ -715,8 +659,8 @@ fn run(cli: Cli) -> Result<()> {
             curves: false,
             common,
             ..
-        } if run.join(ballast_train::perturbation::CVAE_FILE).is_file() => {
-            let cfg = RunConfig::load(&run.join(ballast_train::run::CONFIG_FILE), &[])?;
+        } if run_trains(&run)? == Trains::PerturbationSet => {
+            let cfg = RunConfig::load(&run.join(ballast_train::run_dir::CONFIG_FILE), &[])?;
             let data = ballast_train::data::PreparedData::prepare(&cfg, &common.data_dir())?;
             let entry =
                 ballast_train::export::export_perturbation_set(&run, &name, &assets, &data.test)?;
@@ -816,59 +760,6 @@ fn dataset_name(d: FetchArg) -> &'static str {
     }
 }
 
-/// Finds the run directory from a run dir, a checkpoint dir or a model file inside one.
-fn run_dir_of(path: &Path) -> Result<PathBuf> {
-    for dir in path.ancestors() {
-        if dir.join(ballast_train::run::CONFIG_FILE).is_file()
-            && dir.join(ballast_train::run::INPUT_FILE).is_file()
-        {
-            return Ok(dir.to_path_buf());
-        }
-    }
-    if !path.exists() {
-        bail!("{} does not exist", path.display());
-    }
-    bail!(
-        "{} is not inside a Ballast run directory (no config.toml + input.json found above it)",
-        path.display()
-    )
-}
-
-/// The run directory, its config and the model of `path` (a run directory: its newest
-/// checkpoint, or its best one with `best`; a checkpoint directory or model file: that one).
-fn load_named_model(
-    path: &Path,
-    best: bool,
-    device: &ballast_core::Device,
-) -> Result<(PathBuf, RunConfig, ballast_core::Classifier, PathBuf)> {
-    let run_dir = run_dir_of(path)?;
-    let (cfg, _input, mut model, mut ckpt) = load_run_model(&run_dir, device)?;
-    // A specific checkpoint was named: load that one instead of the newest.
-    let named = if path.is_file() {
-        Some(path.to_path_buf())
-    } else if best {
-        let file = run_dir
-            .join(ballast_train::checkpoint::BEST_DIR)
-            .join(ballast_train::checkpoint::MODEL_FILE);
-        if !file.is_file() {
-            bail!(
-                "--best: {} does not exist (runs with a robust evaluation keep their best-by-validation model there)",
-                file.display()
-            );
-        }
-        Some(file)
-    } else {
-        Some(path.join(ballast_train::checkpoint::MODEL_FILE)).filter(|p| p.is_file())
-    };
-    if let Some(file) = named {
-        let bytes =
-            std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-        model = ballast_train::checkpoint::load_model_bytes(model, &bytes, &file)?;
-        ckpt = file;
-    }
-    Ok((run_dir, cfg, model, ckpt))
-}
-
 fn attack_command(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
     let spec = args.spec()?;
     let device = common.backend()?.device()?;
@@ -903,7 +794,7 @@ fn attack_command(path: &Path, args: &AttackArgs, common: &Common) -> Result<()>
 /// Quality of a CVAE run's perturbation set on test pairs.
 fn cvae_eval(run_dir: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
     let device = common.backend()?.device()?;
-    let cfg = RunConfig::load(&run_dir.join(ballast_train::run::CONFIG_FILE), &[])?;
+    let cfg = RunConfig::load(&run_dir.join(ballast_train::run_dir::CONFIG_FILE), &[])?;
     let mut eps = args.radii()?;
     if eps.is_empty() {
         eps = cfg.perturbation.eval_eps.clone();
@@ -954,21 +845,12 @@ fn print_report<T: serde::Serialize>(report: &T, out: Option<&Path>) -> Result<(
 
 fn eval(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
     let device = common.backend()?.device()?;
-    let (_run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
-    let data = ballast_train::data::PreparedData::prepare(&cfg, &common.data_dir())?;
-    let result =
-        ballast_train::eval::evaluate(&model, &data.test, cfg.budget.eval_batch_size, &device);
-    let report = serde_json::json!({
-        "checkpoint": ckpt,
-        "split": "test",
-        "examples": result.examples,
-        "accuracy": result.accuracy,
-        "loss": result.loss,
-        "mode": "inference (running BatchNorm statistics, no dropout)",
-        "device": common.device,
-        "dataset": format!("{:?}", cfg.data.dataset),
-        "seed": cfg.seed,
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    Ok(())
+    let report = ballast_train::eval::test_report(
+        path,
+        args.best,
+        &common.data_dir(),
+        &device,
+        &common.device,
+    )?;
+    print_report(&report, args.out.as_deref())
 }

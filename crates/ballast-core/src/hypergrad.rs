@@ -1,8 +1,8 @@
 //! The hypergradient primitive: per-example directional derivatives
 //! d_i = ⟨∇θ ℓ_i(θ), v⟩ along one parameter-space direction v, from forward passes only.
 //! Every meta-method (L2RW, the teacher, Meta-Weight-Net, meta-learned loss
-//! hyperparameters) and the browser demo go through this file; see
-//! `shared/design/hypergradients.md` for the maths.
+//! hyperparameters) and the browser demo go through this file; the README's
+//! "Hypergradients" section states what is exact and how it is tested.
 //!
 //! Schemes:
 //! - `jvp` (default): one forward-mode pass (`crate::jvp`) gives the exact tangent ż_i of
@@ -55,10 +55,11 @@ impl Direction {
     }
 }
 
-/// How directional derivatives are computed.
+/// How directional derivatives are computed: exactly by forward mode (the default) or by
+/// finite differences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
-pub enum FiniteDifference {
+pub enum DerivativeScheme {
     /// Exact forward-mode Jacobian–vector product (classifier losses only).
     #[default]
     Jvp,
@@ -72,7 +73,7 @@ pub enum FiniteDifference {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DirectionalConfig {
-    pub scheme: FiniteDifference,
+    pub scheme: DerivativeScheme,
     /// c in h = c · max(1, ‖θ‖) / ‖v‖.
     pub rel_step: f64,
 }
@@ -80,7 +81,7 @@ pub struct DirectionalConfig {
 impl Default for DirectionalConfig {
     fn default() -> Self {
         Self {
-            scheme: FiniteDifference::Jvp,
+            scheme: DerivativeScheme::Jvp,
             rel_step: 1e-3,
         }
     }
@@ -118,7 +119,7 @@ impl<'a, M: Module + Clone> Perturbation<'a, M> {
     /// `base` = f(θ) if already known (used by the one-sided scheme).
     pub fn derivative<const D: usize>(
         &self,
-        scheme: FiniteDifference,
+        scheme: DerivativeScheme,
         base: Option<Tensor<D>>,
         f: impl Fn(&M) -> Tensor<D>,
     ) -> Tensor<D> {
@@ -130,10 +131,10 @@ impl<'a, M: Module + Clone> Perturbation<'a, M> {
             return Tensor::zeros(shape, &self.model.devices()[0]);
         }
         match scheme {
-            FiniteDifference::Central | FiniteDifference::Jvp => {
+            DerivativeScheme::Central | DerivativeScheme::Jvp => {
                 (f(&self.at(1.0)) - f(&self.at(-1.0))) / (2.0 * self.h)
             }
-            FiniteDifference::OneSided => {
+            DerivativeScheme::OneSided => {
                 let base = base.unwrap_or_else(|| f(self.model));
                 (f(&self.at(1.0)) - base) / self.h
             }
@@ -176,7 +177,7 @@ pub fn loss_directional_derivatives(
     let per_example =
         |m: &Classifier| loss.per_example(m.forward(batch.x.clone(), mode), batch.y.clone());
     match cfg.scheme {
-        FiniteDifference::Jvp => {
+        DerivativeScheme::Jvp => {
             let out = model.forward_dual(
                 Dual::constant(batch.x.clone()),
                 mode,
@@ -251,7 +252,7 @@ mod tests {
         input: &InputSpec,
         seed: u64,
         loss: LossConfig,
-        scheme: FiniteDifference,
+        scheme: DerivativeScheme,
     ) -> f64 {
         let ad = Device::flex().autodiff();
         ad.seed(seed);
@@ -326,7 +327,7 @@ mod tests {
         (cfg, input): (ModelConfig, InputSpec),
         seeds: &[u64],
         loss: LossConfig,
-        scheme: FiniteDifference,
+        scheme: DerivativeScheme,
         tol: f64,
     ) {
         for &seed in seeds {
@@ -346,7 +347,7 @@ mod tests {
             mlp(),
             &[1, 2, 3],
             LossConfig::Ce {},
-            FiniteDifference::Jvp,
+            DerivativeScheme::Jvp,
             1e-3,
         );
     }
@@ -358,7 +359,7 @@ mod tests {
             lenet(),
             &[4, 5, 6],
             LossConfig::Ce {},
-            FiniteDifference::Jvp,
+            DerivativeScheme::Jvp,
             1e-3,
         );
     }
@@ -370,7 +371,7 @@ mod tests {
             resnet(),
             &[7, 8],
             LossConfig::Ce {},
-            FiniteDifference::Jvp,
+            DerivativeScheme::Jvp,
             1e-3,
         );
     }
@@ -389,7 +390,7 @@ mod tests {
             },
         ];
         for loss in losses {
-            assert_within("lenet", lenet(), &[9], loss, FiniteDifference::Jvp, 1e-3);
+            assert_within("lenet", lenet(), &[9], loss, DerivativeScheme::Jvp, 1e-3);
         }
     }
 
@@ -400,7 +401,7 @@ mod tests {
             mlp(),
             &[1, 2, 3],
             LossConfig::Ce {},
-            FiniteDifference::Central,
+            DerivativeScheme::Central,
             1e-2,
         );
     }
@@ -413,7 +414,7 @@ mod tests {
             lenet(),
             &[4],
             LossConfig::Ce {},
-            FiniteDifference::Central,
+            DerivativeScheme::Central,
             1e-1,
         );
         assert_within(
@@ -421,7 +422,7 @@ mod tests {
             mlp(),
             &[7],
             LossConfig::Ce {},
-            FiniteDifference::OneSided,
+            DerivativeScheme::OneSided,
             5e-2,
         );
     }
@@ -438,7 +439,7 @@ mod tests {
         let plain = model.valid();
         let p = Perturbation::new(&plain, &dir, 1e-3);
         assert_eq!(p.h, 0.0);
-        let d = p.derivative(FiniteDifference::Central, None, |m| {
+        let d = p.derivative(DerivativeScheme::Central, None, |m| {
             m.forward(x.clone().inner(), Mode::Probe)
                 .sum_dim(1)
                 .squeeze_dim::<1>(1)

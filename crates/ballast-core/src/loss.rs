@@ -10,6 +10,7 @@
 //! - NCE+RCE   α·NCE + β·RCE
 //! - MAE       Σ_k |p_k − ŷ_k|  =  2 (1 − p_y)
 
+use crate::error::CoreError;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
@@ -155,12 +156,12 @@ impl LossConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         for (v, (lo, hi)) in self.hyper().iter().zip(self.hyper_bounds()) {
             if !(lo..=hi).contains(v) {
-                return Err(format!(
+                return Err(CoreError::Config(format!(
                     "loss hyperparameter {v} outside [{lo}, {hi}] for {self:?}"
-                ));
+                )));
             }
         }
         Ok(())

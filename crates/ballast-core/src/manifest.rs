@@ -1,6 +1,7 @@
 //! The manifest of browser assets (`web/assets/manifest.json`): written by `ballast export`,
 //! read by the page. It says how to rebuild each shipped model and what it scored natively.
 
+use crate::error::CoreError;
 use crate::models::{Classifier, InputSpec, ModelConfig};
 use crate::perturbation::{CvaeConfig, PerturbationSet};
 use burn::prelude::Device;
@@ -132,6 +133,15 @@ impl Manifest {
         self.models.iter().find(|m| m.name == name)
     }
 
+    /// The models of the page's attack lab: classifiers of 28×28 grey digits attacked in
+    /// pixel space (not the classifiers of a perturbation set), in manifest order.
+    pub fn attack_lab_models(&self) -> Vec<&ModelEntry> {
+        self.models
+            .iter()
+            .filter(|m| m.perturbation_set.is_none() && m.input.shape == [1, 28, 28])
+            .collect()
+    }
+
     pub fn perturbation_set(&self, name: &str) -> Option<&PerturbationSetEntry> {
         self.perturbation_sets.iter().find(|m| m.name == name)
     }
@@ -144,21 +154,14 @@ pub fn decode_model(
     entry: &ModelEntry,
     bytes: &[u8],
     device: &Device,
-) -> Result<Classifier, String> {
-    if bytes.len() as u64 != entry.bytes {
-        return Err(format!(
-            "{}: {} bytes, the manifest says {}",
-            entry.file,
-            bytes.len(),
-            entry.bytes
-        ));
-    }
+) -> Result<Classifier, CoreError> {
+    check_size(&entry.file, bytes, entry.bytes)?;
     entry
         .model
         .validate(&entry.input)
-        .map_err(|e| format!("{}: {e}", entry.name))?;
+        .map_err(|e| CoreError::Config(format!("{}: {e}", entry.name)))?;
     let model = entry.model.init(&entry.input, device);
-    load_model_bytes(model, bytes).map_err(|e| format!("{}: {e}", entry.file))
+    load_model_bytes(model, bytes, &entry.file)
 }
 
 /// Rebuilds a shipped perturbation set from its manifest entry and file bytes on `device`.
@@ -166,19 +169,23 @@ pub fn decode_set(
     entry: &PerturbationSetEntry,
     bytes: &[u8],
     device: &Device,
-) -> Result<PerturbationSet, String> {
-    if bytes.len() as u64 != entry.bytes {
-        return Err(format!(
-            "{}: {} bytes, the manifest says {}",
-            entry.file,
-            bytes.len(),
-            entry.bytes
-        ));
-    }
+) -> Result<PerturbationSet, CoreError> {
+    check_size(&entry.file, bytes, entry.bytes)?;
     entry
         .cvae
         .validate()
-        .map_err(|e| format!("{}: {e}", entry.name))?;
+        .map_err(|e| CoreError::Config(format!("{}: {e}", entry.name)))?;
     let set = entry.cvae.init_set(device);
-    load_model_bytes(set, bytes).map_err(|e| format!("{}: {e}", entry.file))
+    load_model_bytes(set, bytes, &entry.file)
+}
+
+/// A shipped file has the size its manifest entry records.
+fn check_size(file: &str, bytes: &[u8], want: u64) -> Result<(), CoreError> {
+    if bytes.len() as u64 != want {
+        return Err(CoreError::Decode {
+            what: file.to_string(),
+            reason: format!("{} bytes, the manifest says {want}", bytes.len()),
+        });
+    }
+    Ok(())
 }

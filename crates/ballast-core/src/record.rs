@@ -30,13 +30,18 @@ pub fn optimizer_bytes(optim: &ModuleOptimizer) -> Result<Vec<u8>, CoreError> {
 }
 
 /// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
-/// tensor was applied. The error says what did not fit.
-pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8]) -> Result<M, String> {
+/// tensor was applied. `what` names the bytes (a file) in the error, which says what did not
+/// fit.
+pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8], what: &str) -> Result<M, CoreError> {
+    let decode = |reason: String| CoreError::Decode {
+        what: what.to_string(),
+        reason,
+    };
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec()))
-        .map_err(|e| format!("not a valid burnpack checkpoint: {e:?}"))?;
+        .map_err(|e| decode(format!("not a valid burnpack checkpoint: {e:?}")))?;
     model
         .try_load_record(record)
-        .map_err(|e| format!("does not fit this model: {e:?}"))
+        .map_err(|e| decode(format!("does not fit this model: {e:?}")))
 }
 
 /// Loads the module saved as `name` (read with `file`) into `module`.
@@ -46,10 +51,7 @@ pub fn load_module<M: Module>(
     file: &dyn Fn(&'static str) -> Option<Vec<u8>>,
 ) -> Result<M, CoreError> {
     let bytes = file(name).ok_or_else(|| missing(name))?;
-    load_model_bytes(module, &bytes).map_err(|reason| CoreError::Decode {
-        what: name.into(),
-        reason,
-    })
+    load_model_bytes(module, &bytes, name)
 }
 
 /// Loads the optimiser state saved as `name` into `optim`.

@@ -3,7 +3,7 @@
 
 use crate::batch::Batch;
 use crate::hypergrad::{
-    Direction, DirectionalConfig, FiniteDifference, loss_and_logit_gradient,
+    DerivativeScheme, Direction, DirectionalConfig, loss_and_logit_gradient,
     loss_directional_derivatives,
 };
 use crate::jvp::{Dual, Tangents};
@@ -80,7 +80,7 @@ pub fn l2rw_step(
     cfg: DirectionalConfig,
     lr: f64,
 ) -> (Classifier, Tensor<1>, Tensor<1>) {
-    if cfg.scheme != FiniteDifference::Jvp {
+    if cfg.scheme != DerivativeScheme::Jvp {
         let (weights, _) = l2rw_weights(&model, batch, val, loss, cfg);
         let (model, losses) = weighted_step(model, optim, batch, loss, Some(weights.clone()), lr);
         return (model, losses, weights);

@@ -17,6 +17,7 @@
 
 use crate::attack::{Norm, project};
 use crate::batch::Batch;
+use crate::error::CoreError;
 use crate::models::{Classifier, Mode};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -102,14 +103,18 @@ impl Default for SsdsConfig {
 }
 
 impl SsdsConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         for (name, v) in [("eta", self.eta), ("c1", self.c1), ("c2", self.c2)] {
             if !(v > 0.0 && v.is_finite()) {
-                return Err(format!("adversarial.ssds.{name} must be positive, got {v}"));
+                return Err(CoreError::Config(format!(
+                    "adversarial.ssds.{name} must be positive, got {v}"
+                )));
             }
         }
         if self.lambda0 < 0.0 || self.v0 < 0.0 {
-            return Err("adversarial.ssds.lambda0 and v0 must be >= 0".into());
+            return Err(CoreError::Config(
+                "adversarial.ssds.lambda0 and v0 must be >= 0".into(),
+            ));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! build on `weighted_step`.
 
 use crate::batch::Batch;
+use crate::error::CoreError;
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode};
 use burn::optim::decay::WeightDecayConfig;
@@ -50,25 +51,30 @@ impl Default for OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("optimizer.lr must be positive, got {}", self.lr));
+            return Err(CoreError::Config(format!(
+                "optimizer.lr must be positive, got {}",
+                self.lr
+            )));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "optimizer.momentum must be in [0, 1), got {}",
                 self.momentum
-            ));
+            )));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "optimizer.weight_decay must be >= 0, got {}",
                 self.weight_decay
-            ));
+            )));
         }
         if let Some(c) = self.clip_norm {
             if !(c > 0.0 && c.is_finite()) {
-                return Err(format!("optimizer.clip_norm must be positive, got {c}"));
+                return Err(CoreError::Config(format!(
+                    "optimizer.clip_norm must be positive, got {c}"
+                )));
             }
         }
         Ok(())

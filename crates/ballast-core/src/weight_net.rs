@@ -1,8 +1,8 @@
 //! Learned example weighting (Meta-Weight-Net, Shu et al. 2019; the deep-interaction
 //! teacher, Fan et al. 2021): a small network maps each example's state s_i to a weight
 //! w_i ∈ (0, 1), and is trained by the meta-gradient of the clean validation loss after one
-//! virtual step of the student. With first-order autodiff only
-//! (`shared/design/hypergradients.md`):
+//! virtual step of the student. With first-order autodiff only (Burn has no
+//! second-order autodiff):
 //!   θ̂ = θ − (α/n) Σ_i w_i ∇ℓ_i(θ),   g = ∇L_val(θ̂),   d_i = ⟨∇ℓ_i(θ), g⟩,
 //!   ∂L_val(θ̂)/∂φ = Σ_i c_i ∂w_i/∂φ  with  c_i = −(α/n) d_i,
 //! so the weighting network gets one ordinary backward of Σ_i c_i w_i(φ).

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::DataError;
 use crate::rng::SeededRng;
 
 /// Stream salt of [`rts_batch`] / [`RtsConfig::sample_many`].
@@ -45,22 +46,24 @@ impl Default for RtsConfig {
 impl RtsConfig {
     /// Checks that every range is finite and well formed: rotation in `[0, 180]`, scale
     /// `0 < scale[0] <= scale[1]`, translation `>= 0`. The error names the bad field.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), DataError> {
         let r = self.max_rotation_deg;
         if !(r.is_finite() && (0.0..=180.0).contains(&r)) {
-            return Err(format!("max_rotation_deg must lie in [0, 180], got {r}"));
+            return Err(DataError::InvalidArgument(format!(
+                "max_rotation_deg must lie in [0, 180], got {r}"
+            )));
         }
         let [lo, hi] = self.scale;
         if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
-            return Err(format!(
+            return Err(DataError::InvalidArgument(format!(
                 "scale must be finite with 0 < scale[0] <= scale[1], got [{lo}, {hi}]"
-            ));
+            )));
         }
         let t = self.max_translation;
         if !(t.is_finite() && t >= 0.0) {
-            return Err(format!(
+            return Err(DataError::InvalidArgument(format!(
                 "max_translation must be finite and non-negative, got {t}"
-            ));
+            )));
         }
         Ok(())
     }
@@ -438,7 +441,7 @@ mod tests {
         );
         assert!(serde_json::from_str::<RtsConfig>(r#"{"rotation": 3.0}"#).is_err());
         let bad = |c: RtsConfig, field: &str| {
-            let e = c.validate().unwrap_err();
+            let e = c.validate().unwrap_err().to_string();
             assert!(e.contains(field), "{e}");
         };
         bad(

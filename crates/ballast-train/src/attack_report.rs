@@ -5,15 +5,14 @@
 
 use crate::config::RunConfig;
 use crate::data::PreparedData;
+use crate::error::{Context, Result, TrainError, bail};
 use crate::perturbation::load_cvae;
 use crate::plot::{Curve, line_plot};
 use crate::robust_eval::{RobustResult, evaluate_robust, first_positions};
-use anyhow::{Context, Result, bail};
 use ballast_core::Classifier;
 use ballast_core::attack::{AttackConfig, AttackKind, Norm};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -95,7 +94,7 @@ impl AttackSpec {
         }
         for &e in &self.eps {
             for cfg in self.configs(e) {
-                cfg.validate().map_err(anyhow::Error::msg)?;
+                cfg.validate()?;
             }
         }
         if self.batch_size == 0 {
@@ -150,12 +149,6 @@ pub fn check_pixel_range(set: &ballast_data::Dataset) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// sha256 of a file, hex.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -226,8 +219,8 @@ pub fn attack_report(
     }
     Ok(AttackReport {
         checkpoint: checkpoint.to_path_buf(),
-        checkpoint_sha256: file_sha256(checkpoint)?,
-        run_config: run_dir.join(crate::run::CONFIG_FILE),
+        checkpoint_sha256: crate::checkpoint::file_sha256(checkpoint)?,
+        run_config: run_dir.join(crate::run_dir::CONFIG_FILE),
         dataset: format!("{:?}", cfg.data.dataset),
         split: spec.split,
         examples: positions.len(),
@@ -237,7 +230,7 @@ pub fn attack_report(
         cvae_checkpoint: cvae.as_ref().map(|c| c.checkpoint.clone()),
         cvae_checkpoint_sha256: cvae
             .as_ref()
-            .map(|c| file_sha256(&c.checkpoint))
+            .map(|c| crate::checkpoint::file_sha256(&c.checkpoint))
             .transpose()?,
         clean_accuracy: results.first().map(|r| r.result.clean_accuracy).unwrap_or(0.0),
         results,
@@ -302,4 +295,28 @@ impl AttackReport {
             &curves,
         )
     }
+}
+
+/// A radius as written on the command line: `0.3` or a fraction such as `8/255`.
+pub fn parse_radius(s: &str) -> Result<f64> {
+    let s = s.trim();
+    let number = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .map_err(|_| TrainError::msg(format!("`{s}` is not a number or a fraction like 8/255")))
+    };
+    let v = match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b) = (number(a)?, number(b)?);
+            if b == 0.0 {
+                bail!("`{s}` divides by zero");
+            }
+            a / b
+        }
+        None => number(s)?,
+    };
+    if !(v >= 0.0 && v.is_finite()) {
+        bail!("a radius must be a finite number >= 0, got {s}");
+    }
+    Ok(v)
 }

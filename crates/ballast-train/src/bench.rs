@@ -3,7 +3,7 @@
 //! the same run, so every method's cost is also reported as a ratio to one ERM step.
 
 use crate::config::{AdversarialConfig, Method};
-use anyhow::{Result, bail};
+use crate::error::{Result, bail};
 use ballast_core::attack::{AttackConfig, Objective, attack};
 use ballast_core::hypergrad::DirectionalConfig;
 use ballast_core::method::{
@@ -58,6 +58,35 @@ pub struct AttackTiming {
     pub ratio_to_erm: f64,
 }
 
+/// The input shape of a benchmark's synthetic data, with the dataset's normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyntheticShape {
+    /// 1×28×28, 10 classes.
+    Mnist,
+    /// 3×32×32, 10 classes.
+    Cifar10,
+}
+
+impl SyntheticShape {
+    pub fn input_spec(self) -> InputSpec {
+        let (shape, mean, std) = match self {
+            SyntheticShape::Mnist => (vec![1, 28, 28], vec![0.1307], vec![0.3081]),
+            SyntheticShape::Cifar10 => (
+                vec![3, 32, 32],
+                vec![0.4914, 0.4822, 0.4465],
+                vec![0.2470, 0.2435, 0.2616],
+            ),
+        };
+        InputSpec {
+            shape,
+            num_classes: 10,
+            mean,
+            std,
+        }
+    }
+}
+
 pub struct BenchSpec<'a> {
     pub methods: &'a [Method],
     pub model: &'a ModelConfig,
@@ -106,9 +135,7 @@ fn bench_config(method: Method, adversarial: &AdversarialConfig) -> MethodConfig
 }
 
 pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
-    spec.model
-        .validate(spec.input)
-        .map_err(anyhow::Error::msg)?;
+    spec.model.validate(spec.input)?;
     let device = spec.backend.device()?.autodiff();
     device.seed(spec.seed);
     let batch = Batch::random(spec.batch_size, spec.input, &device);
@@ -135,7 +162,7 @@ pub fn bench(spec: &BenchSpec) -> Result<BenchReport> {
                 likelihood: Likelihood::Bernoulli,
                 generator: ballast_core::perturbation::GeneratorKind::Affine,
             };
-            arch.validate().map_err(anyhow::Error::msg)?;
+            arch.validate()?;
             Some(arch.init_set(&device.clone().inner()))
         }
         _ if spec.methods.iter().any(|m| m.needs_perturbation_set()) => {

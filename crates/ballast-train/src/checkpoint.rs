@@ -4,7 +4,7 @@
 //! a temporary name and renamed, and `checkpoints/LATEST` is replaced atomically last, so
 //! an interrupted write never leaves a half checkpoint behind the pointer.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, TrainError, bail};
 use ballast_core::Classifier;
 use ballast_core::method::StateFile;
 use burn::module::Module;
@@ -28,8 +28,10 @@ const KEEP_OLDER: usize = 1;
 pub struct LoopState {
     /// Optimiser steps completed.
     pub step: usize,
-    /// Best validation accuracy so far and its step.
-    pub best_val_acc: Option<f64>,
+    /// The best model-selection score so far — validation accuracy, or robust validation
+    /// accuracy for runs with a robust evaluation — and its step.
+    #[serde(alias = "best_val_acc")]
+    pub best_score: Option<f64>,
     pub best_step: Option<usize>,
     /// Test accuracy at the best validation step.
     pub test_acc_at_best: Option<f64>,
@@ -88,6 +90,13 @@ pub fn save_best(run_dir: &Path, model: &Classifier, info: &serde_json::Value) -
     Ok(dir)
 }
 
+/// Lower-case hex sha256 of a file's bytes (checkpoints, exported assets): it names the
+/// file, not the weights in it.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(ballast_data::sha256_hex(&bytes))
+}
+
 /// Writes bytes to `path` through a temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!(
@@ -103,7 +112,7 @@ pub fn model_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
         .valid()
         .into_record()
         .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot encode model: {e:?}"))?;
+        .map_err(|e| TrainError::msg(format!("cannot encode model: {e:?}")))?;
     Ok(bytes.to_vec())
 }
 
@@ -116,16 +125,16 @@ pub fn safetensors_bytes(model: &Classifier) -> Result<Vec<u8>> {
     model
         .valid()
         .save_into(&mut store)
-        .map_err(|e| anyhow::anyhow!("cannot encode safetensors: {e:?}"))?;
+        .map_err(|e| TrainError::msg(format!("cannot encode safetensors: {e:?}")))?;
     store
         .get_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot encode safetensors: {e:?}"))
+        .map_err(|e| TrainError::msg(format!("cannot encode safetensors: {e:?}")))
 }
 
 fn optimizer_bytes(optim: &ModuleOptimizer) -> Result<Vec<u8>> {
     let bytes = optim
         .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot encode optimizer state: {e:?}"))?;
+        .map_err(|e| TrainError::msg(format!("cannot encode optimizer state: {e:?}")))?;
     Ok(bytes.to_vec())
 }
 
@@ -147,10 +156,10 @@ fn load_pair<M: Module>(
     let optim = optim
         .from_bytes(Bytes::from_bytes_vec(read(&opt_path)?))
         .map_err(|e| {
-            anyhow::anyhow!(
+            TrainError::msg(format!(
                 "{} is not a valid optimizer state: {e:?}",
                 opt_path.display()
-            )
+            ))
         })?;
     Ok((module, optim))
 }
@@ -158,8 +167,11 @@ fn load_pair<M: Module>(
 /// Loads burnpack bytes into `model` (which fixes the architecture), checking that every
 /// tensor was applied.
 pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8], what: &Path) -> Result<M> {
-    ballast_core::manifest::load_model_bytes(model, bytes)
-        .map_err(|e| anyhow::anyhow!("{} {e}", what.display()))
+    Ok(ballast_core::record::load_model_bytes(
+        model,
+        bytes,
+        &what.display().to_string(),
+    )?)
 }
 
 pub struct Checkpoints {

@@ -2,8 +2,8 @@
 //! mean ± standard deviation of a summary metric (e.g. test error vs majority proportion, one
 //! column per method, over seeds).
 
+use crate::error::{Context, Result, bail};
 use crate::plot::{Curve, line_plot};
-use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -377,7 +377,7 @@ mod tests {
             metric: Metric::FinalTest,
             error: false,
         };
-        let err = format!("{:#}", compare(&runs, &spec).unwrap_err());
+        let err = compare(&runs, &spec).unwrap_err().report();
         assert!(err.contains("data.noise.rate"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! schedule, budget and seed. Unknown or ill-typed keys are errors that name the key;
 //! `--set a.b=value` overrides any key before validation.
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::error::{Context, Result, TrainError, bail};
 use ballast_core::hypergrad::DirectionalConfig;
 pub use ballast_core::method::{AdversarialConfig, MetaConfig, Method, MethodConfig, Trains};
 use ballast_core::perturbation::PerturbationConfig;
@@ -214,7 +214,8 @@ impl RunConfig {
     }
 
     pub fn parse(text: &str, overrides: &[String]) -> Result<Self> {
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| TrainError::msg(format!("{e}")))?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }
@@ -234,7 +235,7 @@ impl RunConfig {
         }
         let mut cfg: RunConfig = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| anyhow!("{}", e.to_string().trim()))?;
+            .map_err(|e: toml::de::Error| TrainError::msg(format!("{}", e.to_string().trim())))?;
         cfg.options = options;
         cfg.validate()?;
         // Record every knob: the run's method options with their defaults.
@@ -269,6 +270,7 @@ impl RunConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        let uses_trains = self.method.info().trains;
         let b = &self.budget;
         if b.batch_size == 0 {
             bail!("budget.batch_size must be at least 1");
@@ -279,8 +281,8 @@ impl RunConfig {
         if b.steps == 0 && b.epochs == 0 {
             bail!("budget: set epochs or steps to at least 1");
         }
-        self.optimizer.validate().map_err(|e| anyhow!(e))?;
-        self.loss.validate().map_err(|e| anyhow!(e))?;
+        self.optimizer.validate()?;
+        self.loss.validate()?;
         if let Some(n) = &self.data.noise {
             if !(0.0..=1.0).contains(&n.rate) {
                 bail!("data.noise.rate must be in [0, 1], got {}", n.rate);
@@ -307,6 +309,12 @@ impl RunConfig {
         if self.budget.finetune_steps > 0 && self.data.val_size == 0 {
             bail!(
                 "budget.finetune_steps fine-tunes on the clean validation split: set data.val_size > 0"
+            );
+        }
+        if self.budget.finetune_steps > 0 && uses_trains != Trains::Classifier {
+            bail!(
+                "budget.finetune_steps fine-tunes a classifier; method {} trains a perturbation set",
+                self.method
             );
         }
         if self.budget.finetune_lr.is_some_and(|lr| !(lr > 0.0)) {
@@ -413,7 +421,7 @@ fn json_to_toml(value: &serde_json::Value) -> toml::Value {
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     let (key, raw) = item
         .split_once('=')
-        .ok_or_else(|| anyhow!("--set expects key=value, got `{item}`"))?;
+        .ok_or_else(|| TrainError::msg(format!("--set expects key=value, got `{item}`")))?;
     let key = key.trim();
     let raw = raw.trim();
     if key.is_empty() {
@@ -431,7 +439,7 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         cur = entry
             .as_table_mut()
-            .ok_or_else(|| anyhow!("--set {key}: `{p}` is not a table"))?;
+            .ok_or_else(|| TrainError::msg(format!("--set {key}: `{p}` is not a table")))?;
     }
     cur.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
@@ -522,13 +530,13 @@ batch_size = 32
         // A typo, in the run's method table or another one, names the key.
         for set in ["mart.bta=1", "erm.x=1"] {
             let err = RunConfig::parse(&mart, &["method=mart".into(), set.into()]).unwrap_err();
-            let err = format!("{err:#}");
+            let err = err.report();
             let key = set.split(['.', '=']).nth(1).unwrap();
             assert!(err.contains(key), "{set}: {err}");
         }
         let err =
             RunConfig::parse(&mart, &["method=mart".into(), "mart.beta=-1".into()]).unwrap_err();
-        assert!(format!("{err:#}").contains("beta"), "{err:#}");
+        assert!(err.report().contains("beta"), "{}", err.report());
         // A method table must be a table.
         assert!(RunConfig::parse(&mart, &["mart=3".into()]).is_err());
     }

@@ -2,7 +2,7 @@
 //! and class imbalance applied and recorded, and gathers mini-batches onto a device.
 
 use crate::config::{DataConfig, DatasetName, RunConfig};
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, TrainError, bail};
 use ballast_core::{Batch, InputSpec};
 use ballast_data::{Dataset, NoiseConfig, NoisyLabels, SplitConfig};
 use burn::prelude::*;
@@ -150,7 +150,7 @@ impl PreparedData {
             bail!("the training or test split is empty: check [data]");
         }
         let input = input_spec(&train);
-        cfg.model.validate(&input).map_err(anyhow::Error::msg)?;
+        cfg.model.validate(&input)?;
         Ok(Self {
             train,
             val,
@@ -270,11 +270,11 @@ pub fn augmented_batch_of(
         return Ok(batch_of(data, positions, device));
     }
     let shape: [usize; 3] = data.example_shape.as_slice().try_into().map_err(|_| {
-        anyhow::anyhow!(
+        TrainError::msg(format!(
             "data.augment / data.cutout need [channels, height, width] images; {} has examples of shape {:?}",
             data.name,
             data.example_shape
-        )
+        ))
     })?;
     let (mut x, y) = gather(data, positions);
     ballast_data::augment_batch(&mut x, shape, augment, padding, pad, seed);

@@ -1,7 +1,8 @@
 //! Clean evaluation of a model on a dataset (inference mode: running BatchNorm statistics,
-//! no dropout). Attack evaluation arrives with the adversarial family.
+//! no dropout), and the test report of `ballast eval`.
 
 use crate::data::batch_of;
+use crate::error::Result;
 use ballast_core::loss::cross_entropy;
 use ballast_core::step::correct;
 use ballast_core::{Classifier, Mode};
@@ -38,4 +39,29 @@ pub fn evaluate(
         accuracy: hits as f64 / n.max(1) as f64,
         examples: n,
     }
+}
+
+/// The test-split report of a run's model (`ballast eval RUN`): accuracy and loss with the
+/// checkpoint they came from. `path`, `best`: as [`crate::run_dir::load_named_model`].
+pub fn test_report(
+    path: &std::path::Path,
+    best: bool,
+    data_dir: &std::path::Path,
+    device: &Device,
+    device_name: &str,
+) -> Result<serde_json::Value> {
+    let (_run_dir, cfg, model, checkpoint) = crate::run_dir::load_named_model(path, best, device)?;
+    let data = crate::data::PreparedData::prepare(&cfg, data_dir)?;
+    let result = evaluate(&model, &data.test, cfg.budget.eval_batch_size, device);
+    Ok(serde_json::json!({
+        "checkpoint": checkpoint,
+        "split": "test",
+        "examples": result.examples,
+        "accuracy": result.accuracy,
+        "loss": result.loss,
+        "mode": "inference (running BatchNorm statistics, no dropout)",
+        "device": device_name,
+        "dataset": format!("{:?}", cfg.data.dataset),
+        "seed": cfg.seed,
+    }))
 }

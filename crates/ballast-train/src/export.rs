@@ -3,11 +3,12 @@
 //! rebuild and describe it: architecture, input spec, training config, clean and robust
 //! accuracy (from the run's `attack.json` report when there is one), Burn version, sha256.
 
-use crate::attack_report::{AttackReport, file_sha256};
+use crate::attack_report::AttackReport;
+use crate::checkpoint::file_sha256;
 use crate::checkpoint::{BEST_DIR, MODEL_FILE, write_atomic};
 use crate::config::RunConfig;
-use crate::run::{SUMMARY_FILE, load_run_model};
-use anyhow::{Context, Result, bail};
+use crate::error::{Context, Result, TrainError, bail};
+use crate::run_dir::{SUMMARY_FILE, load_run_model};
 use std::path::Path;
 
 pub use ballast_core::manifest::{
@@ -158,7 +159,12 @@ pub fn export_curves(run_dir: &Path, name: &str, assets: &Path) -> Result<CurveE
     for (i, line) in read("metrics.jsonl")?.lines().enumerate() {
         let r: crate::metrics::EvalRecord = serde_json::from_str(line)
             .with_context(|| format!("metrics.jsonl line {} is malformed", i + 1))?;
-        let missing = || anyhow::anyhow!("metrics.jsonl line {} lacks a robust figure", i + 1);
+        let missing = || {
+            TrainError::msg(format!(
+                "metrics.jsonl line {} lacks a robust figure",
+                i + 1
+            ))
+        };
         points.push(CurvePoint {
             epoch: r.epoch,
             lr: r.lr,
@@ -221,7 +227,7 @@ pub fn export_perturbation_set(
     check_name(name)?;
     let device = ballast_core::Backend::Cpu.device()?;
     let loaded = crate::perturbation::load_cvae(run_dir, &device)?;
-    let cfg = RunConfig::load(&run_dir.join(crate::run::CONFIG_FILE), &[])?;
+    let cfg = RunConfig::load(&run_dir.join(crate::run_dir::CONFIG_FILE), &[])?;
     let set = loaded.cvae.set;
     let d: usize = loaded.config.features();
     if digits.example_len() != d {

@@ -1,9 +1,9 @@
-//! `metrics.jsonl` (one JSON object per evaluation) and `summary.json`.
+//! The records of `metrics.jsonl` (one JSON object per evaluation) and `summary.json`.
 
-use anyhow::{Context, Result};
+use crate::error::{Context, Result};
 use serde::{Deserialize, Serialize};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// One evaluation point.
@@ -48,7 +48,10 @@ pub struct Summary {
     pub seed: u64,
     pub steps: usize,
     pub final_record: Option<EvalRecord>,
-    pub best_val_acc: Option<f64>,
+    /// The best model-selection score: validation accuracy, or robust validation accuracy
+    /// when the run evaluates robustness (see `robust`).
+    #[serde(alias = "best_val_acc")]
+    pub best_val_score: Option<f64>,
     pub best_step: Option<usize>,
     pub test_acc_at_best_val: Option<f64>,
     pub wall_time_s: f64,
@@ -85,44 +88,7 @@ pub struct RobustSummary {
     pub best_checkpoint: Option<PathBuf>,
 }
 
-pub struct MetricsLog {
-    path: PathBuf,
-    file: File,
-}
-
-impl MetricsLog {
-    /// Opens `metrics.jsonl` in `run_dir`. When resuming from `resume_step`, records after
-    /// that step (written after the checkpoint) are dropped; otherwise the file starts empty.
-    pub fn open(run_dir: &Path, resume_step: Option<usize>) -> Result<Self> {
-        let path = run_dir.join("metrics.jsonl");
-        let kept: Vec<EvalRecord> = match resume_step {
-            Some(step) if path.exists() => read_records(&path)?
-                .into_iter()
-                .filter(|r| r.step <= step)
-                .collect(),
-            _ => Vec::new(),
-        };
-        let mut file =
-            File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-        for r in &kept {
-            writeln!(file, "{}", serde_json::to_string(r)?)?;
-        }
-        drop(file);
-        let file = OpenOptions::new().append(true).open(&path)?;
-        Ok(Self { path, file })
-    }
-
-    pub fn append(&mut self, record: &EvalRecord) -> Result<()> {
-        writeln!(self.file, "{}", serde_json::to_string(record)?)?;
-        self.file.flush()?;
-        Ok(())
-    }
-
-    pub fn records(&self) -> Result<Vec<EvalRecord>> {
-        read_records(&self.path)
-    }
-}
-
+/// The records of a `metrics.jsonl` (written through [`crate::run_log::RunLog`]).
 pub fn read_records(path: &Path) -> Result<Vec<EvalRecord>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     BufReader::new(file)

@@ -2,7 +2,7 @@
 //! `[perturbation]` settings live in the core crate ([`PerturbationConfig`]).
 
 use crate::checkpoint::{Checkpoints, MODEL_FILE, load_model_bytes};
-use anyhow::{Context, Result};
+use crate::error::{Context, Result, TrainError};
 use ballast_core::perturbation::{Cvae, CvaeConfig};
 pub use ballast_core::perturbation::{PairKind, PerturbationConfig};
 use burn::prelude::*;
@@ -35,8 +35,8 @@ pub fn load_cvae(run_dir: &Path, device: &Device) -> Result<LoadedCvae> {
         .with_context(|| format!("{} is malformed", arch_path.display()))?;
     config
         .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {e}", arch_path.display()))?;
-    let run_cfg = crate::RunConfig::load(&run_dir.join(crate::run::CONFIG_FILE), &[])?;
+        .map_err(|e| TrainError::msg(format!("{}: {e}", arch_path.display())))?;
+    let run_cfg = crate::RunConfig::load(&run_dir.join(crate::run_dir::CONFIG_FILE), &[])?;
     let ckpt = Checkpoints::new(run_dir)
         .latest()?
         .with_context(|| format!("{} has no checkpoint yet", run_dir.display()))?;

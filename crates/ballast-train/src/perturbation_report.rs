@@ -4,13 +4,13 @@
 //!   (the transforms or corruptions the set was learned from);
 //! - [`certify_report`]: certified accuracy against radius under latent randomized smoothing.
 
-use crate::attack_report::file_sha256;
+use crate::checkpoint::file_sha256;
 use crate::config::RunConfig;
 use crate::cvae_quality::{CvaeQuality, cvae_quality};
 use crate::data::{PreparedData, gather};
+use crate::error::{Result, TrainError};
 use crate::perturbation::{LoadedCvae, PairKind, PerturbationConfig, load_cvae};
 use crate::robust_eval::first_positions;
-use anyhow::Result;
 use ballast_core::Classifier;
 use ballast_core::models::Mode;
 use ballast_core::perturbation::{Certificate, SmoothingConfig, certify};
@@ -21,11 +21,10 @@ use std::time::Instant;
 
 fn image_shape(data: &PreparedData) -> Result<[usize; 3]> {
     data.test.example_shape.as_slice().try_into().map_err(|_| {
-        anyhow::anyhow!(
+        TrainError::msg(format!(
             "perturbation sets need [C, H, W] images; {} has examples of shape {:?}",
-            data.test.name,
-            data.test.example_shape
-        )
+            data.test.name, data.test.example_shape
+        ))
     })
 }
 
@@ -62,7 +61,7 @@ pub fn cvae_report(
 ) -> Result<CvaeReport> {
     let started = Instant::now();
     let loaded = load_cvae(run_dir, device)?;
-    let cfg = RunConfig::load(&run_dir.join(crate::run::CONFIG_FILE), &[])?;
+    let cfg = RunConfig::load(&run_dir.join(crate::run_dir::CONFIG_FILE), &[])?;
     let data = PreparedData::prepare(&cfg, data_dir)?;
     let shape = image_shape(&data)?;
     let p = &loaded.perturbation;
@@ -272,7 +271,7 @@ pub fn certify_report(
     device: &Device,
     device_name: &str,
 ) -> Result<CertifyReport> {
-    smoothing.validate().map_err(anyhow::Error::msg)?;
+    smoothing.validate()?;
     let started = Instant::now();
     let data = PreparedData::prepare(cfg, data_dir)?;
     let d = data.test.example_len();

@@ -1,7 +1,7 @@
 //! SVG plots of a run's curves (loss and accuracy against steps).
 
+use crate::error::{Result, TrainError};
 use crate::metrics::EvalRecord;
-use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -59,7 +59,8 @@ pub fn line_plot_marked(
     }
     let pad = (y1 - y0) * 0.05;
     let root = SVGBackend::new(path, (800, 480)).into_drawing_area();
-    let err = |e: DrawingAreaErrorKind<_>| anyhow!("plot {}: {e:?}", path.display());
+    let err =
+        |e: DrawingAreaErrorKind<_>| TrainError::msg(format!("plot {}: {e:?}", path.display()));
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))

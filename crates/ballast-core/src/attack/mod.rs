@@ -15,6 +15,7 @@ pub use apgd::apgd;
 pub use objective::{Objective, dlr_loss};
 pub use pgd::{pgd, pgd_from};
 
+use crate::error::CoreError;
 use crate::models::{Classifier, Mode};
 use crate::perturbation::{PerturbationSet, latent_attack};
 use burn::prelude::*;
@@ -39,12 +40,14 @@ impl Norm {
 }
 
 impl std::str::FromStr for Norm {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
         match s {
             "linf" | "Linf" | "inf" => Ok(Norm::Linf),
             "l2" | "L2" => Ok(Norm::L2),
-            other => Err(format!("unknown norm `{other}`: expected linf or l2")),
+            other => Err(CoreError::Config(format!(
+                "unknown norm `{other}`: expected linf or l2"
+            ))),
         }
     }
 }
@@ -79,17 +82,17 @@ impl AttackKind {
 }
 
 impl std::str::FromStr for AttackKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, CoreError> {
         match s {
             "fgsm" => Ok(AttackKind::Fgsm),
             "pgd" => Ok(AttackKind::Pgd),
             "apgd-ce" | "apgd" => Ok(AttackKind::ApgdCe),
             "apgd-dlr" => Ok(AttackKind::ApgdDlr),
             "latent" => Ok(AttackKind::Latent),
-            other => Err(format!(
+            other => Err(CoreError::Config(format!(
                 "unknown attack `{other}`: expected fgsm, pgd, apgd-ce, apgd-dlr or latent"
-            )),
+            ))),
         }
     }
 }
@@ -166,25 +169,32 @@ impl AttackConfig {
         })
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         if !(self.eps >= 0.0 && self.eps.is_finite()) {
-            return Err(format!("attack eps must be >= 0, got {}", self.eps));
+            return Err(CoreError::Config(format!(
+                "attack eps must be >= 0, got {}",
+                self.eps
+            )));
         }
         if self.steps == 0 {
-            return Err("attack steps must be at least 1".into());
+            return Err(CoreError::Config("attack steps must be at least 1".into()));
         }
         if self.restarts == 0 {
-            return Err("attack restarts must be at least 1".into());
+            return Err(CoreError::Config(
+                "attack restarts must be at least 1".into(),
+            ));
         }
         if let Some(a) = self.step_size {
             if !(a > 0.0 && a.is_finite()) {
-                return Err(format!("attack step size must be positive, got {a}"));
+                return Err(CoreError::Config(format!(
+                    "attack step size must be positive, got {a}"
+                )));
             }
         }
         if self.kind == AttackKind::Latent && self.norm != Norm::L2 {
-            return Err(
-                "the latent attack works in the l2 ball of the CVAE's standardised latent space: use norm l2".into(),
-            );
+            return Err(CoreError::config(
+                "the latent attack works in the l2 ball of the CVAE's standardised latent space: use norm l2",
+            ));
         }
         Ok(())
     }

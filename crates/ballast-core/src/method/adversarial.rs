@@ -8,7 +8,7 @@ use super::{
     MethodInfo, MethodSetup, MethodStep, NoOptions, StateFile, StepContext, StepOutput, Trains,
     Uses,
 };
-use crate::adversarial::{AdversarialStep, Mixup, Regularizers, pgd_at_step, trades_step};
+use crate::adversarial::{Mixup, Regularizers, pgd_at_step, trades_step};
 use crate::attack::{AttackConfig, AttackKind, Objective, attack_with};
 use crate::batch::Batch;
 use crate::error::CoreError;
@@ -102,15 +102,6 @@ fn mixup_for(alpha: f64, seed: u64, n: usize, device: &Device) -> Mixup {
     }
 }
 
-fn adversarial_output(out: AdversarialStep) -> StepOutput {
-    StepOutput {
-        model: out.model,
-        losses: out.losses,
-        weights: None,
-        robust_correct: Some(out.robust_correct),
-    }
-}
-
 /// One PGD-AT step with the attack `full` (at full ε), ramped and mixed as configured.
 fn pgd_at(
     adv: &AdversarialConfig,
@@ -130,7 +121,7 @@ fn pgd_at(
         )
     });
     let regs = Regularizers { l1: adv.l1 };
-    adversarial_output(pgd_at_step(
+    StepOutput::from(pgd_at_step(
         model,
         optim,
         batch,
@@ -351,7 +342,7 @@ impl MethodStep for Trades {
             .adv
             .ramped(pgd_attack(&self.adv), ctx.step, ctx.steps_per_epoch);
         let regs = Regularizers { l1: self.adv.l1 };
-        Ok(adversarial_output(trades_step(
+        Ok(StepOutput::from(trades_step(
             model,
             optim,
             batch,

@@ -40,7 +40,7 @@ impl MethodConfig {
 /// (`#[serde(deny_unknown_fields)]`).
 pub trait MethodOptions: Serialize + DeserializeOwned + Default {
     /// Range checks; the message names the key.
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), CoreError> {
         Ok(())
     }
 }
@@ -240,6 +240,6 @@ impl AdversarialConfig {
         if !(0.0..=1.0).contains(&self.overfit_drop) {
             return err("adversarial.overfit_drop must be in [0, 1]".into());
         }
-        self.ssds.validate().map_err(CoreError::Config)
+        self.ssds.validate()
     }
 }

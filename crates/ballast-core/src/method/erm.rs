@@ -40,11 +40,6 @@ impl MethodStep for Erm {
         ctx: &StepContext,
     ) -> Result<StepOutput, CoreError> {
         let (model, losses) = erm_step(model, optim, batch, &self.loss, ctx.lr);
-        Ok(StepOutput {
-            model,
-            losses,
-            weights: None,
-            robust_correct: None,
-        })
+        Ok(StepOutput::plain(model, losses))
     }
 }

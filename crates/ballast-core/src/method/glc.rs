@@ -135,12 +135,10 @@ impl MethodStep for Glc {
         ); // [m]
         let objective = (noisy.clone().sum() + clean.sum()) / (batch.len() + m) as f64;
         let grads = GradientsParams::from_grads(objective.backward(), &model);
-        Ok(StepOutput {
-            model: optim.step(ctx.lr, model, grads),
-            losses: noisy.detach().inner(),
-            weights: None,
-            robust_correct: None,
-        })
+        Ok(StepOutput::plain(
+            optim.step(ctx.lr, model, grads),
+            noisy.detach().inner(),
+        ))
     }
 
     fn report(&self) -> Option<serde_json::Value> {

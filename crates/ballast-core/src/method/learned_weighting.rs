@@ -3,6 +3,7 @@
 //! student's internal states. Both keep a weighting network and its Adam optimiser, trained
 //! by the validation meta-gradient ([`crate::weight_net`]).
 
+use super::meta_module::MetaModule;
 use super::{
     Family, MethodConfig, MethodDef, MethodInfo, MethodSetup, MethodStep, NoOptions, StateFile,
     StepContext, StepOutput, Trains, Uses,
@@ -12,15 +13,9 @@ use crate::error::CoreError;
 use crate::hypergrad::DirectionalConfig;
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode, ModelOutput};
-use crate::record::{load_module, load_optimizer, module_bytes, optimizer_bytes};
 use crate::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
-
-/// Checkpoint files of the weighting network and its optimiser.
-pub const NET_FILE: &str = "meta.bpk";
-pub const NET_OPTIMIZER_FILE: &str = "meta_optimizer.bpk";
 
 /// Which states a weighting network reads: Meta-Weight-Net's loss or the teacher's choice.
 pub trait WeightingInputs: 'static {
@@ -91,20 +86,11 @@ pub type Teacher = LearnedWeighting<StudentStates>;
 /// A weighting network over the `I` states of each example, and its optimiser.
 pub struct LearnedWeighting<I: WeightingInputs> {
     features: Vec<StateFeature>,
-    net: Option<WeightNet>,
-    net_optim: ModuleOptimizer,
+    net: MetaModule<WeightNet>,
     loss: LossConfig,
     hypergrad: DirectionalConfig,
     meta_lr: f64,
     inputs: std::marker::PhantomData<I>,
-}
-
-impl<I: WeightingInputs> LearnedWeighting<I> {
-    fn net(&self) -> &WeightNet {
-        self.net
-            .as_ref()
-            .expect("the weighting network is present between steps")
-    }
 }
 
 impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
@@ -124,12 +110,9 @@ impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
         let losses = cfg.loss.per_example(out.logits.clone(), probe_y.clone());
         let state_dim = teacher_state(&out, &losses, &probe_y, 0.0, &features).dims()[1];
         let net = WeightNet::new(state_dim, cfg.meta.hidden, setup.device);
-        let decay = (cfg.meta.meta_weight_decay > 0.0)
-            .then(|| WeightDecayConfig::new(cfg.meta.meta_weight_decay as f32));
         Ok(Self {
             features,
-            net: Some(net),
-            net_optim: AdamConfig::new().with_weight_decay(decay).init(),
+            net: MetaModule::new(net, cfg.meta.meta_weight_decay),
             loss: cfg.loss,
             hypergrad: cfg.hypergrad,
             meta_lr: cfg.meta.meta_lr,
@@ -153,12 +136,12 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
         let states = |out: &ModelOutput, losses: &Tensor<1>| {
             teacher_state(out, losses, &labels, progress, features)
         };
-        let net = self.net.take().expect("the weighting network");
+        let net = self.net.take();
         let out = learned_weight_step(
             model,
             optim,
             net,
-            &mut self.net_optim,
+            &mut self.net.optim,
             batch,
             &val,
             &self.loss,
@@ -167,7 +150,7 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
             self.meta_lr,
             self.hypergrad,
         );
-        self.net = Some(out.net);
+        self.net.put(out.net);
         Ok(StepOutput {
             model: out.model,
             losses: out.losses,
@@ -177,23 +160,10 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
     }
 
     fn save(&self) -> Result<Vec<StateFile>, CoreError> {
-        Ok(vec![
-            StateFile {
-                name: NET_FILE,
-                bytes: module_bytes(self.net())?,
-            },
-            StateFile {
-                name: NET_OPTIMIZER_FILE,
-                bytes: optimizer_bytes(&self.net_optim)?,
-            },
-        ])
+        self.net.save()
     }
 
     fn restore(&mut self, file: &dyn Fn(&'static str) -> Option<Vec<u8>>) -> Result<(), CoreError> {
-        let net = self.net.take().expect("the weighting network");
-        self.net = Some(load_module(net, NET_FILE, file)?);
-        let optim = std::mem::replace(&mut self.net_optim, AdamConfig::new().init());
-        self.net_optim = load_optimizer(optim, NET_OPTIMIZER_FILE, file)?;
-        Ok(())
+        self.net.restore(file)
     }
 }

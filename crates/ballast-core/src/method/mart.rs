@@ -43,9 +43,12 @@ impl Default for MartOptions {
 }
 
 impl MethodOptions for MartOptions {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), CoreError> {
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
-            return Err(format!("beta must be >= 0, got {}", self.beta));
+            return Err(CoreError::config(format!(
+                "beta must be >= 0, got {}",
+                self.beta
+            )));
         }
         Ok(())
     }
@@ -139,12 +142,7 @@ impl MethodStep for Mart {
             &Regularizers { l1: adv.l1 },
             ctx.lr,
         );
-        Ok(StepOutput {
-            model: out.model,
-            losses: out.losses,
-            weights: None,
-            robust_correct: Some(out.robust_correct),
-        })
+        Ok(out.into())
     }
 }
 

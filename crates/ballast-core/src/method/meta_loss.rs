@@ -4,7 +4,7 @@
 //! real step uses the current λ, read on the device (no host read, so the page's WebGPU
 //! backend runs the same step).
 
-use super::learned_weighting::{NET_FILE, NET_OPTIMIZER_FILE};
+use super::meta_module::MetaModule;
 use super::{
     Family, MethodConfig, MethodDef, MethodInfo, MethodSetup, MethodStep, NoOptions, StateFile,
     StepContext, StepOutput, Trains, Uses,
@@ -14,24 +14,15 @@ use crate::error::CoreError;
 use crate::loss::LossConfig;
 use crate::meta_loss::{LossHyper, meta_loss_update};
 use crate::models::{Classifier, Mode};
-use crate::record::{load_module, load_optimizer, module_bytes, optimizer_bytes};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 pub struct MetaLoss {
     loss: LossConfig,
-    hyper: Option<LossHyper>,
-    hyper_optim: ModuleOptimizer,
+    /// λ and its Adam optimiser.
+    hyper: MetaModule<LossHyper>,
     meta_lr: f64,
     meta_every: usize,
-}
-
-impl MetaLoss {
-    fn hyper(&self) -> &LossHyper {
-        self.hyper
-            .as_ref()
-            .expect("the hyperparameters are present between steps")
-    }
 }
 
 impl MethodDef for MetaLoss {
@@ -53,8 +44,7 @@ impl MethodDef for MetaLoss {
     fn new(cfg: &MethodConfig, setup: &MethodSetup) -> Result<Self, CoreError> {
         Ok(Self {
             loss: cfg.loss,
-            hyper: Some(LossHyper::new(&cfg.loss, setup.device)),
-            hyper_optim: AdamConfig::new().init(),
+            hyper: MetaModule::new(LossHyper::new(&cfg.loss, setup.device), 0.0),
             meta_lr: cfg.meta.meta_lr,
             meta_every: cfg.meta.meta_every,
         })
@@ -71,13 +61,13 @@ impl MethodStep for MetaLoss {
         batch: &Batch,
         ctx: &StepContext,
     ) -> Result<StepOutput, CoreError> {
-        let mut hyper = self.hyper.take().expect("the loss hyperparameters");
+        let mut hyper = self.hyper.take();
         if ctx.step % self.meta_every == 0 {
             let val = ctx.validation_batch(Self::INFO.name)?;
             hyper = meta_loss_update(
                 &model,
                 hyper,
-                &mut self.hyper_optim,
+                &mut self.hyper.optim,
                 batch,
                 &val,
                 &self.loss,
@@ -89,37 +79,19 @@ impl MethodStep for MetaLoss {
         let losses = hyper.per_example(&self.loss, logits, batch.y.clone()); // [B]
         let grads = GradientsParams::from_grads(losses.clone().mean().backward(), &model);
         let model = optim.step(ctx.lr, model, grads);
-        self.hyper = Some(hyper);
-        Ok(StepOutput {
-            model,
-            losses: losses.detach().inner(),
-            weights: None,
-            robust_correct: None,
-        })
+        self.hyper.put(hyper);
+        Ok(StepOutput::plain(model, losses.detach().inner()))
     }
 
     fn save(&self) -> Result<Vec<StateFile>, CoreError> {
-        Ok(vec![
-            StateFile {
-                name: NET_FILE,
-                bytes: module_bytes(self.hyper())?,
-            },
-            StateFile {
-                name: NET_OPTIMIZER_FILE,
-                bytes: optimizer_bytes(&self.hyper_optim)?,
-            },
-        ])
+        self.hyper.save()
     }
 
     fn restore(&mut self, file: &dyn Fn(&'static str) -> Option<Vec<u8>>) -> Result<(), CoreError> {
-        let hyper = self.hyper.take().expect("the loss hyperparameters");
-        self.hyper = Some(load_module(hyper, NET_FILE, file)?);
-        let optim = std::mem::replace(&mut self.hyper_optim, AdamConfig::new().init());
-        self.hyper_optim = load_optimizer(optim, NET_OPTIMIZER_FILE, file)?;
-        Ok(())
+        self.hyper.restore(file)
     }
 
     fn loss_hyper(&self) -> Option<Tensor<1>> {
-        Some(self.hyper().values.val().inner())
+        Some(self.hyper.get().values.val().inner())
     }
 }

@@ -16,6 +16,7 @@ mod glc;
 mod learned_weighting;
 mod mart;
 mod meta_loss;
+mod meta_module;
 mod perturbation;
 mod reweighting;
 mod ssds;

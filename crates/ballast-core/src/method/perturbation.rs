@@ -161,12 +161,7 @@ impl MethodStep for LatentAt {
             &Regularizers { l1: self.l1 },
             ctx.lr,
         );
-        Ok(StepOutput {
-            model: out.model,
-            losses: out.losses,
-            weights: None,
-            robust_correct: Some(out.robust_correct),
-        })
+        Ok(out.into())
     }
 }
 
@@ -216,12 +211,7 @@ impl MethodStep for CvaeAug {
         };
         device.seed(ctx.seed);
         let (model, losses) = erm_step(model, optim, &moved, &self.loss, ctx.lr);
-        Ok(StepOutput {
-            model,
-            losses,
-            weights: None,
-            robust_correct: None,
-        })
+        Ok(StepOutput::plain(model, losses))
     }
 }
 
@@ -283,11 +273,6 @@ impl MethodStep for TransformAug {
             y: batch.y.clone(),
         };
         let (model, losses) = erm_step(model, optim, &moved, &self.loss, ctx.lr);
-        Ok(StepOutput {
-            model,
-            losses,
-            weights: None,
-            robust_correct: None,
-        })
+        Ok(StepOutput::plain(model, losses))
     }
 }

@@ -174,6 +174,29 @@ pub struct StepOutput {
     pub robust_correct: Option<usize>,
 }
 
+impl StepOutput {
+    /// A step that weighted every example alike and ran no attack.
+    pub fn plain(model: Classifier, losses: Tensor<1>) -> Self {
+        Self {
+            model,
+            losses,
+            weights: None,
+            robust_correct: None,
+        }
+    }
+}
+
+impl From<crate::adversarial::AdversarialStep> for StepOutput {
+    fn from(out: crate::adversarial::AdversarialStep) -> Self {
+        Self {
+            model: out.model,
+            losses: out.losses,
+            weights: None,
+            robust_correct: Some(out.robust_correct),
+        }
+    }
+}
+
 /// What an epoch-end check sees.
 pub struct EpochCheck<'a> {
     /// Epochs completed.

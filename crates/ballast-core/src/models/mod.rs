@@ -21,6 +21,7 @@ pub use resnet_cifar::ResNetCifar;
 pub use small_cnn::SmallCnn;
 pub use wide_resnet::WideResNet;
 
+use crate::error::CoreError;
 use crate::jvp::{Dual, Tangents};
 use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
@@ -58,15 +59,18 @@ impl InputSpec {
     }
 
     /// Checks the spec is usable with `arch`; a message names the problem.
-    pub fn validate(&self, arch: Arch) -> Result<(), String> {
+    pub fn validate(&self, arch: Arch) -> Result<(), CoreError> {
         if self.num_classes < 2 {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "num_classes must be at least 2, got {}",
                 self.num_classes
-            ));
+            )));
         }
         if self.features() == 0 {
-            return Err(format!("input shape {:?} has no features", self.shape));
+            return Err(CoreError::Config(format!(
+                "input shape {:?} has no features",
+                self.shape
+            )));
         }
         let channels = if self.shape.len() == 3 {
             self.shape[0]
@@ -76,20 +80,22 @@ impl InputSpec {
         if self.mean.len() != self.std.len()
             || (self.mean.len() != channels && self.mean.len() != self.features())
         {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "normalisation needs one mean/std per channel ({channels}), got {} / {}",
                 self.mean.len(),
                 self.std.len()
-            ));
+            )));
         }
         if self.std.iter().any(|s| !(*s > 0.0)) {
-            return Err("normalisation std must be positive".into());
+            return Err(CoreError::Config(
+                "normalisation std must be positive".into(),
+            ));
         }
         if arch != Arch::Mlp && self.shape.len() != 3 {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "{arch:?} needs image inputs [C, H, W], got {:?}",
                 self.shape
-            ));
+            )));
         }
         Ok(())
     }
@@ -163,27 +169,34 @@ impl ModelConfig {
         }
     }
 
-    pub fn validate(&self, input: &InputSpec) -> Result<(), String> {
+    pub fn validate(&self, input: &InputSpec) -> Result<(), CoreError> {
         input.validate(self.arch)?;
         if !(self.width > 0.0 && self.width.is_finite()) {
-            return Err(format!("model.width must be positive, got {}", self.width));
+            return Err(CoreError::Config(format!(
+                "model.width must be positive, got {}",
+                self.width
+            )));
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "model.dropout must be in [0, 1), got {}",
                 self.dropout
-            ));
+            )));
         }
         let d = self.depth_or_default();
         match self.arch {
-            Arch::WideResnet if d < 10 || (d - 4) % 6 != 0 => Err(format!(
+            Arch::WideResnet if d < 10 || (d - 4) % 6 != 0 => Err(CoreError::Config(format!(
                 "wide-resnet depth must be 6n + 4 (e.g. 16, 28, 34), got {d}"
-            )),
-            Arch::ResnetCifar if d < 8 || (d - 2) % 6 != 0 => Err(format!(
+            ))),
+            Arch::ResnetCifar if d < 8 || (d - 2) % 6 != 0 => Err(CoreError::Config(format!(
                 "resnet-cifar depth must be 6n + 2 (e.g. 20, 32, 56), got {d}"
-            )),
-            Arch::WideResnet if self.widen == 0 => Err("model.widen must be at least 1".into()),
-            Arch::Mlp if self.hidden.contains(&0) => Err("model.hidden sizes must be > 0".into()),
+            ))),
+            Arch::WideResnet if self.widen == 0 => {
+                Err(CoreError::Config("model.widen must be at least 1".into()))
+            }
+            Arch::Mlp if self.hidden.contains(&0) => {
+                Err(CoreError::Config("model.hidden sizes must be > 0".into()))
+            }
             Arch::Lenet
             | Arch::SmallCnn
             | Arch::PreactResnet18
@@ -191,10 +204,10 @@ impl ModelConfig {
             | Arch::ResnetCifar
                 if input.shape.len() == 3 && (input.shape[1] < 4 || input.shape[2] < 4) =>
             {
-                Err(format!(
+                Err(CoreError::Config(format!(
                     "images of {:?} are too small for {:?}",
                     input.shape, self.arch
-                ))
+                )))
             }
             _ => Ok(()),
         }
@@ -418,10 +431,21 @@ mod tests {
         let input = cifar_like();
         let mut wrn = ModelConfig::of(Arch::WideResnet);
         wrn.depth = 27;
-        assert!(wrn.validate(&input).unwrap_err().contains("6n + 4"));
+        assert!(
+            wrn.validate(&input)
+                .unwrap_err()
+                .to_string()
+                .contains("6n + 4")
+        );
         let mut lenet = ModelConfig::of(Arch::Lenet);
         lenet.width = 0.0;
-        assert!(lenet.validate(&input).unwrap_err().contains("width"));
+        assert!(
+            lenet
+                .validate(&input)
+                .unwrap_err()
+                .to_string()
+                .contains("width")
+        );
         let vector = InputSpec {
             shape: vec![2],
             num_classes: 2,

@@ -10,6 +10,7 @@
 //! before the last 3×3 convolution, so the generator has a short path to "x plus a change".
 
 use super::affine_generator::AffineGenerator;
+use crate::error::CoreError;
 use crate::models::layers::scaled;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
@@ -51,22 +52,24 @@ impl CvaeConfig {
         self.shape.iter().product()
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         let [c, h, w] = self.shape;
         if c == 0 || h < 4 || w < 4 || h % 4 != 0 || w % 4 != 0 {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "the CVAE needs images [C, H, W] with H and W multiples of 4, got {:?}",
                 self.shape
-            ));
+            )));
         }
         if self.latent == 0 {
-            return Err("perturbation.latent must be at least 1".into());
+            return Err(CoreError::Config(
+                "perturbation.latent must be at least 1".into(),
+            ));
         }
         if !(self.width > 0.0 && self.width.is_finite()) {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "perturbation.width must be positive, got {}",
                 self.width
-            ));
+            )));
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! u (abstaining when p_A ≤ ½). Counting reads predictions back to the host: native only.
 
 use super::cvae::PerturbationSet;
+use crate::error::CoreError;
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -29,21 +30,23 @@ pub struct SmoothingConfig {
 }
 
 impl SmoothingConfig {
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), CoreError> {
         if !(self.sigma > 0.0 && self.sigma.is_finite()) {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "smoothing sigma must be positive, got {}",
                 self.sigma
-            ));
+            )));
         }
         if self.n0 == 0 || self.n == 0 || self.batch == 0 {
-            return Err("smoothing n0, n and batch must be at least 1".into());
+            return Err(CoreError::Config(
+                "smoothing n0, n and batch must be at least 1".into(),
+            ));
         }
         if !(self.alpha > 0.0 && self.alpha < 1.0) {
-            return Err(format!(
+            return Err(CoreError::Config(format!(
                 "smoothing alpha must be in (0, 1), got {}",
                 self.alpha
-            ));
+            )));
         }
         Ok(())
     }

@@ -306,7 +306,7 @@ fn the_latent_attack_is_reachable_through_the_attack_api() {
         norm: crate::attack::Norm::Linf,
         ..cfg
     };
-    assert!(bad.validate().unwrap_err().contains("l2"));
+    assert!(bad.validate().unwrap_err().to_string().contains("l2"));
 }
 
 #[test]
@@ -529,5 +529,10 @@ fn rgb_32x32_cvaes_of_both_generators_give_finite_gaussian_elbos() {
         likelihood: Likelihood::Gaussian,
         generator: GeneratorKind::Conv,
     };
-    assert!(bad.validate().unwrap_err().contains("multiples of 4"));
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("multiples of 4")
+    );
 }

@@ -1,39 +1,26 @@
-//! Helpers for the end-to-end tests: find the `ballast` binary built by `cargo test
-//! --workspace`, run it, and locate the shared dataset cache.
+//! Helpers of the end-to-end tests (a module of each test target, which `ballast-cli` declares
+//! so that Cargo builds the `ballast` binary for them): run the binary, locate the shared
+//! dataset cache and the repository.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The `ballast` executable next to the test binary (target/<profile>/ballast).
+/// The `ballast` executable Cargo built for these tests.
 pub fn ballast_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
-    let bin = profile_dir.join(format!("ballast{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.is_file(),
-        "{} is missing: run the tests with `cargo test --workspace` (it builds the CLI)",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_ballast"))
 }
 
 /// Dataset cache shared by all tests: $BALLAST_DATA_DIR or <workspace>/data.
 pub fn data_dir() -> PathBuf {
     std::env::var_os("BALLAST_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("data")
-        })
+        .unwrap_or_else(|| repo_root().join("data"))
 }
 
-/// The repository root.
+/// The repository root (the tests are targets of `crates/ballast-cli`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// Runs `ballast <args>` in `cwd`, with the shared data cache.

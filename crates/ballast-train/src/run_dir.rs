@@ -1,0 +1,136 @@
+//! A run directory: its files, how a run opens it (fresh or resumed), and how other commands
+//! find a run and its model from any path inside it.
+
+use crate::checkpoint::{BEST_DIR, Checkpoints, MODEL_FILE, load_model_bytes, write_atomic};
+use crate::config::{RunConfig, Trains};
+use crate::error::{Context, Result, bail};
+use ballast_core::{Backend, Classifier, InputSpec};
+use burn::prelude::Device;
+use std::path::{Path, PathBuf};
+
+pub const CONFIG_FILE: &str = "config.toml";
+pub const INPUT_FILE: &str = "input.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+
+/// How to run (everything that is not part of the experiment itself).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub backend: Backend,
+    /// Continue from the run directory's last checkpoint.
+    pub resume: bool,
+    /// Stop after this many steps in total (the schedule still spans the full budget);
+    /// used to split a run, e.g. to test resume.
+    pub stop_after: Option<usize>,
+    /// Show a progress bar (only drawn on a terminal).
+    pub progress: bool,
+    /// Where datasets are cached / found.
+    pub data_dir: PathBuf,
+}
+
+/// Creates (or, with `--resume`, reopens) the run directory and saves the config there.
+/// Returns the checkpoints and the newest one.
+pub fn open_run_dir(cfg: &RunConfig, opts: &RunOptions) -> Result<(Checkpoints, Option<PathBuf>)> {
+    let run_dir = &opts.out;
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let ckpts = Checkpoints::new(run_dir);
+    let latest = ckpts.latest()?;
+    let config_path = run_dir.join(CONFIG_FILE);
+    if opts.resume {
+        if config_path.exists() {
+            let saved = RunConfig::load(&config_path, &[])?;
+            if &saved != cfg {
+                bail!(
+                    "--resume: the config differs from the one saved in {}; resume with that file or start a new --out",
+                    config_path.display()
+                );
+            }
+        }
+    } else if latest.is_some() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            run_dir.display()
+        );
+    }
+    write_atomic(&config_path, cfg.to_toml().as_bytes())?;
+    Ok((ckpts, latest))
+}
+
+/// The run directory at or above `path` (a run directory, a checkpoint directory or a model
+/// file inside one).
+pub fn find_run_dir(path: &Path) -> Result<PathBuf> {
+    for dir in path.ancestors() {
+        if dir.join(CONFIG_FILE).is_file() && dir.join(INPUT_FILE).is_file() {
+            return Ok(dir.to_path_buf());
+        }
+    }
+    if !path.exists() {
+        bail!("{} does not exist", path.display());
+    }
+    bail!(
+        "{} is not inside a Ballast run directory (no config.toml + input.json found above it)",
+        path.display()
+    )
+}
+
+/// What a run directory holds, from its saved config.
+pub fn run_trains(run_dir: &Path) -> Result<Trains> {
+    let cfg = RunConfig::load(&run_dir.join(CONFIG_FILE), &[])?;
+    Ok(cfg.method.info().trains)
+}
+
+/// The model of a run directory at its newest checkpoint, on `device`.
+pub fn load_run_model(
+    run_dir: &Path,
+    device: &Device,
+) -> Result<(RunConfig, InputSpec, Classifier, PathBuf)> {
+    let cfg = RunConfig::load(&run_dir.join(CONFIG_FILE), &[])?;
+    let input_path = run_dir.join(INPUT_FILE);
+    let input: InputSpec = serde_json::from_slice(
+        &std::fs::read(&input_path)
+            .with_context(|| format!("cannot read {}", input_path.display()))?,
+    )
+    .with_context(|| format!("{} is malformed", input_path.display()))?;
+    let ckpt = Checkpoints::new(run_dir)
+        .latest()?
+        .with_context(|| format!("{} has no checkpoint", run_dir.display()))?;
+    let model = cfg.model.init(&input, device);
+    let path = ckpt.join(MODEL_FILE);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = load_model_bytes(model, &bytes, &path)?;
+    Ok((cfg, input, model, path))
+}
+
+/// A run's model named by `path`: a run directory (its newest checkpoint, or its
+/// best-by-validation model with `best`), a checkpoint directory or a model file. Returns
+/// the run directory, its config, the model and the file it came from.
+pub fn load_named_model(
+    path: &Path,
+    best: bool,
+    device: &Device,
+) -> Result<(PathBuf, RunConfig, Classifier, PathBuf)> {
+    let run_dir = find_run_dir(path)?;
+    let (cfg, _input, mut model, mut file) = load_run_model(&run_dir, device)?;
+    let named = if path.is_file() {
+        Some(path.to_path_buf())
+    } else if best {
+        let best_file = run_dir.join(BEST_DIR).join(MODEL_FILE);
+        if !best_file.is_file() {
+            bail!(
+                "--best: {} does not exist (runs with a robust evaluation keep their best-by-validation model there)",
+                best_file.display()
+            );
+        }
+        Some(best_file)
+    } else {
+        Some(path.join(MODEL_FILE)).filter(|p| p.is_file())
+    };
+    if let Some(named) = named {
+        let bytes =
+            std::fs::read(&named).with_context(|| format!("cannot read {}", named.display()))?;
+        model = load_model_bytes(model, &bytes, &named)?;
+        file = named;
+    }
+    Ok((run_dir, cfg, model, file))
+}

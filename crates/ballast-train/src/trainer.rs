@@ -1,0 +1,315 @@
+//! The training loop in stages, shared by classifier and CVAE runs:
+//!
+//! ```text
+//! setup / resume ─► ( step ─► epoch-end check ─► evaluate and select ─► checkpoint )* ─► summary
+//! ```
+//!
+//! The loop owns what every run has: the run directory, the prepared data, the epoch order,
+//! the learning-rate schedule (and the "+FT" fine-tuning tail), the per-step seeds, the
+//! non-finite-loss guard, the progress bar, the metrics log, timing and the loop state. A
+//! [`Task`] owns the model and everything specific to it: [`crate::classifier_task`] (every
+//! method of [`ballast_core::method`]) and [`crate::cvae_task`] (perturbation sets).
+
+use crate::checkpoint::{Checkpoints, LoopState, write_atomic};
+use crate::config::RunConfig;
+use crate::data::{EpochOrder, PreparedData};
+use crate::error::{Result, bail};
+use crate::run_dir::{INPUT_FILE, RunOptions, SUMMARY_FILE, open_run_dir};
+use crate::run_log::{LineFormat, RunLog};
+use ballast_core::StepSeeds;
+use burn::prelude::Device;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What every stage of a run may read.
+pub struct RunContext<'a> {
+    pub cfg: &'a RunConfig,
+    pub opts: &'a RunOptions,
+    pub data: &'a PreparedData,
+    pub ckpts: &'a Checkpoints,
+    /// The autodiff device of the run.
+    pub device: Device,
+    pub steps_per_epoch: usize,
+    /// Steps of the main budget, and with the fine-tuning tail.
+    pub main_steps: usize,
+    pub total_steps: usize,
+}
+
+impl RunContext<'_> {
+    pub fn run_dir(&self) -> &Path {
+        &self.opts.out
+    }
+}
+
+/// Where a step is.
+pub struct StepAt<'a> {
+    /// 0-based step.
+    pub step: usize,
+    pub lr: f64,
+    /// This step's seed (the task's [`Task::SEEDS`] stream).
+    pub seed: u64,
+    /// Training-split positions of the batch.
+    pub positions: &'a [usize],
+    /// A step of the "+FT" tail (plain steps on the clean validation split).
+    pub finetuning: bool,
+}
+
+/// The loss a step reports: accumulated for the evaluation record and guarded against
+/// non-finite values.
+pub struct StepLoss {
+    pub value: f64,
+    /// What the value is ("training loss"), for the error when it is not finite.
+    pub what: &'static str,
+    /// More of the step for that error and the progress bar ("reconstruction 3.2, KL 0.4").
+    pub detail: String,
+}
+
+/// Where an evaluation is.
+pub struct EvalAt {
+    /// Steps completed.
+    pub step: usize,
+    pub lr: f64,
+    /// Wall time of the run so far and its training speed since this process started.
+    pub elapsed_s: f64,
+    pub steps_per_s: f64,
+}
+
+/// Wall time and speed of the finished run.
+pub struct RunTiming {
+    pub wall_time_s: f64,
+    pub steps_per_s: f64,
+}
+
+/// What trains, evaluates and reports in a run.
+pub trait Task: Sized {
+    /// One evaluation point, a line of [`Task::METRICS_FILE`].
+    type Record: Serialize;
+    /// `summary.json`.
+    type Summary: Serialize;
+    const METRICS_FILE: &'static str;
+    const SEEDS: StepSeeds;
+
+    /// Builds the task; from checkpoint `resume_from` (with its loop state) when given.
+    fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)>;
+
+    /// One optimiser step on the batch at `at.positions`.
+    fn step(&mut self, run: &RunContext, state: &mut LoopState, at: &StepAt) -> Result<StepLoss>;
+
+    /// After each completed epoch of the main budget: a reason to stop training, if any.
+    fn end_of_epoch(
+        &mut self,
+        _run: &RunContext,
+        _state: &mut LoopState,
+    ) -> Result<Option<String>> {
+        Ok(None)
+    }
+
+    /// An evaluation point: the record, and model selection in `state`.
+    fn evaluate(
+        &mut self,
+        run: &RunContext,
+        state: &mut LoopState,
+        at: &EvalAt,
+    ) -> Result<Self::Record>;
+
+    /// The progress line of a record.
+    fn describe(record: &Self::Record) -> String;
+
+    /// Writes a checkpoint of the task and `state`.
+    fn checkpoint(&self, run: &RunContext, state: &LoopState) -> Result<PathBuf>;
+
+    /// The run's report; `metrics` is the log of every evaluation.
+    fn summary(
+        &self,
+        run: &RunContext,
+        state: &LoopState,
+        timing: &RunTiming,
+        last: Option<Self::Record>,
+        metrics: &Path,
+    ) -> Result<Self::Summary>;
+
+    /// After the summary: plots and other views of the finished run (failures are warnings).
+    fn draw(&self, _run: &RunContext, _state: &LoopState, _metrics: &Path) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Steps per epoch and the main budget.
+pub fn budget_steps(cfg: &RunConfig, train_len: usize) -> (usize, usize) {
+    let per_epoch = train_len.div_ceil(cfg.budget.batch_size).max(1);
+    let total = if cfg.budget.steps > 0 {
+        cfg.budget.steps
+    } else {
+        cfg.budget.epochs * per_epoch
+    };
+    (per_epoch, total)
+}
+
+/// Runs `T` for `cfg` in the run directory of `opts`, through every stage.
+pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> {
+    // Setup / resume.
+    let run_dir = &opts.out;
+    let (ckpts, latest) = open_run_dir(cfg, opts)?;
+    let data = PreparedData::prepare(cfg, &opts.data_dir)?;
+    write_atomic(
+        &run_dir.join(INPUT_FILE),
+        &serde_json::to_vec_pretty(&data.input)?,
+    )?;
+    data.write_description(run_dir)?;
+    let (steps_per_epoch, main_steps) = budget_steps(cfg, data.train.len());
+    let run = RunContext {
+        cfg,
+        opts,
+        data: &data,
+        ckpts: &ckpts,
+        device: opts.backend.device()?.autodiff(),
+        steps_per_epoch,
+        main_steps,
+        total_steps: main_steps + cfg.budget.finetune_steps,
+    };
+    let resume_from = latest.filter(|_| opts.resume);
+    let (mut task, mut state) = T::setup(&run, resume_from.as_deref())?;
+    if let Some(dir) = &resume_from {
+        eprintln!("resuming from {} (step {})", dir.display(), state.step);
+    }
+    let mut log = RunLog::open(
+        &run_dir.join(T::METRICS_FILE),
+        LineFormat::JsonRecords,
+        opts.resume.then_some(state.step),
+    )?;
+
+    let total = run.total_steps;
+    let (eval_every, ckpt_every) = cfg.budget.intervals(steps_per_epoch);
+    let stop = opts.stop_after.unwrap_or(total).min(total);
+    let bar = progress_bar(opts.progress, total, state.step);
+    let started = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    let steps_at_start = state.step;
+    let mut order = EpochOrder::default();
+    let mut last = None;
+    while state.step < stop {
+        // Step.
+        let step = state.step;
+        let positions = order.batch(
+            data.train.len(),
+            cfg.seed,
+            step,
+            steps_per_epoch,
+            cfg.budget.batch_size,
+        );
+        let finetuning = step >= main_steps;
+        let lr = if finetuning {
+            cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
+        } else {
+            cfg.optimizer.lr * cfg.schedule.factor(step, main_steps)
+        };
+        let at = StepAt {
+            step,
+            lr,
+            seed: T::SEEDS.at(cfg.seed, step),
+            positions,
+            finetuning,
+        };
+        let loss = task.step(&run, &mut state, &at)?;
+        if !loss.value.is_finite() {
+            bar.abandon();
+            let kept = ckpts
+                .latest()?
+                .map(|d| format!("the last good checkpoint is {}", d.display()))
+                .unwrap_or_else(|| "no checkpoint was written yet".into());
+            let detail = if loss.detail.is_empty() {
+                String::new()
+            } else {
+                format!("{}, ", loss.detail)
+            };
+            bail!(
+                "{} became {} at step {} ({detail}lr {lr:.3e}); stopped, {kept}. Lower optimizer.lr or check the data.",
+                loss.what,
+                loss.value,
+                step + 1
+            );
+        }
+        state.step += 1;
+        state.loss_sum += loss.value;
+        state.loss_count += 1;
+        bar.set_position(state.step as u64);
+        bar.set_message(if loss.detail.is_empty() {
+            format!("loss {:.4}", loss.value)
+        } else {
+            loss.detail
+        });
+
+        // Epoch-end check.
+        let mut stop_now = false;
+        if !finetuning && state.step % steps_per_epoch == 0 {
+            if let Some(reason) = task.end_of_epoch(&run, &mut state)? {
+                bar.println(&reason);
+                state.stopped_early = Some(reason);
+                stop_now = true;
+            }
+        }
+
+        // Evaluate and select.
+        let done = state.step == total || stop_now;
+        if state.step % eval_every == 0 || done {
+            let at = EvalAt {
+                step: state.step,
+                lr,
+                elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
+                steps_per_s: (state.step - steps_at_start) as f64
+                    / started.elapsed().as_secs_f64().max(1e-9),
+            };
+            let record = task.evaluate(&run, &mut state, &at)?;
+            state.loss_sum = 0.0;
+            state.loss_count = 0;
+            log.append_json(&record)?;
+            bar.println(T::describe(&record));
+            last = Some(record);
+        }
+
+        // Checkpoint.
+        if state.step % ckpt_every == 0 || done || state.step == stop {
+            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+            task.checkpoint(&run, &state)?;
+        }
+        if stop_now {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+
+    // Summary.
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let timing = RunTiming {
+        wall_time_s: elapsed_before + started.elapsed().as_secs_f64(),
+        steps_per_s: (state.step - steps_at_start) as f64 / secs,
+    };
+    let summary = task.summary(&run, &state, &timing, last, log.path())?;
+    write_atomic(
+        &run_dir.join(SUMMARY_FILE),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
+    if let Err(e) = task.draw(&run, &state, log.path()) {
+        eprintln!("warning: could not draw the plots: {}", e.report());
+    }
+    Ok(summary)
+}
+
+pub(crate) fn progress_bar(show: bool, total: usize, pos: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(total as u64),
+        if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+            .expect("valid template"),
+    );
+    bar.set_position(pos as u64);
+    bar
+}
