@@ -239,6 +239,10 @@ mod tests {
             .collect()
     }
 
+    /// The forward-mode JVP is exact up to f32 round-off: 6e-8 – 1.3e-7 relative error on
+    /// these models (README, "Hypergradients").
+    const JVP_TOLERANCE: f64 = 1e-6;
+
     fn rel_error(a: &[f64], b: &[f64]) -> f64 {
         let num: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
         let den: f64 = b.iter().map(|y| y * y).sum();
@@ -348,7 +352,7 @@ mod tests {
             &[1, 2, 3],
             LossConfig::Ce {},
             DerivativeScheme::Jvp,
-            1e-3,
+            JVP_TOLERANCE,
         );
     }
 
@@ -360,7 +364,7 @@ mod tests {
             &[4, 5, 6],
             LossConfig::Ce {},
             DerivativeScheme::Jvp,
-            1e-3,
+            JVP_TOLERANCE,
         );
     }
 
@@ -372,7 +376,7 @@ mod tests {
             &[7, 8],
             LossConfig::Ce {},
             DerivativeScheme::Jvp,
-            1e-3,
+            JVP_TOLERANCE,
         );
     }
 
@@ -390,7 +394,14 @@ mod tests {
             },
         ];
         for loss in losses {
-            assert_within("lenet", lenet(), &[9], loss, DerivativeScheme::Jvp, 1e-3);
+            assert_within(
+                "lenet",
+                lenet(),
+                &[9],
+                loss,
+                DerivativeScheme::Jvp,
+                JVP_TOLERANCE,
+            );
         }
     }
 
@@ -402,7 +413,7 @@ mod tests {
             &[1, 2, 3],
             LossConfig::Ce {},
             DerivativeScheme::Central,
-            1e-2,
+            2e-4,
         );
     }
 
@@ -415,7 +426,7 @@ mod tests {
             &[4],
             LossConfig::Ce {},
             DerivativeScheme::Central,
-            1e-1,
+            5e-2,
         );
         assert_within(
             "mlp",
@@ -423,7 +434,7 @@ mod tests {
             &[7],
             LossConfig::Ce {},
             DerivativeScheme::OneSided,
-            5e-2,
+            5e-3,
         );
     }
 
