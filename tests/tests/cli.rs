@@ -263,6 +263,44 @@ fn bench_reports_throughput_as_json() {
     assert_eq!(read_json(&tmp.path().join("b.json"))["steps"], 5);
 }
 
+/// Every classifier method of the registry steps in the benchmark (each in its own run, so
+/// a failure names the method), the newest ones included.
+#[test]
+fn bench_times_every_classifier_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "bench",
+        "--model",
+        "small-cnn",
+        "--batch-size",
+        "16",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+    ];
+    let methods: Vec<&str> = ballast_core::Method::ALL
+        .iter()
+        .filter(|m| m.info().trains == ballast_core::method::Trains::Classifier)
+        .map(|m| m.name())
+        .collect();
+    for m in &methods {
+        args.extend(["--method", m]);
+    }
+    let json = ballast_ok(tmp.path(), &args);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let timed: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(timed, methods, "{v}");
+    for name in ["mart", "glc"] {
+        assert!(timed.contains(&name), "{timed:?}");
+    }
+}
+
 #[test]
 fn shipped_configs_parse_and_validate() {
     let dir = common::repo_root().join("configs");
