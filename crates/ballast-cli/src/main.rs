@@ -6,7 +6,7 @@ use ballast_core::{Backend, ModelConfig};
 use ballast_train::attack_report::parse_radius;
 use ballast_train::bench::SyntheticShape;
 use ballast_train::config::{Method, Trains};
-use ballast_train::run_dir::{find_run_dir, load_named_model, run_trains};
+use ballast_train::run_dir::{find_run_dir, fresh_run_dir, load_named_model, run_trains};
 use ballast_train::{RunConfig, RunOptions};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -406,18 +406,6 @@ fn main() {
     }
 }
 
-/// `runs/<name>`, or `runs/<name>-2`, `-3`, … if that already holds a run.
-fn default_out(name: &str) -> PathBuf {
-    let base = Path::new("runs").join(name);
-    if !base.exists() {
-        return base;
-    }
-    (2..)
-        .map(|i| Path::new("runs").join(format!("{name}-{i}")))
-        .find(|p| !p.exists())
-        .expect("a free directory name")
-}
-
 fn run_training(
     cfg: RunConfig,
     out: PathBuf,
@@ -447,7 +435,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Quickstart { out, set, common } => {
             let cfg = RunConfig::parse(QUICKSTART, &set).context("quickstart config")?;
-            let out = out.unwrap_or_else(|| default_out("quickstart"));
+            let out = out.unwrap_or_else(|| fresh_run_dir("quickstart"));
             run_training(cfg, out, false, None, false, &common)
         }
         Command::Train {
@@ -465,7 +453,7 @@ fn run(cli: Cli) -> Result<()> {
                 .and_then(|s| s.to_str())
                 .unwrap_or("run")
                 .to_string();
-            let out = out.unwrap_or_else(|| default_out(&name));
+            let out = out.unwrap_or_else(|| fresh_run_dir(&name));
             run_training(cfg, out, resume, stop_after, quiet, &common)
         }
         Command::Eval {
@@ -505,11 +493,6 @@ fn run(cli: Cli) -> Result<()> {
             common,
         } => {
             let device = common.backend()?.device()?;
-            let (_run_dir, cfg, model, ckpt) = load_named_model(&path, best, &device)?;
-            let dir = cvae.or(cfg.perturbation.cvae.clone()).context(
-                "certify needs a learned perturbation set: pass --cvae <run directory of a `method = \"cvae\"` run>",
-            )?;
-            let loaded = ballast_train::perturbation::load_cvae(&dir, &device)?;
             let smoothing = ballast_core::perturbation::SmoothingConfig {
                 sigma,
                 n0,
@@ -517,11 +500,10 @@ fn run(cli: Cli) -> Result<()> {
                 alpha,
                 batch: batch_size,
             };
-            let report = ballast_train::perturbation_report::certify_report(
-                &cfg,
-                &model,
-                &ckpt,
-                &loaded,
+            let report = ballast_train::perturbation_report::certify_run(
+                &path,
+                best,
+                cvae.as_deref(),
                 &smoothing,
                 &radii,
                 examples,
@@ -530,24 +512,14 @@ fn run(cli: Cli) -> Result<()> {
                 &device,
                 &common.device,
             )?;
-            let json = serde_json::to_string_pretty(&report)?;
             if let Some(out) = &out {
-                ballast_train::checkpoint::write_atomic(out, json.as_bytes())?;
+                ballast_train::checkpoint::write_atomic(
+                    out,
+                    serde_json::to_string_pretty(&report)?.as_bytes(),
+                )?;
                 eprintln!("report: {}", out.display());
             }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "checkpoint": report.checkpoint,
-                    "cvae_checkpoint": report.cvae_checkpoint,
-                    "examples": report.examples,
-                    "smoothing": report.smoothing,
-                    "abstain_rate": report.abstain_rate,
-                    "smoothed_accuracy": report.smoothed_accuracy,
-                    "curve": report.curve,
-                    "wall_time_s": report.wall_time_s,
-                }))?
-            );
+            println!("{}", serde_json::to_string_pretty(&report.summary())?);
             Ok(())
         }
         Command::Methods { json } => {

@@ -8,7 +8,7 @@ use crate::checkpoint::file_sha256;
 use crate::config::RunConfig;
 use crate::cvae_quality::{CvaeQuality, cvae_quality};
 use crate::data::{PreparedData, gather};
-use crate::error::{Result, TrainError};
+use crate::error::{Context, Result, TrainError};
 use crate::perturbation::{LoadedCvae, PairKind, PerturbationConfig, load_cvae};
 use crate::robust_eval::first_positions;
 use ballast_core::Classifier;
@@ -320,4 +320,59 @@ pub fn certify_report(
         device: device_name.into(),
         wall_time_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// `ballast certify`: loads the model named by `path` (see
+/// [`crate::run_dir::load_named_model`]) and the perturbation set of `cvae` (default: the
+/// run's `perturbation.cvae`), then certifies the first `examples` test images.
+#[allow(clippy::too_many_arguments)]
+pub fn certify_run(
+    path: &Path,
+    best: bool,
+    cvae: Option<&Path>,
+    smoothing: &SmoothingConfig,
+    radii: &[f64],
+    examples: usize,
+    seed: u64,
+    data_dir: &Path,
+    device: &Device,
+    device_name: &str,
+) -> Result<CertifyReport> {
+    let (_run_dir, cfg, model, checkpoint) = crate::run_dir::load_named_model(path, best, device)?;
+    let dir = cvae
+        .map(Path::to_path_buf)
+        .or(cfg.perturbation.cvae.clone())
+        .context(
+            "certify needs a learned perturbation set: pass --cvae <run directory of a `method = \"cvae\"` run>",
+        )?;
+    let loaded = load_cvae(&dir, device)?;
+    certify_report(
+        &cfg,
+        &model,
+        &checkpoint,
+        &loaded,
+        smoothing,
+        radii,
+        examples,
+        seed,
+        data_dir,
+        device,
+        device_name,
+    )
+}
+
+impl CertifyReport {
+    /// The report without its per-example certificates.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "checkpoint": self.checkpoint,
+            "cvae_checkpoint": self.cvae_checkpoint,
+            "examples": self.examples,
+            "smoothing": self.smoothing,
+            "abstain_rate": self.abstain_rate,
+            "smoothed_accuracy": self.smoothed_accuracy,
+            "curve": self.curve,
+            "wall_time_s": self.wall_time_s,
+        })
+    }
 }

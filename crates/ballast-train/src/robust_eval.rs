@@ -5,8 +5,7 @@
 
 use crate::data::batch_of;
 use ballast_core::Classifier;
-use ballast_core::attack::{AttackConfig, AttackKind};
-use ballast_core::method::attack_batch;
+use ballast_core::attack::{AttackConfig, AttackKind, batch_robustness};
 use ballast_core::perturbation::PerturbationSet;
 use ballast_data::Dataset;
 use burn::prelude::*;
@@ -51,7 +50,7 @@ pub fn evaluate_robust(
     let mut per_attack = vec![0usize; attacks.len()];
     let mut worst = 0usize;
     for (b, chunk) in positions.chunks(batch_size.max(1)).enumerate() {
-        let r = attack_batch(
+        let r = batch_robustness(
             model,
             &batch_of(data, chunk, device),
             attacks,

@@ -28,6 +28,19 @@ pub struct RunOptions {
     pub data_dir: PathBuf,
 }
 
+/// `runs/<name>`, or `runs/<name>-2`, `-3`, … if that already exists: where a run goes when
+/// the user names no directory.
+pub fn fresh_run_dir(name: &str) -> PathBuf {
+    let base = Path::new("runs").join(name);
+    if !base.exists() {
+        return base;
+    }
+    (2..)
+        .map(|i| Path::new("runs").join(format!("{name}-{i}")))
+        .find(|p| !p.exists())
+        .expect("a free directory name")
+}
+
 /// Creates (or, with `--resume`, reopens) the run directory and saves the config there.
 /// Returns the checkpoints and the newest one.
 pub fn open_run_dir(cfg: &RunConfig, opts: &RunOptions) -> Result<(Checkpoints, Option<PathBuf>)> {

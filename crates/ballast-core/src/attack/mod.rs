@@ -10,10 +10,12 @@
 mod apgd;
 mod objective;
 mod pgd;
+mod robustness;
 
 pub use apgd::apgd;
 pub use objective::{Objective, dlr_loss};
 pub use pgd::{pgd, pgd_from};
+pub use robustness::{BatchRobustness, batch_robustness};
 
 use crate::error::CoreError;
 use crate::models::{Classifier, Mode};

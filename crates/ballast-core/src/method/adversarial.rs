@@ -4,16 +4,14 @@
 //! 2019). The maths is in [`crate::adversarial`]; SSDS has its own file.
 
 use super::{
-    AdversarialConfig, BatchRobustness, EpochCheck, EpochVerdict, Family, MethodConfig, MethodDef,
-    MethodInfo, MethodSetup, MethodStep, NoOptions, StateFile, StepContext, StepOutput, Trains,
-    Uses,
+    AdversarialConfig, EpochCheck, EpochVerdict, Family, MethodConfig, MethodDef, MethodInfo,
+    MethodSetup, MethodStep, NoOptions, StateFile, StepContext, StepOutput, Trains, Uses,
 };
 use crate::adversarial::{Mixup, Regularizers, pgd_at_step, trades_step};
-use crate::attack::{AttackConfig, AttackKind, Objective, attack_with};
+use crate::attack::{AttackConfig, AttackKind, batch_robustness};
 use crate::batch::Batch;
 use crate::error::CoreError;
-use crate::models::{Classifier, Mode};
-use crate::perturbation::PerturbationSet;
+use crate::models::Classifier;
 use crate::record::{load_module, module_bytes};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -36,59 +34,6 @@ pub fn fgsm_rs_attack(adv: &AdversarialConfig) -> AttackConfig {
         random_start: true,
         ..AttackConfig::pgd(adv.norm, adv.eps, 1, 1)
     }
-}
-
-/// Correct predictions of `model` (plain, inference mode) on `batch` (plain): clean, then
-/// under each attack run on the clean-correct examples only (the others count as errors
-/// under every attack). Attack `a` draws its random start from the device RNG seeded with
-/// `seed` and `batch_index · attacks + a`, so a report is reproducible.
-pub fn attack_batch(
-    model: &Classifier,
-    batch: &Batch,
-    attacks: &[AttackConfig],
-    seed: u64,
-    batch_index: usize,
-    cvae: Option<&PerturbationSet>,
-) -> BatchRobustness {
-    let device = batch.x.device();
-    let correct_mask = |x: Tensor<2>, y: &Tensor<1, Int>| -> Vec<bool> {
-        let pred = model.forward(x, Mode::Eval).argmax(1).squeeze_dim::<1>(1);
-        pred.equal(y.clone())
-            .into_data()
-            .try_to_vec()
-            .expect("bool data")
-    };
-    let ok = correct_mask(batch.x.clone(), &batch.y);
-    let correct: Vec<i32> = (0..ok.len() as i32).filter(|&i| ok[i as usize]).collect();
-    let mut result = BatchRobustness {
-        examples: batch.len(),
-        clean: correct.len(),
-        per_attack: vec![0; attacks.len()],
-        worst: 0,
-    };
-    if correct.is_empty() {
-        return result;
-    }
-    let idx =
-        Tensor::<1, Int>::from_data(TensorData::new(correct.clone(), [correct.len()]), &device);
-    let x = batch.x.clone().select(0, idx.clone());
-    let y = batch.y.clone().select(0, idx);
-    let objective = Objective::CrossEntropy(y.clone());
-    let mut robust_all = vec![true; correct.len()];
-    for (a, cfg) in attacks.iter().enumerate() {
-        device.seed(
-            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add((batch_index * attacks.len() + a) as u64),
-        );
-        let adv = attack_with(model, x.clone(), &objective, cfg, Mode::Eval, cvae);
-        let ok = correct_mask(adv, &y);
-        result.per_attack[a] += ok.iter().filter(|k| **k).count();
-        for (r, k) in robust_all.iter_mut().zip(&ok) {
-            *r &= *k;
-        }
-    }
-    result.worst = robust_all.iter().filter(|k| **k).count();
-    result
 }
 
 /// Mixup partner permutation and λ ~ Beta(α, α) of a step, from its own seed.
@@ -245,7 +190,7 @@ impl MethodStep for FgsmRs {
             step_size: Some(self.adv.eps / 4.0),
             ..AttackConfig::pgd(self.adv.norm, self.adv.eps, 5, 1)
         };
-        let r = attack_batch(
+        let r = batch_robustness(
             &model.valid(),
             check.first_batch,
             std::slice::from_ref(&pgd5),

@@ -22,13 +22,13 @@ mod reweighting;
 mod ssds;
 mod state;
 
-pub use adversarial::{attack_batch, fgsm_rs_attack, pgd_attack};
+pub use adversarial::{fgsm_rs_attack, pgd_attack};
 pub use config::{AdversarialConfig, MetaConfig, MethodConfig, MethodOptions, NoOptions};
 pub use perturbation::{CvaeStep, cvae_step};
 pub use ssds::SsdsStore;
 pub use state::{
-    BatchRobustness, EpochCheck, EpochVerdict, Family, MethodDef, MethodInfo, MethodSetup,
-    MethodState, MethodStep, StateFile, StepContext, StepOutput, TrainedRuns, Trains, Uses,
+    EpochCheck, EpochVerdict, Family, MethodDef, MethodInfo, MethodSetup, MethodState, MethodStep,
+    StateFile, StepContext, StepOutput, TrainedRuns, Trains, Uses,
 };
 
 use crate::error::CoreError;

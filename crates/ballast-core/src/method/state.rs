@@ -217,15 +217,6 @@ pub enum EpochVerdict {
     },
 }
 
-/// Correct predictions on one batch, clean and under each attack (and under all of them).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct BatchRobustness {
-    pub examples: usize,
-    pub clean: usize,
-    pub per_attack: Vec<usize>,
-    pub worst: usize,
-}
-
 /// One file of a method's checkpointed state.
 pub struct StateFile {
     pub name: &'static str,
