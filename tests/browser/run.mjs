@@ -103,8 +103,8 @@ async function testBackend(ctx, base, backend) {
   ms = await waitAttack(page, JSON.stringify(ms));
   r.pgd20_one_digit_ms = Object.fromEntries(MODELS.map((m, i) => [m, ms[i]]));
   const rows = await page.$$eval('#at-results tbody tr', (trs) => trs.map((t) => ({ model: t.dataset.model, clean: t.dataset.clean, adv: t.dataset.adv })));
-  check(`[${backend}] attack lab shows every shipped digit model, standard and PGD-AT first`,
-    rows.length === MODELS.length && MODELS.length >= 3 && MODELS[0] === 'mnist-erm' && MODELS[1] === 'mnist-pgd-at',
+  check(`[${backend}] attack lab shows every shipped digit model (standard, MART, PGD-AT, SSDS)`,
+    rows.length === MODELS.length && ['mnist-erm', 'mnist-mart', 'mnist-pgd-at', 'mnist-ssds'].every((m) => MODELS.includes(m)),
     JSON.stringify(rows));
   await page.locator('#attack').screenshot({ path: path.join(out, `attack-lab-${backend}.png`) });
 
@@ -140,23 +140,25 @@ async function testBackend(ctx, base, backend) {
   const n = 50;
   await setControl(page, 'at-batch-n', n);
   await page.click('#at-batch-run');
-  await page.waitForFunction(() => document.querySelectorAll('#at-batch tbody tr').length === 3, null, { timeout: 300_000 });
+  await page.waitForFunction((k) => document.querySelectorAll('#at-batch tbody tr').length === k, MODELS.length, { timeout: 300_000 });
   const batch = await page.$$eval('#at-batch tbody tr', (trs) => trs.map((t) => ({ ...t.dataset })));
   r.batch_pgd20_eps0_3 = batch;
   const by = Object.fromEntries(batch.map((b) => [b.model, b]));
   check(`[${backend}] PGD-20 at ε=0.3 flips most of the standard model's digits`, Number(by['mnist-erm'].flipped) > n / 2, `${by['mnist-erm'].flipped}/${n}`);
   check(`[${backend}] ... and not the PGD-AT model's`, Number(by['mnist-pgd-at'].flipped) < n / 4, `${by['mnist-pgd-at'].flipped}/${n}`);
+  check(`[${backend}] ... nor the MART model's`, Number(by['mnist-mart'].flipped) < n / 4, `${by['mnist-mart'].flipped}/${n}`);
 
-  // The curve: 9 radii × 3 models (software WebGPU: 10 digits, PGD-5, to bound the test time).
+  // The curve: 9 radii × every model (software WebGPU: 10 digits, PGD-5, to bound the test time).
   await setControl(page, 'at-batch-n', gpu ? 10 : 20);
   if (gpu) await setControl(page, 'at-steps', 5);
   await page.click('#at-curve-run');
   await page.waitForFunction(() => document.getElementById('at-curve').dataset.done === '1', null, { timeout: 600_000 });
   const curve = JSON.parse(await data(page, '#at-curve', 'points')); // [model][radius] -> [eps, acc]
-  const at = (m, eps) => curve[m].find((p) => Math.abs(p[0] - eps) < 1e-9)[1];
-  check(`[${backend}] robust-accuracy curve computed live: accuracy falls with ε, PGD-AT holds at 0.3`,
-    curve.every((pts) => pts.length === 9 && pts[8][1] <= pts[0][1]) && at(1, 0.3) > at(0, 0.3) + 0.5,
-    `at ε=0.3: standard ${at(0, 0.3)}, PGD-AT ${at(1, 0.3)}, SSDS ${at(2, 0.3)}`);
+  const at = (name, eps) => curve[MODELS.indexOf(name)].find((p) => Math.abs(p[0] - eps) < 1e-9)[1];
+  check(`[${backend}] robust-accuracy curve computed live: accuracy falls with ε, PGD-AT and MART hold at 0.3`,
+    curve.length === MODELS.length && curve.every((pts) => pts.length === 9 && pts[8][1] <= pts[0][1]) &&
+      at('mnist-pgd-at', 0.3) > at('mnist-erm', 0.3) + 0.5 && at('mnist-mart', 0.3) > at('mnist-erm', 0.3) + 0.5,
+    `at ε=0.3: ` + MODELS.map((m) => `${m} ${at(m, 0.3)}`).join(', '));
   await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${backend}.png`) });
 
   // Playground: 50 L2RW steps on moons with 30 % flipped labels.

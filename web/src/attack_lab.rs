@@ -1,4 +1,4 @@
-//! The attack lab: natively trained MNIST models (standard, PGD-AT, SSDS) under FGSM / PGD
+//! The attack lab: natively trained MNIST models (standard, PGD-AT, MART, SSDS) under FGSM / PGD
 //! attacks from the core crate, on shipped test digits or the user's own drawing.
 //!
 //! Each model is attacked white-box with its own gradients, always in `Mode::Eval`. A digit

@@ -2,7 +2,7 @@
 //! method steps on Burn's WebGPU backend (CPU `flex` fallback):
 //!
 //! - [`playground`]: ERM vs a reweighting method, trained live on noisy 2-D or MNIST data;
-//! - [`attack_lab`]: FGSM / PGD on natively trained standard, PGD-AT and SSDS checkpoints;
+//! - [`attack_lab`]: FGSM / PGD on natively trained standard, PGD-AT, MART and SSDS checkpoints;
 //! - the robust-overfitting curves, drawn by the page from a shipped JSON file;
 //! - [`explorer`]: a learned perturbation set's ε-ball and its latent attack.
 //!

@@ -51,9 +51,9 @@ fn shipped_subset_is_real_mnist_sized_and_labelled() {
 }
 
 #[test]
-fn pgd20_at_0_3_flips_the_standard_model_and_not_the_pgd_at_model() {
+fn pgd20_at_0_3_flips_the_standard_model_and_not_the_pgd_at_or_mart_models() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = lab(&["mnist-erm", "mnist-pgd-at", "mnist-ssds"]);
+    let lab = lab(&["mnist-erm", "mnist-pgd-at", "mnist-mart"]);
     let attack = LabAttack::default();
     assert_eq!(
         (attack.kind, attack.norm, attack.eps, attack.steps),
@@ -62,14 +62,15 @@ fn pgd20_at_0_3_flips_the_standard_model_and_not_the_pgd_at_model() {
     let run = |m: usize| {
         pollster::block_on(lab.attack_batch(m, &attack, 0.3, 0, 40).unwrap().read()).unwrap()
     };
-    let (erm, at) = (run(0), run(1));
-    println!("standard {erm:?}\nPGD-AT {at:?}");
-    assert!(erm.clean_correct >= 38 && at.clean_correct >= 37);
+    let (erm, at, mart) = (run(0), run(1), run(2));
+    println!("standard {erm:?}\nPGD-AT {at:?}\nMART {mart:?}");
+    assert!(erm.clean_correct >= 38 && at.clean_correct >= 37 && mart.clean_correct >= 37);
     assert!(
         erm.flipped * 10 >= 8 * 40,
         "the standard model should fall: {erm:?}"
     );
     assert!(at.flipped * 4 <= 40, "PGD-AT should hold: {at:?}");
+    assert!(mart.flipped * 4 <= 40, "MART should hold: {mart:?}");
     // ε = 0 changes nothing.
     let zero =
         pollster::block_on(lab.attack_batch(0, &attack, 0.0, 0, 40).unwrap().read()).unwrap();
