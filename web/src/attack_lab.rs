@@ -241,7 +241,7 @@ impl AttackLab {
             }
             None => clean_logits.clone().argmax(1).squeeze_dim::<1>(1),
         };
-        self.device.seed(lab.seed);
+        ballast_core::host_rng::seed(lab.seed);
         let adv = attack(model, x, &Objective::CrossEntropy(y), &cfg, Mode::Eval); // [1, D]
         let adv_logits = model.forward(adv.clone(), Mode::Eval);
         Ok(PendingAttack {
@@ -285,7 +285,7 @@ impl AttackLab {
             .forward(x.clone(), Mode::Eval)
             .argmax(1)
             .squeeze_dim::<1>(1);
-        self.device.seed(lab.seed);
+        ballast_core::host_rng::seed(lab.seed);
         let adv = if eps > 0.0 {
             attack(
                 model,

@@ -211,7 +211,7 @@ impl Explorer {
         let l = self.latent_dim();
         let mut u = self.slider_point(sliders, eps)?;
         if count > 1 {
-            self.device.seed(seed);
+            ballast_core::host_rng::seed(seed);
             u = Tensor::cat(
                 vec![u, gaussian_in_ball(count - 1, l, eps, &self.device)],
                 0,
@@ -253,7 +253,7 @@ impl Explorer {
             }
             None => clean_logits.clone().argmax(1).reshape([1]),
         };
-        self.device.seed(seed);
+        ballast_core::host_rng::seed(seed);
         let cfg = AttackConfig::latent(eps, steps, 1);
         cfg.validate().map_err(|e| e.to_string())?;
         let adv = latent_attack(
@@ -312,7 +312,7 @@ impl Explorer {
             .flat_map(|&l| std::iter::repeat_n(l as i32, draws))
             .collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), &self.device);
-        self.device.seed(seed);
+        ballast_core::host_rng::seed(seed);
         let u = gaussian_in_ball(n, self.latent_dim(), eps, &self.device);
         let images = self.set.perturb(x, u);
         let pred = model.forward(images, Mode::Eval).argmax(1).reshape([n]);

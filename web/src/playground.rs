@@ -364,7 +364,7 @@ impl Learner {
         let b = batch.len() as f32;
         let positions: Vec<usize> = rows.clone().collect();
         let validation = || val.clone();
-        batch.x.device().seed(seed);
+        ballast_core::host_rng::seed(seed);
         let out = self
             .method
             .step(
@@ -422,8 +422,8 @@ impl Playground {
         } else {
             ModelConfig::mlp(&[100])
         };
-        ad.seed(cfg.seed);
-        let model = arch.init(&input, &ad);
+        ballast_core::host_rng::seed_init(cfg.seed, &ad);
+        let model = ballast_core::host_rng::init_on_host(&ad, |d| arch.init(&input, d));
         let train_b = to_batch(&train, &info.labels, &ad);
         let val_b = to_batch(&val, &val.labels, &ad);
         let test_b = to_batch(&test, &test.labels, &plain);
@@ -452,6 +452,7 @@ impl Playground {
             perturbation_set: None,
             runs: &runs,
             device: &ad,
+            seed: cfg.seed,
         };
         let learners = [
             Learner::new(Method::Erm, model.clone(), &setup, n)?,

@@ -260,14 +260,27 @@ enum DataCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Fetch a dataset into the cache and verify the sha256 of every file.
+    /// Fetch a dataset into the cache and verify the sha256 of every file. CIFAR-10,
+    /// CIFAR-100 and SVHN come from their official sites (resumable downloads with a
+    /// progress bar); see docs/data.md.
     Fetch {
         #[arg(value_enum)]
         dataset: FetchArg,
-        /// A folder holding the standard files you already have (raw or .gz), copied into
-        /// the cache after verification.
+        /// A copy you already have, verified then copied into the cache: for MNIST /
+        /// Fashion-MNIST a folder of the standard files (raw or .gz); for CIFAR the archive
+        /// (or the folder holding it) or the unpacked folder; for SVHN the folder of .mat files.
         #[arg(long)]
         from: Option<PathBuf>,
+        /// SVHN: also fetch the extra training split (extra_32x32.mat, 1.3 GB).
+        #[arg(long)]
+        extra: bool,
+        /// Mirror / testing: fetch `<URL>/<file name>` instead of the official site.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// Mirror / testing: a checksums file (`<name> <bytes> <sha256>` per line) whose
+        /// entries replace the pinned official ones; only with --base-url.
+        #[arg(long, value_name = "FILE", requires = "base_url")]
+        checksums: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -393,10 +406,72 @@ impl AttackArgs {
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FetchArg {
     Mnist,
     FashionMnist,
+    Cifar10,
+    Cifar100,
+    Svhn,
+}
+
+impl FetchArg {
+    /// The IDX sets (MNIST, Fashion-MNIST) or a full-scale set.
+    fn source(self) -> Result<ballast_data::fetch::Source, ballast_data::FullScale> {
+        use ballast_data::{FullScale, fetch::Source};
+        match self {
+            FetchArg::Mnist => Ok(Source::Mnist),
+            FetchArg::FashionMnist => Ok(Source::FashionMnist),
+            FetchArg::Cifar10 => Err(FullScale::Cifar10),
+            FetchArg::Cifar100 => Err(FullScale::Cifar100),
+            FetchArg::Svhn => Err(FullScale::Svhn),
+        }
+    }
+}
+
+/// Draws the fetcher's progress on standard error (hidden when it is not a terminal).
+#[derive(Default)]
+struct FetchBars {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ballast_data::Progress for FetchBars {
+    fn begin(&mut self, task: ballast_data::Task, item: &str, total: Option<u64>, done: u64) {
+        let bar = match total {
+            Some(total) => indicatif::ProgressBar::new(total),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:32} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("a valid progress template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("{} {item}", task.verb()));
+        bar.set_position(done);
+        self.bar = Some(bar);
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn end(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn note(&mut self, message: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(message),
+            None => eprintln!("{message}"),
+        }
+    }
 }
 
 fn main() {
@@ -675,10 +750,12 @@ fn run(cli: Cli) -> Result<()> {
                     common,
                 },
         } => {
-            let source = match dataset {
-                FetchArg::Mnist => ballast_data::fetch::Source::Mnist,
-                FetchArg::FashionMnist => ballast_data::fetch::Source::FashionMnist,
-            };
+            let source = dataset.source().map_err(|set| {
+                anyhow::anyhow!(
+                    "`data subset` writes MNIST-style subsets (mnist, fashion-mnist), not {}",
+                    set.dir_name()
+                )
+            })?;
             let (full_train, full_test) = ballast_data::fetch::fetch_and_load(
                 source,
                 &common.data_dir(),
@@ -699,22 +776,51 @@ fn run(cli: Cli) -> Result<()> {
                 DataCommand::Fetch {
                     dataset,
                     from,
+                    extra,
+                    base_url,
+                    checksums,
                     common,
                 },
         } => {
-            let source = match dataset {
-                FetchArg::Mnist => ballast_data::fetch::Source::Mnist,
-                FetchArg::FashionMnist => ballast_data::fetch::Source::FashionMnist,
+            if extra && dataset != FetchArg::Svhn {
+                anyhow::bail!("--extra is SVHN's extra training split; it does not apply here");
+            }
+            let checksums = checksums
+                .map(|path| ballast_data::Checksums::load(&path))
+                .transpose()?;
+            let dir = match dataset.source() {
+                Ok(source) => {
+                    if checksums.is_some() {
+                        anyhow::bail!(
+                            "--checksums applies to cifar10, cifar100 and svhn; MNIST and \
+                             Fashion-MNIST files are always checked against their pinned hashes"
+                        );
+                    }
+                    ballast_data::fetch::fetch(
+                        source,
+                        &common.data_dir(),
+                        &ballast_data::fetch::FetchOptions {
+                            data_dir: from,
+                            verbose: true,
+                            mirrors: base_url
+                                .map(|b| vec![format!("{}/", b.trim_end_matches('/'))]),
+                            ..Default::default()
+                        },
+                    )?
+                }
+                Err(set) => ballast_data::fetch_full_scale(
+                    set,
+                    &common.data_dir(),
+                    &ballast_data::fetch::FetchOptions {
+                        data_dir: from,
+                        base_url,
+                        checksums,
+                        svhn_extra: extra,
+                        ..Default::default()
+                    },
+                    &mut FetchBars::default(),
+                )?,
             };
-            let dir = ballast_data::fetch::fetch(
-                source,
-                &common.data_dir(),
-                &ballast_data::fetch::FetchOptions {
-                    data_dir: from,
-                    verbose: true,
-                    ..Default::default()
-                },
-            )?;
             println!(
                 "{} ready in {} (sha256 verified)",
                 dataset_name(dataset),
@@ -729,6 +835,9 @@ fn dataset_name(d: FetchArg) -> &'static str {
     match d {
         FetchArg::Mnist => "MNIST",
         FetchArg::FashionMnist => "Fashion-MNIST",
+        FetchArg::Cifar10 => "CIFAR-10",
+        FetchArg::Cifar100 => "CIFAR-100",
+        FetchArg::Svhn => "SVHN",
     }
 }
 

@@ -210,7 +210,7 @@ pub fn trades_step(
     let objective = Objective::trades(clean_for_attack);
     // The TRADES start: a tiny Gaussian step, then PGD on the KL.
     let start =
-        x.clone() + Tensor::<2>::random(x.dims(), Distribution::Normal(0.0, 0.001), &x.device());
+        x.clone() + crate::host_rng::float(x.dims(), Distribution::Normal(0.0, 0.001), &x.device());
     let start = project(&x, start, attack_cfg.norm, attack_cfg.eps);
     let x_adv = pgd_from(&view, &x, start, &objective, attack_cfg, bn.mode()); // [B, D]
     let clean_logits = model.forward(batch.x.clone(), Mode::Train); // [B, K]
@@ -292,12 +292,14 @@ mod tests {
     fn adversarial_training_raises_robust_accuracy_over_erm() {
         let ad = Device::flex().autodiff();
         ad.seed(50);
+        crate::host_rng::seed(50);
         let (input, train) = toy(512, &ad);
         let (_, test) = toy(512, &ad);
         let eps = 0.08;
         let steps = 250;
         let train_with = |which: &str| -> f64 {
             ad.seed(51);
+            crate::host_rng::seed(51);
             let mut model = ModelConfig::mlp(&[64]).init(&input, &ad);
             let mut optim = adam();
             let pgd = AttackConfig::pgd(Norm::Linf, eps, 5, 1);
@@ -340,6 +342,7 @@ mod tests {
     fn ssds_keeps_perturbations_in_budget_and_duals_non_negative() {
         let ad = Device::flex().autodiff();
         ad.seed(60);
+        crate::host_rng::seed(60);
         let (input, batch) = toy(64, &ad);
         let mut model = ModelConfig::mlp(&[32]).init(&input, &ad);
         let mut optim = adam();

@@ -25,16 +25,17 @@ impl Batch {
         Self { x, y }
     }
 
-    /// Uniform inputs in [0, 1] and uniform labels for `input` (tests and benchmarks).
+    /// Uniform inputs in [0, 1] and uniform labels for `input` (tests and benchmarks), drawn on
+    /// the host ([`crate::host_rng`]) so every backend gets the same batch.
     pub fn random(n: usize, input: &crate::models::InputSpec, device: &Device) -> Self {
         use burn::tensor::Distribution;
         Self {
-            x: Tensor::random(
+            x: crate::host_rng::float(
                 [n, input.features()],
                 Distribution::Uniform(0.0, 1.0),
                 device,
             ),
-            y: Tensor::random(
+            y: crate::host_rng::int(
                 [n],
                 Distribution::Uniform(0.0, input.num_classes as f64),
                 device,

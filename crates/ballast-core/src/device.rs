@@ -92,6 +92,33 @@ impl FromStr for Backend {
     }
 }
 
+/// The adapter a GPU device opened, as it names itself (e.g. `NVIDIA H200`, or `llvmpipe`
+/// for Mesa's software Vulkan); `None` on the CPU backend.
+pub fn adapter_name(device: &Device) -> Option<String> {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    {
+        device.identity().map(|id| id.name)
+    }
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    {
+        let _ = device;
+        None
+    }
+}
+
+/// Bytes of device memory the allocator holds now (its pools keep pages once taken, so after a
+/// workload this is the workload's peak plus pool slack); `None` on a backend that does not
+/// report its allocator (Burn's CPU backend).
+pub fn reserved_memory(device: &Device) -> Option<u64> {
+    device.memory_pool_usage().map(|u| u.bytes_reserved)
+}
+
+/// Asks the device's allocator to give back the memory it can (between benchmarked workloads,
+/// so each one's [`reserved_memory`] is its own).
+pub fn release_memory(device: &Device) {
+    device.memory_cleanup();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

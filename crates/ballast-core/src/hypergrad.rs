@@ -219,25 +219,33 @@ pub fn loss_and_logit_gradient(
     (losses.inner(), dl_dz)
 }
 
+/// The brute-force reference of [`loss_directional_derivatives`]: ⟨∇θ l_i, v⟩ by one reverse
+/// pass per example of the batch forward in [`Mode::Probe`] (so BatchNorm coupling through
+/// batch statistics is included). `model` and `batch` on an autodiff device; B backward
+/// passes, for tests and cross-backend checks only. Reads the device.
+pub fn exact_directional_derivatives(
+    model: &Classifier,
+    batch: &Batch,
+    loss: &LossConfig,
+    dir: &Direction,
+) -> Vec<f64> {
+    (0..batch.len())
+        .map(|i| {
+            let losses =
+                loss.per_example(model.forward(batch.x.clone(), Mode::Probe), batch.y.clone());
+            let g = GradientsParams::from_grads(losses.slice(i..i + 1).sum().backward(), model);
+            crate::params::grad_dot(&model.valid(), &g, dir.grads())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::models::{Arch, InputSpec, ModelConfig};
-    use crate::params::grad_dot;
     use burn::tensor::Distribution;
 
-    /// Exact oracle: one backward per example of the batch forward (so BatchNorm coupling
-    /// through batch statistics is included), dotted with v.
-    fn exact(model: &Classifier, batch: &Batch, loss: &LossConfig, dir: &Direction) -> Vec<f64> {
-        (0..batch.len())
-            .map(|i| {
-                let losses =
-                    loss.per_example(model.forward(batch.x.clone(), Mode::Probe), batch.y.clone());
-                let g = GradientsParams::from_grads(losses.slice(i..i + 1).sum().backward(), model);
-                grad_dot(&model.valid(), &g, dir.grads())
-            })
-            .collect()
-    }
+    use super::exact_directional_derivatives as exact;
 
     /// The forward-mode JVP is exact up to f32 round-off: 6e-8 – 1.3e-7 relative error on
     /// these models (README, "Hypergradients").
@@ -260,6 +268,7 @@ mod tests {
     ) -> f64 {
         let ad = Device::flex().autodiff();
         ad.seed(seed);
+        crate::host_rng::seed(seed);
         let model = arch.init(input, &ad);
         let (n, m, d, k) = (12, 16, input.features(), input.num_classes as f64);
         let batch = Batch {

@@ -255,7 +255,7 @@ pub fn dropout<const D: usize>(x: Dual<D>, prob: f64, mode: Mode) -> Dual<D> {
         return x;
     }
     let keep = 1.0 - prob;
-    let mask = x.p.random_like(Distribution::Bernoulli(keep)) / keep;
+    let mask = crate::host_rng::float_like(&x.p, Distribution::Bernoulli(keep)) / keep;
     Dual {
         t: x.t.map(|t| t * mask.clone().inner()),
         p: x.p * mask,

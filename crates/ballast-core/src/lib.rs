@@ -7,6 +7,7 @@ pub mod attack;
 pub mod batch;
 pub mod device;
 pub mod error;
+pub mod host_rng;
 pub mod hypergrad;
 pub mod jvp;
 pub mod loss;

@@ -75,6 +75,23 @@ fn reduce<M: Module>(
     r.acc.map(|t| t.into_scalar::<f32>() as f64).unwrap_or(0.0)
 }
 
+/// Every float tensor of `module` (parameters and running statistics), flattened and
+/// concatenated in visit order: what cross-backend and cross-device checks compare. Reads
+/// the device.
+pub fn flat_values<M: Module>(module: &M) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().convert::<f32>();
+            self.0
+                .extend(values.as_slice::<f32>().expect("f32 after convert"));
+        }
+    }
+    let mut c = Collect(Vec::new());
+    module.visit(&mut c);
+    c.0
+}
+
 /// ‖θ‖ over all float parameters.
 pub fn param_norm<M: Module>(model: &M) -> f64 {
     reduce(model, None, None, |a, _| Some(a.powi_scalar(2).sum())).sqrt()

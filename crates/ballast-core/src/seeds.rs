@@ -1,5 +1,6 @@
-//! Per-step seeds. Every random draw of a training step — the device RNG (dropout, attack
-//! starts, noise) and the host draws (augmentation, real perturbations, mixup) — derives from
+//! Per-step seeds. Every random draw of a training step — the host generator of tensor draws
+//! (dropout, attack starts, noise: [`crate::host_rng`]) and the host draws of data
+//! (augmentation, real perturbations, mixup) — derives from
 //! the run seed and the step alone, so a resumed run draws exactly what an uninterrupted one
 //! does, and the page's playground draws what a native run with its seed would.
 

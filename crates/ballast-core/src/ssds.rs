@@ -188,7 +188,7 @@ pub fn ssds_step(
     let [b, d] = x.dims(); // [B, D]
     let device = x.device();
     let used = if cfg.noise {
-        (delta.clone() + Tensor::<2>::random([b, d], Distribution::Uniform(-eps, eps), &device))
+        (delta.clone() + crate::host_rng::float([b, d], Distribution::Uniform(-eps, eps), &device))
             .clamp(-eps, eps)
     } else {
         delta.clone()

@@ -267,6 +267,7 @@ mod tests {
     fn erm_steps_reduce_the_loss_on_a_fixed_batch() {
         let ad = Device::flex().autodiff();
         ad.seed(3);
+        crate::host_rng::seed(3);
         let (input, batch) = tiny_problem(&ad);
         let mut model = ModelConfig::mlp(&[16]).init(&input, &ad);
         let mut optim = OptimizerConfig {
@@ -290,10 +291,12 @@ mod tests {
     fn clip_norm_bounds_each_tensor_update() {
         let ad = Device::flex().autodiff();
         ad.seed(4);
+        crate::host_rng::seed(4);
         let (input, batch) = tiny_problem(&ad);
         // Plain SGD: each tensor moves by lr · (clipped) gradient.
         let moves = |clip: Option<f64>| -> Vec<f64> {
             ad.seed(5);
+            crate::host_rng::seed(5);
             let model = ModelConfig::mlp(&[16]).init(&input, &ad);
             let before: Vec<Tensor<1>> = flat_params(&model);
             let mut optim = OptimizerConfig {

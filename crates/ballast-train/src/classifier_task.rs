@@ -73,8 +73,9 @@ impl Task for ClassifierTask {
             }
             _ => None,
         };
-        device.seed(cfg.seed);
-        let model = cfg.model.init(&data.input, device);
+        ballast_core::host_rng::seed_init(cfg.seed, device);
+        let model =
+            ballast_core::host_rng::init_on_host(device, |d| cfg.model.init(&data.input, d));
         let optim = cfg.optimizer.init();
         let class_freq = class_frequencies(&data.train);
         let probe = batch_of(&data.train, &[0], device);
@@ -103,6 +104,7 @@ impl Task for ClassifierTask {
                 perturbation_set: perturbation_set.as_ref(),
                 runs: &runs,
                 device,
+                seed: cfg.seed,
             },
         )?;
         let adv = &cfg.adversarial;
@@ -153,7 +155,7 @@ impl Task for ClassifierTask {
             at.seed ^ 0x5eed_a06,
             device,
         )?;
-        device.seed(at.seed);
+        ballast_core::host_rng::seed(at.seed);
         let model = self.model.clone();
         let (model, losses, weights, robust_correct) = if at.finetuning {
             let val = validation_batch(data, cfg, at.step, device)?;

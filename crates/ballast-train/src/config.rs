@@ -12,12 +12,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// `data.dataset`. MNIST and Fashion-MNIST are fetched on first use; CIFAR-10, CIFAR-100
+/// and SVHN are read from `data.dir` or from the cache folder `ballast data fetch` fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DatasetName {
     Mnist,
     FashionMnist,
     Cifar10,
+    /// CIFAR-100 with `data.cifar100_labels` (fine: 100 classes, coarse: 20).
+    Cifar100,
+    /// SVHN cropped digits (train split, plus `extra` with `data.svhn_extra`).
+    Svhn,
     Moons,
     Spirals,
     Blobs,
@@ -87,6 +93,11 @@ pub struct DataConfig {
     /// Cutout (DeVries & Taylor): zero a random square of this side in every training image
     /// (0 = off; Rice et al. use 14 on CIFAR-10).
     pub cutout: usize,
+    /// CIFAR-100 labels: fine (100 classes, the benchmark) or coarse (20 superclasses).
+    pub cifar100_labels: ballast_data::Cifar100Labels,
+    /// SVHN: add the 531 131 `extra` images to the training split (fetch them with
+    /// `ballast data fetch svhn --extra`).
+    pub svhn_extra: bool,
 }
 
 impl Default for DataConfig {
@@ -106,6 +117,8 @@ impl Default for DataConfig {
             augment_padding: 4,
             augment_pad_mode: ballast_data::PadMode::Zero,
             cutout: 0,
+            cifar100_labels: ballast_data::Cifar100Labels::Fine,
+            svhn_extra: false,
         }
     }
 }

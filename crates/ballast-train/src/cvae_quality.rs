@@ -58,7 +58,7 @@ pub fn cvae_quality(
 ) -> CvaeQuality {
     let d: usize = cvae.shape().iter().product();
     let n = x.len() / d;
-    device.seed(seed);
+    ballast_core::host_rng::seed(seed);
     let (mut rec, mut kl) = (0.0, 0.0);
     let pair_mse = x
         .iter()

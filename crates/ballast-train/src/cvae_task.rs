@@ -91,8 +91,8 @@ impl Task for CvaeTask {
             &run.run_dir().join(CVAE_FILE),
             &serde_json::to_vec_pretty(&arch)?,
         )?;
-        device.seed(cfg.seed);
-        let mut cvae: Cvae = arch.init(device);
+        ballast_core::host_rng::seed_init(cfg.seed, device);
+        let mut cvae: Cvae = ballast_core::host_rng::init_on_host(device, |d| arch.init(d));
         let mut optim = cfg.optimizer.init();
         let mut state = LoopState::default();
         if let Some(dir) = resume_from {
@@ -132,7 +132,7 @@ impl Task for CvaeTask {
         let xt = Tensor::<2>::from_data(TensorData::new(x, [n, d]), device);
         let tt = Tensor::<2>::from_data(TensorData::new(x_tilde, [n, d]), device);
         self.beta = p.beta_at(at.step as f64 / run.steps_per_epoch as f64);
-        device.seed(at.seed ^ 0x401_5E);
+        ballast_core::host_rng::seed(at.seed ^ 0x401_5E);
         let cvae = self.cvae.clone();
         let out = cvae_step(
             cvae,

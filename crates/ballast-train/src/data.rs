@@ -2,7 +2,7 @@
 //! and class imbalance applied and recorded, and gathers mini-batches onto a device.
 
 use crate::config::{DataConfig, DatasetName, RunConfig};
-use crate::error::{Context, Result, TrainError, bail};
+use crate::error::{Result, TrainError, bail};
 use ballast_core::{Batch, InputSpec};
 use ballast_data::{Dataset, NoiseConfig, NoisyLabels, SplitConfig};
 use burn::prelude::*;
@@ -19,9 +19,27 @@ pub struct PreparedData {
 }
 
 /// Loads the named dataset (train, test), fetching MNIST / Fashion-MNIST into `cache` if
-/// needed. Toy sets draw their test points from the same generator with another seed.
+/// needed. CIFAR-10, CIFAR-100 and SVHN are read from `data.dir` when set, otherwise from
+/// `<cache>/<cifar10|cifar100|svhn>/`, the folder `ballast data fetch <name>` fills (they are
+/// never downloaded during training). Toy sets draw their test points from the same
+/// generator with another seed.
 pub fn load_raw(cfg: &DataConfig, seed: u64, cache: &Path) -> Result<(Dataset, Dataset)> {
+    use ballast_data::Cifar100Labels;
     use ballast_data::fetch::Source;
+    use ballast_data::full_scale::FullScale;
+    if cfg.cifar100_labels != Cifar100Labels::Fine && cfg.dataset != DatasetName::Cifar100 {
+        bail!(
+            "data.cifar100_labels = \"{}\" applies to dataset = \"cifar100\", not {:?}",
+            cfg.cifar100_labels.name(),
+            cfg.dataset
+        );
+    }
+    if cfg.svhn_extra && cfg.dataset != DatasetName::Svhn {
+        bail!(
+            "data.svhn_extra applies to dataset = \"svhn\", not {:?}",
+            cfg.dataset
+        );
+    }
     let (n, noise) = (cfg.toy_points, cfg.toy_noise as f32);
     let toy = |s: u64| -> Result<Dataset> {
         Ok(match cfg.dataset {
@@ -30,14 +48,39 @@ pub fn load_raw(cfg: &DataConfig, seed: u64, cache: &Path) -> Result<(Dataset, D
             _ => ballast_data::toy::blobs(n, 4, noise, s)?,
         })
     };
+    // The folder of a full-scale set: data.dir, or the cache folder the fetcher fills.
+    let full_scale_dir = |set: FullScale, fetch_args: &str| -> Result<std::path::PathBuf> {
+        if let Some(dir) = &cfg.dir {
+            return Ok(dir.clone());
+        }
+        let dir = cache.join(set.dir_name());
+        if !dir.is_dir() {
+            bail!(
+                "{} is not in the data cache ({} does not exist): run `ballast data fetch {}{}` \
+                 (add --from FOLDER for a copy you already have), or set data.dir",
+                set.title(),
+                dir.display(),
+                set.dir_name(),
+                fetch_args
+            );
+        }
+        Ok(dir)
+    };
     let source = match cfg.dataset {
         DatasetName::Mnist => Source::Mnist,
         DatasetName::FashionMnist => Source::FashionMnist,
         DatasetName::Cifar10 => {
-            let dir = cfg.dir.as_ref().context(
-                "CIFAR-10 cannot be fetched by Ballast: set data.dir to a folder with the binary version (data_batch_1.bin … data_batch_5.bin, test_batch.bin)",
-            )?;
-            return Ok(ballast_data::cifar::load_cifar10_dir(dir)?);
+            let dir = full_scale_dir(FullScale::Cifar10, "")?;
+            return Ok(ballast_data::cifar::load_cifar10_dir(&dir)?);
+        }
+        DatasetName::Cifar100 => {
+            let dir = full_scale_dir(FullScale::Cifar100, "")?;
+            return Ok(ballast_data::load_cifar100_dir(&dir, cfg.cifar100_labels)?);
+        }
+        DatasetName::Svhn => {
+            let extra = if cfg.svhn_extra { " --extra" } else { "" };
+            let dir = full_scale_dir(FullScale::Svhn, extra)?;
+            return Ok(ballast_data::load_svhn_dir(&dir, cfg.svhn_extra)?);
         }
         DatasetName::Moons | DatasetName::Spirals | DatasetName::Blobs => {
             let s = seed.wrapping_mul(2);

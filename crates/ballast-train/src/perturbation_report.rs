@@ -279,7 +279,7 @@ pub fn certify_report(
     let positions = first_positions(data.test.len(), examples);
     let mut certificates = Vec::with_capacity(positions.len());
     for (i, &p) in positions.iter().enumerate() {
-        device.seed(
+        ballast_core::host_rng::seed(
             seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(i as u64),
         );

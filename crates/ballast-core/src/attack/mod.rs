@@ -313,10 +313,10 @@ pub fn random_start(x: &Tensor<2>, norm: Norm, eps: f64) -> Tensor<2> {
     let device = x.device();
     let [b, d] = x.dims();
     let delta = match norm {
-        Norm::Linf => Tensor::<2>::random([b, d], Distribution::Uniform(-eps, eps), &device),
+        Norm::Linf => crate::host_rng::float([b, d], Distribution::Uniform(-eps, eps), &device),
         Norm::L2 => {
-            let g = Tensor::<2>::random([b, d], Distribution::Normal(0.0, 1.0), &device);
-            let r = Tensor::<2>::random([b, 1], Distribution::Uniform(0.0, 1.0), &device);
+            let g = crate::host_rng::float([b, d], Distribution::Normal(0.0, 1.0), &device);
+            let r = crate::host_rng::float([b, 1], Distribution::Uniform(0.0, 1.0), &device);
             g.clone() / (row_norms(g) + 1e-12) * r * eps
         }
     };

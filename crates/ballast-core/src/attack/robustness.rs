@@ -55,7 +55,7 @@ pub fn batch_robustness(
     let objective = Objective::CrossEntropy(y.clone());
     let mut robust_all = vec![true; correct.len()];
     for (a, cfg) in attacks.iter().enumerate() {
-        device.seed(
+        crate::host_rng::seed(
             seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add((batch_index * attacks.len() + a) as u64),
         );

@@ -35,6 +35,7 @@ fn perturbations_stay_in_the_ball_and_the_box() {
     let device = Device::flex();
     for seed in 0..3u64 {
         device.seed(100 + seed);
+        crate::host_rng::seed(100 + seed);
         let input = vector_input(20, 5);
         let model = ModelConfig::mlp(&[16]).init(&input, &device);
         let batch = Batch::random(24, &input, &device);
@@ -62,6 +63,7 @@ fn perturbations_stay_in_the_ball_and_the_box() {
 fn zero_radius_leaves_inputs_and_accuracy_unchanged() {
     let device = Device::flex();
     device.seed(7);
+    crate::host_rng::seed(7);
     let input = vector_input(12, 4);
     let model = ModelConfig::mlp(&[16]).init(&input, &device);
     let batch = Batch::random(40, &input, &device);
@@ -81,6 +83,7 @@ fn zero_radius_leaves_inputs_and_accuracy_unchanged() {
 fn restarts_are_never_weaker_per_example() {
     let device = Device::flex();
     device.seed(11);
+    crate::host_rng::seed(11);
     let input = vector_input(16, 3);
     let model = ModelConfig::mlp(&[32]).init(&input, &device);
     let batch = Batch::random(64, &input, &device);
@@ -96,8 +99,10 @@ fn restarts_are_never_weaker_per_example() {
         };
         // Same seed: the first restart of `many` is the single run of `one`.
         device.seed(12);
+        crate::host_rng::seed(12);
         let a = attack(&model, batch.x.clone(), &objective, &one, Mode::Eval);
         device.seed(12);
+        crate::host_rng::seed(12);
         let b = attack(&model, batch.x.clone(), &objective, &many, Mode::Eval);
         let (fooled_a, loss_a) = score(&model, a, &objective, Mode::Eval);
         let (fooled_b, loss_b) = score(&model, b, &objective, Mode::Eval);
@@ -126,6 +131,7 @@ fn restarts_are_never_weaker_per_example() {
 fn attacks_in_eval_mode_leave_batch_norm_statistics_unchanged() {
     let device = Device::flex().autodiff();
     device.seed(5);
+    crate::host_rng::seed(5);
     let input = InputSpec {
         shape: vec![3, 8, 8],
         num_classes: 4,
@@ -160,6 +166,7 @@ fn input_gradient_matches_finite_differences() {
     let device = Device::flex();
     for seed in 0..3u64 {
         device.seed(20 + seed);
+        crate::host_rng::seed(20 + seed);
         let input = vector_input(10, 4);
         let model = ModelConfig::mlp(&[24, 12]).init(&input, &device);
         let batch = Batch::random(8, &input, &device);
@@ -215,6 +222,7 @@ fn input_gradient_matches_finite_differences() {
 fn pgd_reaches_the_exact_optimum_on_a_linear_model() {
     let device = Device::flex();
     device.seed(31);
+    crate::host_rng::seed(31);
     let input = vector_input(10, 2);
     let model = ModelConfig::mlp(&[]).init(&input, &device);
     let batch = Batch::random(16, &input, &device);
@@ -304,6 +312,7 @@ fn pgd_beats_the_clean_accuracy_of_a_trained_model() {
     use crate::step::{OptimizerConfig, OptimizerKind, erm_step};
     let ad = Device::flex().autodiff();
     ad.seed(41);
+    crate::host_rng::seed(41);
     let input = vector_input(8, 3);
     let mut model = ModelConfig::mlp(&[32]).init(&input, &ad);
     // A learnable rule: the class is the argmax of three input coordinates.

@@ -196,6 +196,7 @@ mod tests {
         let truth = [[0.6, 0.4, 0.0], [0.0, 0.7, 0.3], [0.25, 0.0, 0.75]];
         let device = Device::flex().autodiff();
         device.seed(5);
+        crate::host_rng::seed(5);
         let mut rng = SeededRng::new(17, 0);
         let (x, y) = clusters(3000, &mut rng);
         let noisy = corrupt(&y, &truth, &mut rng);
@@ -244,6 +245,7 @@ mod tests {
             std: vec![1.0],
         };
         device.seed(1);
+        crate::host_rng::seed(1);
         let model = ModelConfig::mlp(&[4]).init(&input, &device);
         let trusted = Batch::from_host(&[0.1, 0.2, 0.3, 0.4], &[0, 2], &device);
         let c: Vec<f32> = estimate_corruption(&model, &trusted, 3)

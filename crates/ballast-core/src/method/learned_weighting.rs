@@ -109,7 +109,10 @@ impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
         let out = setup.model.valid().forward_output(probe_x, Mode::Probe);
         let losses = cfg.loss.per_example(out.logits.clone(), probe_y.clone());
         let state_dim = teacher_state(&out, &losses, &probe_y, 0.0, &features).dims()[1];
-        let net = WeightNet::new(state_dim, cfg.meta.hidden, setup.device);
+        crate::host_rng::seed_init(crate::StepSeeds::CLASSIFIER.at(setup.seed, 0), setup.device);
+        let net = crate::host_rng::init_on_host(setup.device, |d| {
+            WeightNet::new(state_dim, cfg.meta.hidden, d)
+        });
         Ok(Self {
             features,
             net: MetaModule::new(net, cfg.meta.meta_weight_decay),

@@ -127,7 +127,7 @@ impl MethodStep for Mart {
         let view = attack_view(&model, adv.attack_bn);
         let objective = Objective::CrossEntropy(batch.y.clone().inner());
         let start = x.clone()
-            + Tensor::<2>::random(x.dims(), Distribution::Normal(0.0, 0.001), &x.device());
+            + crate::host_rng::float(x.dims(), Distribution::Normal(0.0, 0.001), &x.device());
         let start = project(&x, start, attack.norm, attack.eps);
         let x_adv = pgd_from(&view, &x, start, &objective, &attack, adv.attack_bn.mode());
         let clean_logits = model.forward(batch.x.clone(), Mode::Train); // [B, K]

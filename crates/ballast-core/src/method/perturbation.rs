@@ -203,13 +203,12 @@ impl MethodStep for CvaeAug {
         ctx: &StepContext,
     ) -> Result<StepOutput, CoreError> {
         // The draws have their own stream; the step itself continues from the step's seed.
-        let device = batch.x.device();
-        device.seed(ctx.seed ^ 0xCAE);
+        crate::host_rng::seed(ctx.seed ^ 0xCAE);
         let moved = Batch {
             x: self.set.sample(batch.x.clone().inner()).autodiff(),
             y: batch.y.clone(),
         };
-        device.seed(ctx.seed);
+        crate::host_rng::seed(ctx.seed);
         let (model, losses) = erm_step(model, optim, &moved, &self.loss, ctx.lr);
         Ok(StepOutput::plain(model, losses))
     }

@@ -123,6 +123,11 @@ pub struct MethodSetup<'a> {
     pub runs: &'a dyn TrainedRuns,
     /// The autodiff device of the run.
     pub device: &'a Device,
+    /// The run seed. A method's own networks (weight network, teacher) draw their initial
+    /// weights on the host under the first step's seed, `StepSeeds::CLASSIFIER.at(seed, 0)`:
+    /// the stream Burn's lazy initialisation drew them from, on first use in step 1, before
+    /// the host generator existed, so recorded runs reproduce bit for bit.
+    pub seed: u64,
 }
 
 /// Where a step is in the run.
@@ -134,8 +139,8 @@ pub struct StepContext<'a> {
     pub steps_per_epoch: usize,
     /// This step's learning rate.
     pub lr: f64,
-    /// This step's seed: the host seeded the device RNG with it before the call, and
-    /// host-side draws of the step derive from it.
+    /// This step's seed: the caller seeded the host generator ([`crate::host_rng::seed`]) with
+    /// it before the call, and host-side draws of the step derive from it.
     pub seed: u64,
     /// Positions of the batch's examples in the training split.
     pub positions: &'a [usize],

@@ -84,6 +84,7 @@ fn every_classifier_method_steps_and_restores_its_state() {
             continue;
         }
         device.seed(11);
+        crate::host_rng::seed(11);
         let batch = Batch::random(8, &input, &device);
         let val = Batch::random(6, &input, &device);
         let mut cfg = MethodConfig::default();
@@ -111,6 +112,7 @@ fn every_classifier_method_steps_and_restores_its_state() {
             perturbation_set: None,
             runs: &NoRuns,
             device: &device,
+            seed: 11,
         };
         let mut state = match MethodState::new(method, &cfg, &setup) {
             Ok(s) => s,
@@ -134,6 +136,7 @@ fn every_classifier_method_steps_and_restores_its_state() {
         let mut model = model;
         for step in 0..2 {
             device.seed(3 + step as u64);
+            crate::host_rng::seed(3 + step as u64);
             let out = state.step(model, &mut optim, &batch, &ctx(step)).unwrap();
             let loss = out.losses.mean().into_scalar::<f32>();
             assert!(loss.is_finite(), "{method}: loss {loss}");
@@ -163,8 +166,10 @@ fn every_classifier_method_steps_and_restores_its_state() {
         let mut o1 = optim.clone();
         let mut o2 = optim;
         device.seed(9);
+        crate::host_rng::seed(9);
         let a = state.step(model.clone(), &mut o1, &batch, &ctx(2)).unwrap();
         device.seed(9);
+        crate::host_rng::seed(9);
         let b = fresh.step(model, &mut o2, &batch, &ctx(2)).unwrap();
         let a: Vec<f32> = a.losses.into_data().try_to_vec().unwrap();
         let b: Vec<f32> = b.losses.into_data().try_to_vec().unwrap();

@@ -23,12 +23,12 @@ pub fn normalize_rows(g: Tensor<2>) -> Tensor<2> {
 /// A random point of the ball: a Gaussian direction at radius ε·r, r ~ U(0, 1) (the
 /// reference attack's start).
 pub fn random_in_ball(batch: usize, latent: usize, eps: f64, device: &Device) -> Tensor<2> {
-    let dir = normalize_rows(Tensor::random(
+    let dir = normalize_rows(crate::host_rng::float(
         [batch, latent],
         Distribution::Normal(0.0, 1.0),
         device,
     ));
-    let r = Tensor::<2>::random([batch, 1], Distribution::Uniform(0.0, 1.0), device);
+    let r = crate::host_rng::float([batch, 1], Distribution::Uniform(0.0, 1.0), device);
     dir * r * eps
 }
 
@@ -36,7 +36,7 @@ pub fn random_in_ball(batch: usize, latent: usize, eps: f64, device: &Device) ->
 /// and of the explorer's grid).
 pub fn gaussian_in_ball(batch: usize, latent: usize, eps: f64, device: &Device) -> Tensor<2> {
     project_ball(
-        Tensor::random([batch, latent], Distribution::Normal(0.0, 1.0), device),
+        crate::host_rng::float([batch, latent], Distribution::Normal(0.0, 1.0), device),
         eps,
     )
 }

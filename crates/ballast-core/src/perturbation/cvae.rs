@@ -341,7 +341,7 @@ impl PerturbationSet {
     /// A random draw from the prior: g(μ_p + σ_p ⊙ N(0, I), x) (the `cvae-aug` baseline).
     pub fn sample(&self, x: Tensor<2>) -> Tensor<2> {
         let [b, _] = x.dims();
-        let u = Tensor::random(
+        let u = crate::host_rng::float(
             [b, self.latent],
             burn::tensor::Distribution::Normal(0.0, 1.0),
             &x.device(),

@@ -86,7 +86,7 @@ pub fn elbo_terms(
     likelihood: Likelihood,
 ) -> ElboTerms {
     let [b, _] = x.dims();
-    let noise = Tensor::random(
+    let noise = crate::host_rng::float(
         [b, cvae.latent_dim()],
         Distribution::Normal(0.0, 1.0),
         &x.device(),

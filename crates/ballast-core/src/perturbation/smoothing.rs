@@ -128,7 +128,7 @@ pub fn smoothed_counts(
     while left > 0 {
         let m = left.min(batch.max(1));
         left -= m;
-        let u = Tensor::<2>::random(
+        let u = crate::host_rng::float(
             [m, cvae.latent_dim()],
             Distribution::Normal(0.0, sigma),
             &device,

@@ -53,6 +53,7 @@ fn gaussian(b: usize, d: usize, scale: f64, device: &Device) -> Tensor<2> {
 fn kl_matches_the_closed_form_for_scalar_gaussians() {
     let device = Device::flex();
     device.seed(11);
+    crate::host_rng::seed(11);
     let q = Gaussian {
         mu: gaussian(5, 4, 1.0, &device),
         logvar: gaussian(5, 4, 0.7, &device),
@@ -101,6 +102,7 @@ fn reparameterisation_gradients_through_the_affine_warp_match_finite_differences
 fn reparameterisation_check(generator: GeneratorKind) {
     let ad = Device::flex().autodiff();
     ad.seed(12);
+    crate::host_rng::seed(12);
     let (cfg, cvae) = tiny_cvae_with(3, generator, &ad);
     let plain = cvae.valid();
     let dev = ad.clone().inner();
@@ -170,6 +172,7 @@ fn reparameterisation_check(generator: GeneratorKind) {
 fn the_centre_of_the_set_is_the_decoded_prior_mean() {
     let device = Device::flex();
     device.seed(13);
+    crate::host_rng::seed(13);
     let (_, cvae) = tiny_cvae(4, &device);
     let x = uniform(3, 64, &device);
     let centre = cvae.perturb(x.clone(), Tensor::zeros([3, 4], &device));
@@ -189,6 +192,7 @@ fn the_centre_of_the_set_is_the_decoded_prior_mean() {
 fn ball_projection_keeps_points_inside_and_leaves_inner_points() {
     let device = Device::flex();
     device.seed(14);
+    crate::host_rng::seed(14);
     let u = gaussian(50, 6, 2.0, &device);
     let eps = 1.5;
     let p = project_ball(u.clone(), eps);
@@ -206,6 +210,7 @@ fn ball_projection_keeps_points_inside_and_leaves_inner_points() {
 fn latent_attack_stays_in_the_ball_and_finds_the_brute_force_maximum() {
     let device = Device::flex();
     device.seed(15);
+    crate::host_rng::seed(15);
     let (_, cvae) = tiny_cvae(2, &device);
     let model = tiny_classifier(&device);
     let b = 6;
@@ -284,6 +289,7 @@ fn latent_attack_stays_in_the_ball_and_finds_the_brute_force_maximum() {
 fn the_latent_attack_is_reachable_through_the_attack_api() {
     let device = Device::flex();
     device.seed(16);
+    crate::host_rng::seed(16);
     let (_, cvae) = tiny_cvae(3, &device);
     let model = tiny_classifier(&device);
     let x = uniform(4, 64, &device);
@@ -291,6 +297,7 @@ fn the_latent_attack_is_reachable_through_the_attack_api() {
     let objective = Objective::CrossEntropy(y);
     let cfg = AttackConfig::latent(1.0, 5, 1);
     device.seed(3);
+    crate::host_rng::seed(3);
     let a = host(crate::attack::attack_with(
         &model,
         x.clone(),
@@ -300,6 +307,7 @@ fn the_latent_attack_is_reachable_through_the_attack_api() {
         Some(&cvae.set),
     ));
     device.seed(3);
+    crate::host_rng::seed(3);
     let b = host(latent_attack(&model, &cvae.set, x, &objective, &cfg, Mode::Eval).x_adv);
     assert_eq!(a, b);
     let bad = AttackConfig {
@@ -313,6 +321,7 @@ fn the_latent_attack_is_reachable_through_the_attack_api() {
 fn approximation_error_recovers_a_point_of_the_set() {
     let device = Device::flex();
     device.seed(17);
+    crate::host_rng::seed(17);
     let (_, cvae) = tiny_cvae(3, &device);
     let b = 8;
     let x = uniform(b, 64, &device);
@@ -399,6 +408,7 @@ proptest::proptest! {
 fn certify_counts_every_sample_and_reports_a_consistent_radius() {
     let device = Device::flex();
     device.seed(18);
+    crate::host_rng::seed(18);
     let (_, cvae) = tiny_cvae(3, &device);
     let model = tiny_classifier(&device);
     let x = uniform(1, 64, &device);
@@ -429,6 +439,7 @@ fn the_affine_warp_matches_the_data_crates_rts_transform() {
     use ballast_data::transform::{Affine, apply_affine};
     let device = Device::flex();
     device.seed(19);
+    crate::host_rng::seed(19);
     let shape = [2, 9, 11];
     let d = 2 * 9 * 11;
     let x = uniform(1, d, &device);
@@ -489,6 +500,7 @@ fn the_affine_warp_matches_the_data_crates_rts_transform() {
 fn the_affine_generator_starts_at_the_identity() {
     let device = Device::flex();
     device.seed(20);
+    crate::host_rng::seed(20);
     let (_, cvae) = tiny_cvae_with(3, GeneratorKind::Affine, &device);
     let x = uniform(4, 64, &device).clamp(0.01, 0.99);
     let out = host(cvae.generate(gaussian(4, 3, 1.0, &device), x.clone()));
@@ -504,6 +516,7 @@ fn the_affine_generator_starts_at_the_identity() {
 fn rgb_32x32_cvaes_of_both_generators_give_finite_gaussian_elbos() {
     let ad = Device::flex().autodiff();
     ad.seed(21);
+    crate::host_rng::seed(21);
     for generator in [GeneratorKind::Conv, GeneratorKind::Affine] {
         let cfg = CvaeConfig {
             shape: [3, 32, 32],
