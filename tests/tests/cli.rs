@@ -389,3 +389,67 @@ fn compare_tabulates_finished_runs_by_config_keys() {
     assert!(!bad.status.success());
     assert!(text(&bad).contains("data.nosuchkey"), "{}", text(&bad));
 }
+
+/// `--devices 2` splits every batch over two replicas (data parallelism); without BatchNorm
+/// it trains the weights a single device trains, and methods other than erm are refused.
+#[test]
+fn two_devices_train_what_one_device_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "toy.toml", TOY);
+    let one = tmp.path().join("one");
+    let two = tmp.path().join("two");
+    ballast_ok(
+        tmp.path(),
+        &["train", &cfg, "--out", one.to_str().unwrap(), "--quiet"],
+    );
+    ballast_ok(
+        tmp.path(),
+        &[
+            "train",
+            &cfg,
+            "--out",
+            two.to_str().unwrap(),
+            "--quiet",
+            "--devices",
+            "2",
+        ],
+    );
+    let weights = |d: &Path| -> (serde_json::Value, Vec<f32>) {
+        let s = read_json(&d.join("summary.json"));
+        let (header, data) =
+            safetensors(&Path::new(s["checkpoint"].as_str().unwrap()).join("model.safetensors"));
+        let values = data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        (header, values)
+    };
+    let ((h1, w1), (h2, w2)) = (weights(&one), weights(&two));
+    assert_eq!(h1, h2);
+    let worst = w1
+        .iter()
+        .zip(&w2)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst <= 1e-5, "60 steps on two devices differ by {worst}");
+    let refused = ballast(
+        tmp.path(),
+        &[
+            "train",
+            &cfg,
+            "--out",
+            tmp.path().join("l2rw").to_str().unwrap(),
+            "--quiet",
+            "--devices",
+            "2",
+            "--set",
+            "method=\"l2rw\"",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("supports method erm"),
+        "{}",
+        text(&refused)
+    );
+}

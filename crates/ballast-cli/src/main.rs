@@ -77,6 +77,11 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Split each batch over this many devices of --device (data parallelism: gradients
+        /// summed on the first, one optimiser step; method erm). On the CPU the replicas share
+        /// the same cores: a correctness path, not a speed-up (docs/scale.md).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        devices: u16,
         #[command(flatten)]
         common: Common,
     },
@@ -487,6 +492,7 @@ fn run_training(
     resume: bool,
     stop_after: Option<usize>,
     quiet: bool,
+    devices: usize,
     common: &Common,
 ) -> Result<()> {
     let opts = RunOptions {
@@ -496,6 +502,7 @@ fn run_training(
         stop_after,
         progress: !quiet,
         data_dir: common.data_dir(),
+        devices,
     };
     eprintln!("run directory: {}", out.display());
     let report = ballast_train::train(&cfg, &opts)?;
@@ -511,7 +518,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart { out, set, common } => {
             let cfg = RunConfig::parse(QUICKSTART, &set).context("quickstart config")?;
             let out = out.unwrap_or_else(|| fresh_run_dir("quickstart"));
-            run_training(cfg, out, false, None, false, &common)
+            run_training(cfg, out, false, None, false, 1, &common)
         }
         Command::Train {
             config,
@@ -520,6 +527,7 @@ fn run(cli: Cli) -> Result<()> {
             resume,
             stop_after,
             quiet,
+            devices,
             common,
         } => {
             let cfg = RunConfig::load(&config, &set)?;
@@ -529,7 +537,15 @@ fn run(cli: Cli) -> Result<()> {
                 .unwrap_or("run")
                 .to_string();
             let out = out.unwrap_or_else(|| fresh_run_dir(&name));
-            run_training(cfg, out, resume, stop_after, quiet, &common)
+            run_training(
+                cfg,
+                out,
+                resume,
+                stop_after,
+                quiet,
+                devices as usize,
+                &common,
+            )
         }
         Command::Eval {
             path,

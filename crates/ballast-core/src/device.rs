@@ -70,6 +70,29 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// `n` devices of this backend for data parallelism: the CPU device `n` times (one
+    /// thread per replica on the same cores: a correctness path, not a speed-up), or GPUs
+    /// 0..n (wgpu: the first `n` discrete GPUs; CUDA: devices 0..n).
+    pub fn devices(self, n: usize) -> Result<Vec<Device>, DeviceError> {
+        let first = self.device()?;
+        if n <= 1 {
+            return Ok(vec![first]);
+        }
+        Ok(match self {
+            Backend::Cpu => vec![first; n],
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => (0..n)
+                .map(|i| Device::wgpu(burn::prelude::DeviceKind::DiscreteGpu(i)))
+                .collect(),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => (0..n).map(Device::cuda).collect(),
+            #[allow(unreachable_patterns)]
+            _ => vec![first; n],
+        })
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

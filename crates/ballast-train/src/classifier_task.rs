@@ -21,7 +21,7 @@ use ballast_core::method::{
 };
 use ballast_core::perturbation::PerturbationSet;
 use ballast_core::step::erm_step;
-use ballast_core::{Batch, Classifier, CoreError, StepSeeds};
+use ballast_core::{Batch, Classifier, CoreError, Method, StepSeeds};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -46,6 +46,13 @@ impl Task for ClassifierTask {
 
     fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)> {
         let (cfg, data, device) = (run.cfg, run.data, &run.device);
+        if run.replicas.len() > 1 && cfg.method != Method::Erm {
+            bail!(
+                "--devices {} (data parallelism) supports method erm so far, not {}",
+                run.replicas.len(),
+                cfg.method
+            );
+        }
         if cfg.method.info().trains != Trains::Classifier {
             bail!(
                 "method {} trains a perturbation set, not a classifier",
@@ -160,6 +167,16 @@ impl Task for ClassifierTask {
         let (model, losses, weights, robust_correct) = if at.finetuning {
             let val = validation_batch(data, cfg, at.step, device)?;
             let (m, l) = erm_step(model, &mut self.optim, &val, &cfg.loss, at.lr);
+            (m, l, None, None)
+        } else if run.replicas.len() > 1 {
+            let (m, l) = crate::data_parallel::erm_step(
+                model,
+                &mut self.optim,
+                &batch,
+                &cfg.loss,
+                at.lr,
+                &run.replicas,
+            );
             (m, l, None, None)
         } else {
             let validation = || {

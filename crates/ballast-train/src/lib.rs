@@ -11,6 +11,7 @@ pub mod config;
 pub mod cvae_quality;
 pub mod cvae_task;
 pub mod data;
+pub mod data_parallel;
 pub mod error;
 pub mod eval;
 pub mod export;

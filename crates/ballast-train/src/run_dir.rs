@@ -26,6 +26,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where datasets are cached / found.
     pub data_dir: PathBuf,
+    /// Devices of the backend the batch is split over (data parallelism, method erm); 1 is
+    /// the ordinary single-device run.
+    pub devices: usize,
 }
 
 /// `runs/<name>`, or `runs/<name>-2`, `-3`, … if that already exists: where a run goes when

@@ -29,8 +29,11 @@ pub struct RunContext<'a> {
     pub opts: &'a RunOptions,
     pub data: &'a PreparedData,
     pub ckpts: &'a Checkpoints,
-    /// The autodiff device of the run.
+    /// The autodiff device of the run (with data parallelism, the main device).
     pub device: Device,
+    /// The autodiff devices a step's batch is split over (`--devices`); just `device` in an
+    /// ordinary run.
+    pub replicas: Vec<Device>,
     pub steps_per_epoch: usize,
     /// Steps of the main budget, and with the fine-tuning tail.
     pub main_steps: usize,
@@ -165,6 +168,12 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         data: &data,
         ckpts: &ckpts,
         device: opts.backend.device()?.autodiff(),
+        replicas: opts
+            .backend
+            .devices(opts.devices)?
+            .into_iter()
+            .map(|d| d.autodiff())
+            .collect(),
         steps_per_epoch,
         main_steps,
         total_steps: main_steps + cfg.budget.finetune_steps,
