@@ -13,7 +13,7 @@
 //! their ball with the same predictions on at least 95 % of the points.
 
 mod common;
-use common::{ballast, ballast_ok, read_json, text};
+use common::{TOY, ballast, ballast_ok, read_json, text};
 
 use ballast_core::attack::{AttackConfig, Norm, Objective, attack};
 use ballast_core::hypergrad::{
@@ -324,28 +324,6 @@ fn the_jvp_hypergradient_matches_its_oracle_on_wgpu() {
     }
 }
 
-const TOY: &str = r#"
-method = "erm"
-seed = 5
-[data]
-dataset = "moons"
-toy_points = 400
-toy_noise = 0.15
-val_size = 100
-[model]
-arch = "mlp"
-hidden = [32, 32]
-[optimizer]
-kind = "sgd"
-lr = 0.1
-momentum = 0.9
-[budget]
-steps = 40
-batch_size = 32
-eval_every = 20
-checkpoint_every = 10
-"#;
-
 fn eval(cwd: &Path, run: &Path, device: &str) -> (f64, f64) {
     let out = ballast(cwd, &["eval", run.to_str().unwrap(), "--device", device]);
     assert!(out.status.success(), "eval on {device}: {}", text(&out));
@@ -382,11 +360,11 @@ fn runs_move_between_backends() {
     train(&cpu_only, "cpu", &[]);
     for (first, second) in [("wgpu", "cpu"), ("cpu", "wgpu")] {
         let run = tmp.path().join(format!("{first}-then-{second}"));
-        train(&run, first, &["--stop-after", "20"]);
+        train(&run, first, &["--stop-after", "30"]);
         let (a_cpu, l_cpu) = eval(tmp.path(), &run, "cpu");
         let (a_gpu, l_gpu) = eval(tmp.path(), &run, "wgpu");
         println!(
-            "{first} 20 steps: accuracy {a_cpu} on cpu, {a_gpu} on wgpu; loss {l_cpu:.6} vs {l_gpu:.6}"
+            "{first} 30 steps: accuracy {a_cpu} on cpu, {a_gpu} on wgpu; loss {l_cpu:.6} vs {l_gpu:.6}"
         );
         assert_eq!(
             a_cpu, a_gpu,
@@ -394,7 +372,7 @@ fn runs_move_between_backends() {
         );
         assert!((l_cpu - l_gpu).abs() <= 1e-4, "{first}: eval losses differ");
         train(&run, second, &["--resume"]);
-        assert_eq!(read_json(&run.join("summary.json"))["steps"], 40);
+        assert_eq!(read_json(&run.join("summary.json"))["steps"], 60);
         let (a_mixed, _) = eval(tmp.path(), &run, "cpu");
         let (a_ref, _) = eval(tmp.path(), &cpu_only, "cpu");
         println!("{first} then {second}: accuracy {a_mixed}; CPU throughout: {a_ref}");

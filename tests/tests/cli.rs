@@ -2,34 +2,9 @@
 //! Toy data keeps these fast; `real_data.rs` covers MNIST and Fashion-MNIST.
 
 mod common;
-use common::{ballast, ballast_ok, read_json, text};
+use common::{TOY, ballast, ballast_ok, read_json, text};
 use std::fs;
 use std::path::Path;
-
-const TOY: &str = r#"
-method = "erm"
-seed = 5
-[data]
-dataset = "moons"
-toy_points = 600
-toy_noise = 0.15
-val_size = 100
-[model]
-arch = "mlp"
-hidden = [32, 32]
-[optimizer]
-kind = "sgd"
-lr = 0.1
-momentum = 0.9
-weight_decay = 0.0005
-[schedule]
-kind = "cosine"
-[budget]
-steps = 60
-batch_size = 32
-eval_every = 20
-checkpoint_every = 10
-"#;
 
 /// (tensor entries of the header, data bytes) of a safetensors file.
 fn safetensors(path: &Path) -> (serde_json::Value, Vec<u8>) {

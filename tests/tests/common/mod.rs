@@ -101,3 +101,30 @@ pub fn params_digest<M: burn::module::Module>(module: &M) -> String {
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A 60-step ERM run of an MLP on two moons (no BatchNorm, checkpoints every 10 steps): the
+/// end-to-end tests' run that takes a second.
+pub const TOY: &str = r#"
+method = "erm"
+seed = 5
+[data]
+dataset = "moons"
+toy_points = 600
+toy_noise = 0.15
+val_size = 100
+[model]
+arch = "mlp"
+hidden = [32, 32]
+[optimizer]
+kind = "sgd"
+lr = 0.1
+momentum = 0.9
+weight_decay = 0.0005
+[schedule]
+kind = "cosine"
+[budget]
+steps = 60
+batch_size = 32
+eval_every = 20
+checkpoint_every = 10
+"#;
