@@ -68,9 +68,7 @@ impl Backend {
             _ => Err(not_compiled),
         }
     }
-}
 
-impl Backend {
     /// `n` devices of this backend for data parallelism: the CPU device `n` times (one
     /// thread per replica on the same cores: a correctness path, not a speed-up), or GPUs
     /// 0..n (wgpu: the first `n` discrete GPUs; CUDA: devices 0..n).
@@ -88,7 +86,7 @@ impl Backend {
             #[cfg(feature = "cuda")]
             Backend::Cuda => (0..n).map(Device::cuda).collect(),
             #[allow(unreachable_patterns)]
-            _ => vec![first; n],
+            _ => unreachable!("device() refuses a backend that is not compiled in"),
         })
     }
 }

@@ -23,7 +23,7 @@ use std::cell::RefCell;
 
 use burn::module::Module;
 use burn::prelude::{Device, Int, Tensor};
-use burn::tensor::{Distribution, TensorData};
+use burn::tensor::{Distribution, Element, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -45,9 +45,7 @@ pub fn float<const D: usize>(
     distribution: Distribution,
     device: &Device,
 ) -> Tensor<D> {
-    let data = GENERATOR
-        .with(|g| TensorData::random::<f32, _, _>(shape, distribution, &mut *g.borrow_mut()));
-    Tensor::from_data(data, device)
+    Tensor::from_data(draw::<f32, D>(shape, distribution), device)
 }
 
 /// [`float`] with the shape and device of `like`.
@@ -61,9 +59,12 @@ pub fn int<const D: usize>(
     distribution: Distribution,
     device: &Device,
 ) -> Tensor<D, Int> {
-    let data = GENERATOR
-        .with(|g| TensorData::random::<i32, _, _>(shape, distribution, &mut *g.borrow_mut()));
-    Tensor::from_data(data, device)
+    Tensor::from_data(draw::<i32, D>(shape, distribution), device)
+}
+
+/// `shape` values of `distribution` as `E`, from this thread's generator.
+fn draw<E: Element, const D: usize>(shape: [usize; D], distribution: Distribution) -> TensorData {
+    GENERATOR.with(|g| TensorData::random::<E, _, _>(shape, distribution, &mut *g.borrow_mut()))
 }
 
 /// Seeds the generator of initial weights (Burn's CPU generator; with no CPU backend compiled
@@ -168,12 +169,11 @@ mod tests {
         assert_eq!(a, b);
         let other = std::thread::spawn(|| {
             seed(3);
-            let first = values(float(
+            values(float(
                 [16],
                 Distribution::Uniform(0.0, 1.0),
                 &Device::flex(),
-            ));
-            first
+            ))
         })
         .join()
         .unwrap();

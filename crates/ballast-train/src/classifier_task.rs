@@ -21,7 +21,7 @@ use ballast_core::method::{
 };
 use ballast_core::perturbation::PerturbationSet;
 use ballast_core::step::erm_step;
-use ballast_core::{Batch, Classifier, CoreError, Method, StepSeeds};
+use ballast_core::{Batch, Classifier, CoreError, StepSeeds};
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
@@ -46,13 +46,6 @@ impl Task for ClassifierTask {
 
     fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)> {
         let (cfg, data, device) = (run.cfg, run.data, &run.device);
-        if run.replicas.len() > 1 && cfg.method != Method::Erm {
-            bail!(
-                "--devices {} (data parallelism) supports method erm so far, not {}",
-                run.replicas.len(),
-                cfg.method
-            );
-        }
         if cfg.method.info().trains != Trains::Classifier {
             bail!(
                 "method {} trains a perturbation set, not a classifier",

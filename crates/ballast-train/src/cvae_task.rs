@@ -73,13 +73,6 @@ impl Task for CvaeTask {
 
     fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)> {
         let (cfg, data, device) = (run.cfg, run.data, &run.device);
-        if run.replicas.len() > 1 {
-            return Err(TrainError::msg(format!(
-                "--devices {} (data parallelism) supports method erm so far, not {}",
-                run.replicas.len(),
-                cfg.method
-            )));
-        }
         let shape: [usize; 3] = data
             .train
             .example_shape

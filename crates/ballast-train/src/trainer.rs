@@ -16,7 +16,7 @@ use crate::data::{EpochOrder, PreparedData};
 use crate::error::{Result, bail};
 use crate::run_dir::{INPUT_FILE, RunOptions, SUMMARY_FILE, open_run_dir};
 use crate::run_log::{LineFormat, RunLog};
-use ballast_core::StepSeeds;
+use ballast_core::{Method, StepSeeds};
 use burn::prelude::Device;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
@@ -153,6 +153,19 @@ pub fn budget_steps(cfg: &RunConfig, train_len: usize) -> (usize, usize) {
 /// Runs `T` for `cfg` in the run directory of `opts`, through every stage.
 pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> {
     // Setup / resume.
+    if opts.devices > 1 && cfg.method != Method::Erm {
+        bail!(
+            "--devices {} (data parallelism) supports method erm so far, not {}",
+            opts.devices,
+            cfg.method
+        );
+    }
+    let replicas: Vec<Device> = opts
+        .backend
+        .devices(opts.devices)?
+        .into_iter()
+        .map(|d| d.autodiff())
+        .collect();
     let run_dir = &opts.out;
     let (ckpts, latest) = open_run_dir(cfg, opts)?;
     let data = PreparedData::prepare(cfg, &opts.data_dir)?;
@@ -167,13 +180,8 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         opts,
         data: &data,
         ckpts: &ckpts,
-        device: opts.backend.device()?.autodiff(),
-        replicas: opts
-            .backend
-            .devices(opts.devices)?
-            .into_iter()
-            .map(|d| d.autodiff())
-            .collect(),
+        device: replicas[0].clone(),
+        replicas,
         steps_per_epoch,
         main_steps,
         total_steps: main_steps + cfg.budget.finetune_steps,
