@@ -195,7 +195,12 @@ fn a_cvae_step_agrees() {
         let mut optim = OptimizerConfig::default().init();
         host_rng::seed(10);
         let out = cvae_step(cvae, &mut optim, x, t, arch.likelihood, 0.5, 1e-3);
-        (params::flat_values(&out.cvae), out.reconstruction, out.kl)
+        let read = |t: burn::Tensor<1>| t.into_scalar::<f32>() as f64;
+        (
+            params::flat_values(&out.cvae),
+            read(out.reconstruction),
+            read(out.kl),
+        )
     };
     let (cpu, gpu) = (run(Backend::Cpu), run(Backend::Wgpu));
     let (rel, abs) = (rel_l2(&gpu.0, &cpu.0), max_abs(&gpu.0, &cpu.0));

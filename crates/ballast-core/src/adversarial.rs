@@ -90,8 +90,9 @@ pub struct AdversarialStep {
     pub model: Classifier,
     /// [B] the per-example training loss (detached, inner device).
     pub losses: Tensor<1>,
-    /// Training examples classified correctly at their adversarial point.
-    pub robust_correct: usize,
+    /// [1] training examples classified correctly at their adversarial point (on the
+    /// device, like everything a step returns).
+    pub robust_correct: Tensor<1, Int>,
 }
 
 /// The model an attack should see: a plain copy (only the input is tracked) unless
@@ -116,7 +117,7 @@ pub fn descend(
     lr: f64,
 ) -> AdversarialStep {
     let robust_correct =
-        crate::step::correct(adv_logits.clone().detach().inner(), labels.clone().inner());
+        crate::step::correct_count(adv_logits.clone().detach().inner(), labels.clone().inner());
     let detached = losses.clone().detach().inner();
     let mut objective = losses.mean();
     if regs.l1 > 0.0 {

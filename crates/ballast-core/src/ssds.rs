@@ -158,7 +158,8 @@ pub struct SsdsStep {
     /// [B, D] updated perturbations and [B] duals, to write back to the store.
     pub delta: Tensor<2>,
     pub v: Tensor<1>,
-    pub robust_correct: usize,
+    /// [1] examples classified correctly at x̃.
+    pub robust_correct: Tensor<1, Int>,
 }
 
 /// A subgradient of ‖δ‖∞ per row: sign(δ_j)/m on the m coordinates of largest |δ_j|.
@@ -199,9 +200,8 @@ pub fn ssds_step(
     let xt = x_tilde.autodiff().require_grad();
     let logits = model.forward(xt.clone(), Mode::Train); // [B, K]
     let per_example = crate::loss::cross_entropy(logits.clone(), batch.y.clone()); // [B]
-    let correct = crate::step::correct(logits.detach().inner(), batch.y.clone().inner());
+    let correct = crate::step::correct_count(logits.detach().inner(), batch.y.clone().inner());
     let losses = per_example.clone().detach().inner();
-    let mean_loss = losses.clone().mean().into_scalar::<f32>() as f64;
     let backward = per_example.mean().backward();
     let g = xt
         .grad(&backward)
@@ -228,7 +228,15 @@ pub fn ssds_step(
     };
     let scale = match cfg.variant {
         SsdsVariant::Full => {
-            let priced = (new_v.clone() * budget).sum().into_scalar::<f32>() as f64;
+            // λ sets this step's size, so the full variant reads two scalars on the host,
+            // in one read (the other variants read nothing).
+            let read: Vec<f32> = Tensor::cat(
+                vec![losses.clone().mean(), (new_v.clone() * budget).sum()],
+                0,
+            )
+            .try_into_vec_as::<f32>()
+            .expect("two f32 scalars");
+            let (mean_loss, priced) = (read[0] as f64, read[1] as f64);
             globals.t += eta * (globals.lambda - 1.0);
             globals.lambda =
                 (globals.lambda + eta / cfg.c2 * mean_loss - globals.t - priced).max(0.0);

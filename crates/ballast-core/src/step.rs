@@ -226,10 +226,16 @@ pub fn erm_step(
     weighted_step(model, optim, batch, loss, None, lr)
 }
 
-/// Number of correct predictions in a batch: logits [B, K], labels [B] -> count.
-pub fn correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
+/// Number of correct predictions in a batch, left on the device: logits [B, K], labels [B]
+/// -> [1] count. Training steps report this (a host read would stall a GPU queue).
+pub fn correct_count(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1, Int> {
     let pred = logits.argmax(1).squeeze_dim::<1>(1);
-    pred.equal(labels).int().sum().into_scalar::<i64>() as usize
+    pred.equal(labels).int().sum()
+}
+
+/// Number of correct predictions in a batch, read on the host: logits [B, K], labels [B].
+pub fn correct(logits: Tensor<2>, labels: Tensor<1, Int>) -> usize {
+    correct_count(logits, labels).into_scalar::<i64>() as usize
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::perturbation::load_cvae;
 use crate::plot::{plot_robust, plot_run, plot_weights};
 use crate::robust_eval::{evaluate_robust, first_positions};
 use crate::run_dir::load_run_model;
-use crate::trainer::{EvalAt, RunContext, RunTiming, StepAt, StepLoss, Task};
+use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StageAt, StepAt, StepLoss, Task};
 use crate::weights::WeightLog;
 use ballast_core::attack::AttackConfig;
 use ballast_core::method::{
@@ -36,10 +36,21 @@ pub struct ClassifierTask {
     /// Robust accuracy at every evaluation, with this attack.
     robust_eval: Option<AttackConfig>,
     weight_log: Option<WeightLog>,
+    /// Weight-log rows of steps not settled yet: step, batch positions, weights and losses
+    /// ([B] each, on the device).
+    unlogged_weights: Vec<(usize, Vec<usize>, Tensor<1>, Tensor<1>)>,
+}
+
+/// A classifier step's inputs on the run device: its training batch (the clean validation
+/// batch in the "+FT" tail), and the clean validation batch of methods that read one.
+pub struct StagedBatches {
+    train: Batch,
+    validation: Option<Batch>,
 }
 
 impl Task for ClassifierTask {
     type Record = EvalRecord;
+    type Staged = StagedBatches;
     type Summary = Summary;
     const METRICS_FILE: &'static str = "metrics.jsonl";
     const SEEDS: StepSeeds = StepSeeds::CLASSIFIER;
@@ -127,6 +138,7 @@ impl Task for ClassifierTask {
             perturbation_set,
             robust_eval,
             weight_log: None,
+            unlogged_weights: Vec::new(),
         };
         let mut state = LoopState::default();
         if let Some(dir) = resume_from {
@@ -143,9 +155,15 @@ impl Task for ClassifierTask {
         Ok((task, state))
     }
 
-    fn step(&mut self, run: &RunContext, state: &mut LoopState, at: &StepAt) -> Result<StepLoss> {
+    fn stage(run: &RunContext, at: &StageAt) -> Result<StagedBatches> {
         let (cfg, data, device) = (run.cfg, run.data, &run.device);
-        let batch = augmented_batch_of(
+        if at.finetuning {
+            return Ok(StagedBatches {
+                train: validation_batch(data, cfg, at.step, device)?,
+                validation: None,
+            });
+        }
+        let train = augmented_batch_of(
             &data.train,
             at.positions,
             cfg.data.augment,
@@ -155,11 +173,28 @@ impl Task for ClassifierTask {
             at.seed ^ 0x5eed_a06,
             device,
         )?;
+        let validation = (cfg.method.needs_validation() && data.val.is_some())
+            .then(|| validation_batch(data, cfg, at.step, device))
+            .transpose()?;
+        Ok(StagedBatches { train, validation })
+    }
+
+    fn step(
+        &mut self,
+        run: &RunContext,
+        _state: &mut LoopState,
+        at: &StepAt,
+        staged: StagedBatches,
+    ) -> Result<Tensor<1>> {
+        let (cfg, data, device) = (run.cfg, run.data, &run.device);
+        let StagedBatches {
+            train: batch,
+            validation: staged_validation,
+        } = staged;
         ballast_core::host_rng::seed(at.seed);
         let model = self.model.clone();
         let (model, losses, weights, robust_correct) = if at.finetuning {
-            let val = validation_batch(data, cfg, at.step, device)?;
-            let (m, l) = erm_step(model, &mut self.optim, &val, &cfg.loss, at.lr);
+            let (m, l) = erm_step(model, &mut self.optim, &batch, &cfg.loss, at.lr);
             (m, l, None, None)
         } else if run.replicas.len() > 1 {
             let (m, l) = crate::data_parallel::erm_step(
@@ -172,9 +207,11 @@ impl Task for ClassifierTask {
             );
             (m, l, None, None)
         } else {
-            let validation = || {
-                validation_batch(data, cfg, at.step, device)
-                    .expect("the run config guarantees a validation split to methods that read one")
+            let validation = || match &staged_validation {
+                Some(v) => v.clone(),
+                None => validation_batch(data, cfg, at.step, device).expect(
+                    "the run config guarantees a validation split to methods that read one",
+                ),
             };
             let out = self.method.step(
                 model,
@@ -195,19 +232,49 @@ impl Task for ClassifierTask {
             )?;
             (out.model, out.losses, out.weights, out.robust_correct)
         };
-        let mean = losses.clone().mean().into_scalar::<f32>() as f64;
         self.model = model;
-        if let Some(c) = robust_correct {
-            state.adv_correct += c;
-            state.adv_seen += batch.len();
+        if let Some(w) = &weights {
+            if self.weight_log.is_some()
+                && !at.finetuning
+                && at.step % cfg.meta.export_weights_every == 0
+            {
+                self.unlogged_weights.push((
+                    at.step,
+                    at.positions.to_vec(),
+                    w.clone(),
+                    losses.clone(),
+                ));
+            }
         }
-        if let (Some(w), Some(log)) = (&weights, self.weight_log.as_mut()) {
-            if !at.finetuning && at.step % cfg.meta.export_weights_every == 0 {
-                log.append(at.step + 1, data, at.positions, w.clone(), losses)?;
+        // Readings: the mean loss, and the robust-correct count of adversarial steps.
+        let mut readings = vec![losses.mean()];
+        readings.extend(robust_correct.map(|c| c.float()));
+        Ok(Tensor::cat(readings, 0))
+    }
+
+    fn settle(
+        &mut self,
+        run: &RunContext,
+        state: &mut LoopState,
+        at: &SettleAt,
+        readings: &[f32],
+    ) -> Result<StepLoss> {
+        if let Some(&robust_correct) = readings.get(1) {
+            state.adv_correct += robust_correct as usize;
+            state.adv_seen += at.batch;
+        }
+        if self
+            .unlogged_weights
+            .first()
+            .is_some_and(|u| u.0 == at.step)
+        {
+            let (step, positions, w, losses) = self.unlogged_weights.remove(0);
+            if let Some(log) = self.weight_log.as_mut() {
+                log.append(step + 1, run.data, &positions, w, losses)?;
             }
         }
         Ok(StepLoss {
-            value: mean,
+            value: readings[0] as f64,
             what: "training loss",
             detail: String::new(),
         })

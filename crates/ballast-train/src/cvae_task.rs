@@ -9,7 +9,7 @@ use crate::cvae_quality::{CvaeQuality, cvae_quality};
 use crate::data::gather;
 use crate::error::{Result, TrainError};
 use crate::perturbation::{CVAE_FILE, PairKind};
-use crate::trainer::{EvalAt, RunContext, RunTiming, StepAt, StepLoss, Task};
+use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StageAt, StepAt, StepLoss, Task};
 use ballast_core::StepSeeds;
 use ballast_core::method::cvae_step;
 use ballast_core::perturbation::{Cvae, CvaeConfig};
@@ -55,7 +55,6 @@ pub struct CvaeTask {
     cvae: Cvae,
     optim: ModuleOptimizer,
     arch: CvaeConfig,
-    shape: [usize; 3],
     /// Fixed evaluation pairs: the first test images and one draw of their perturbation.
     eval_x: Vec<f32>,
     eval_t: Vec<f32>,
@@ -65,25 +64,26 @@ pub struct CvaeTask {
     beta: f64,
 }
 
+/// The [C, H, W] shape of a dataset's examples; an error for data that are not images.
+fn image_shape(data: &ballast_data::Dataset) -> Result<[usize; 3]> {
+    data.example_shape.as_slice().try_into().map_err(|_| {
+        TrainError::msg(format!(
+            "method cvae needs images [C, H, W]; {} has examples of shape {:?}",
+            data.name, data.example_shape
+        ))
+    })
+}
+
 impl Task for CvaeTask {
     type Record = CvaeRecord;
+    type Staged = (Tensor<2>, Tensor<2>);
     type Summary = CvaeSummary;
     const METRICS_FILE: &'static str = CVAE_METRICS_FILE;
     const SEEDS: StepSeeds = StepSeeds::PERTURBATION_SET;
 
     fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)> {
         let (cfg, data, device) = (run.cfg, run.data, &run.device);
-        let shape: [usize; 3] = data
-            .train
-            .example_shape
-            .as_slice()
-            .try_into()
-            .map_err(|_| {
-                TrainError::msg(format!(
-                    "method cvae needs images [C, H, W]; {} has examples of shape {:?}",
-                    data.train.name, data.train.example_shape
-                ))
-            })?;
+        let shape = image_shape(&data.train)?;
         let p = &cfg.perturbation;
         let arch = p.cvae_config(shape);
         arch.validate()?;
@@ -111,7 +111,6 @@ impl Task for CvaeTask {
                 cvae,
                 optim,
                 arch,
-                shape,
                 eval_x,
                 eval_t,
                 reconstruction_sum: 0.0,
@@ -122,15 +121,30 @@ impl Task for CvaeTask {
         ))
     }
 
-    fn step(&mut self, run: &RunContext, _state: &mut LoopState, at: &StepAt) -> Result<StepLoss> {
-        let (cfg, device) = (run.cfg, &run.device);
-        let p = &cfg.perturbation;
-        let (x, _) = gather(&run.data.train, at.positions);
-        let x_tilde = p.perturb_host(&x, self.shape, at.seed)?;
+    /// The pairs (x, x̃) of the step, [B, D] each.
+    fn stage(run: &RunContext, at: &StageAt) -> Result<(Tensor<2>, Tensor<2>)> {
+        let (data, device) = (&run.data.train, &run.device);
+        let (x, _) = gather(data, at.positions);
+        let x_tilde = run
+            .cfg
+            .perturbation
+            .perturb_host(&x, image_shape(data)?, at.seed)?;
         let n = at.positions.len();
         let d = x.len() / n;
-        let xt = Tensor::<2>::from_data(TensorData::new(x, [n, d]), device);
-        let tt = Tensor::<2>::from_data(TensorData::new(x_tilde, [n, d]), device);
+        Ok((
+            Tensor::from_data(TensorData::new(x, [n, d]), device),
+            Tensor::from_data(TensorData::new(x_tilde, [n, d]), device),
+        ))
+    }
+
+    fn step(
+        &mut self,
+        run: &RunContext,
+        _state: &mut LoopState,
+        at: &StepAt,
+        (xt, tt): (Tensor<2>, Tensor<2>),
+    ) -> Result<Tensor<1>> {
+        let p = &run.cfg.perturbation;
         self.beta = p.beta_at(at.step as f64 / run.steps_per_epoch as f64);
         ballast_core::host_rng::seed(at.seed ^ 0x401_5E);
         let cvae = self.cvae.clone();
@@ -143,14 +157,28 @@ impl Task for CvaeTask {
             self.beta,
             at.lr,
         );
-        let (rec, kl) = (out.reconstruction, out.kl);
         self.cvae = out.cvae;
+        Ok(Tensor::cat(vec![out.reconstruction, out.kl], 0))
+    }
+
+    fn settle(
+        &mut self,
+        run: &RunContext,
+        _state: &mut LoopState,
+        at: &SettleAt,
+        readings: &[f32],
+    ) -> Result<StepLoss> {
+        let (rec, kl) = (readings[0] as f64, readings[1] as f64);
+        let beta = run
+            .cfg
+            .perturbation
+            .beta_at(at.step as f64 / run.steps_per_epoch as f64);
         self.reconstruction_sum += rec;
         self.kl_sum += kl;
         Ok(StepLoss {
-            value: rec + self.beta * kl,
+            value: rec + beta * kl,
             what: "CVAE loss",
-            detail: format!("reconstruction {rec:.4}, KL {kl:.4}, beta {:.3}", self.beta),
+            detail: format!("reconstruction {rec:.4}, KL {kl:.4}, beta {beta:.3}"),
         })
     }
 

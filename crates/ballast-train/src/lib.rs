@@ -22,6 +22,7 @@ pub mod plot;
 pub mod robust_eval;
 pub mod run_dir;
 pub mod run_log;
+pub mod staging;
 pub mod trainer;
 pub mod weights;
 

@@ -6,7 +6,10 @@
 //!
 //! The loop owns what every run has: the run directory, the prepared data, the epoch order,
 //! the learning-rate schedule (and the "+FT" fine-tuning tail), the per-step seeds, the
-//! non-finite-loss guard, the progress bar, the metrics log, timing and the loop state. A
+//! staging of each step's inputs ahead of it ([`crate::staging`]), the reading of the steps'
+//! results a batch of steps at a time ([`Task::settle`]: a step reads nothing back from the
+//! device), the non-finite-loss guard, the progress bar, the metrics log, timing and the loop
+//! state. A
 //! [`Task`] owns the model and everything specific to it: [`crate::classifier_task`] (every
 //! method of [`ballast_core::method`]) and [`crate::cvae_task`] (perturbation sets).
 
@@ -16,8 +19,9 @@ use crate::data::{EpochOrder, PreparedData};
 use crate::error::{Result, bail};
 use crate::run_dir::{INPUT_FILE, RunOptions, SUMMARY_FILE, open_run_dir};
 use crate::run_log::{LineFormat, RunLog};
+use crate::staging::Stager;
 use ballast_core::{Method, StepSeeds};
-use burn::prelude::Device;
+use burn::prelude::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -59,7 +63,25 @@ pub struct StepAt<'a> {
     pub finetuning: bool,
 }
 
-/// The loss a step reports: accumulated for the evaluation record and guarded against
+/// Which inputs to stage ([`Task::stage`]): the step's seed, positions and kind, as in
+/// [`StepAt`].
+pub struct StageAt<'a> {
+    pub step: usize,
+    pub seed: u64,
+    pub positions: &'a [usize],
+    pub finetuning: bool,
+}
+
+/// Where a step that has run is, for reading its results ([`Task::settle`]).
+pub struct SettleAt {
+    /// 0-based step.
+    pub step: usize,
+    pub lr: f64,
+    /// Examples in the step's batch.
+    pub batch: usize,
+}
+
+/// The loss a settled step reports: accumulated for the evaluation record and guarded against
 /// non-finite values.
 pub struct StepLoss {
     pub value: f64,
@@ -97,8 +119,34 @@ pub trait Task: Sized {
     /// Builds the task; from checkpoint `resume_from` (with its loop state) when given.
     fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)>;
 
-    /// One optimiser step on the batch at `at.positions`.
-    fn step(&mut self, run: &RunContext, state: &mut LoopState, at: &StepAt) -> Result<StepLoss>;
+    /// A step's inputs (its batches), built on the run device ahead of the step.
+    type Staged: Send;
+
+    /// Builds the inputs of the step at `at` on the run device. Runs on the staging thread
+    /// ([`crate::staging`]) while the previous step computes, so it reads only the run, and
+    /// every draw it makes must be seeded by `at`.
+    fn stage(run: &RunContext, at: &StageAt) -> Result<Self::Staged>;
+
+    /// One optimiser step on `staged`, the inputs of the batch at `at.positions`. Returns the step's readings, [k]
+    /// scalars left on the device: a step reads nothing back to the host (on a GPU that would
+    /// drain the queue every step). The loop reads the readings of many steps at once, in
+    /// order, and hands each step's to [`Task::settle`].
+    fn step(
+        &mut self,
+        run: &RunContext,
+        state: &mut LoopState,
+        at: &StepAt,
+        staged: Self::Staged,
+    ) -> Result<Tensor<1>>;
+
+    /// A step's readings, now on the host: accumulates them and returns the step's loss.
+    fn settle(
+        &mut self,
+        run: &RunContext,
+        state: &mut LoopState,
+        at: &SettleAt,
+        readings: &[f32],
+    ) -> Result<StepLoss>;
 
     /// After each completed epoch of the main budget: a reason to stop training, if any.
     fn end_of_epoch(
@@ -204,97 +252,118 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
     let started = Instant::now();
     let elapsed_before = state.elapsed_s;
     let steps_at_start = state.step;
-    let mut order = EpochOrder::default();
-    let mut last = None;
-    while state.step < stop {
-        // Step.
-        let step = state.step;
-        let positions = order.batch(
-            data.train.len(),
-            cfg.seed,
-            step,
-            steps_per_epoch,
-            cfg.budget.batch_size,
-        );
-        let finetuning = step >= main_steps;
-        let lr = if finetuning {
-            cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
-        } else {
-            cfg.optimizer.lr * cfg.schedule.factor(step, main_steps)
-        };
-        let at = StepAt {
-            step,
-            lr,
-            seed: T::SEEDS.at(cfg.seed, step),
-            positions,
-            finetuning,
-        };
-        let loss = task.step(&run, &mut state, &at)?;
-        if !loss.value.is_finite() {
-            bar.abandon();
-            let kept = ckpts
-                .latest()?
-                .map(|d| format!("the last good checkpoint is {}", d.display()))
-                .unwrap_or_else(|| "no checkpoint was written yet".into());
-            let detail = if loss.detail.is_empty() {
-                String::new()
-            } else {
-                format!("{}, ", loss.detail)
-            };
-            bail!(
-                "{} became {} at step {} ({detail}lr {lr:.3e}); stopped, {kept}. Lower optimizer.lr or check the data.",
-                loss.what,
-                loss.value,
-                step + 1
+    // The loop, with the staging thread of its batches alongside.
+    let last = std::thread::scope(|scope| -> Result<Option<T::Record>> {
+        let mut order = EpochOrder::default();
+        let mut ahead = EpochOrder::default();
+        let mut last = None;
+        let mut pending = PendingReadings::default();
+        let mut stager = Stager::spawn::<T>(scope, &run);
+        while state.step < stop {
+            // Step.
+            let step = state.step;
+            let positions = order.batch(
+                data.train.len(),
+                cfg.seed,
+                step,
+                steps_per_epoch,
+                cfg.budget.batch_size,
             );
-        }
-        state.step += 1;
-        state.loss_sum += loss.value;
-        state.loss_count += 1;
-        bar.set_position(state.step as u64);
-        bar.set_message(if loss.detail.is_empty() {
-            format!("loss {:.4}", loss.value)
-        } else {
-            loss.detail
-        });
+            let finetuning = step >= main_steps;
+            let lr = if finetuning {
+                cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
+            } else {
+                cfg.optimizer.lr * cfg.schedule.factor(step, main_steps)
+            };
+            let at = StepAt {
+                step,
+                lr,
+                seed: T::SEEDS.at(cfg.seed, step),
+                positions,
+                finetuning,
+            };
+            let staged = stager.take::<T>(
+                &run,
+                &StageAt {
+                    step,
+                    seed: at.seed,
+                    positions,
+                    finetuning,
+                },
+            )?;
+            if step + 1 < stop {
+                let next = step + 1;
+                stager.request(&StageAt {
+                    step: next,
+                    seed: T::SEEDS.at(cfg.seed, next),
+                    positions: ahead.batch(
+                        data.train.len(),
+                        cfg.seed,
+                        next,
+                        steps_per_epoch,
+                        cfg.budget.batch_size,
+                    ),
+                    finetuning: next >= main_steps,
+                });
+            }
+            let readings = task.step(&run, &mut state, &at, staged)?;
+            pending.push(
+                SettleAt {
+                    step,
+                    lr,
+                    batch: positions.len(),
+                },
+                readings,
+            );
+            state.step += 1;
+            bar.set_position(state.step as u64);
+            if pending.due() {
+                pending.settle(&mut task, &run, &mut state, &bar)?;
+            }
 
-        // Epoch-end check.
-        let mut stop_now = false;
-        if !finetuning && state.step % steps_per_epoch == 0 {
-            if let Some(reason) = task.end_of_epoch(&run, &mut state)? {
-                bar.println(&reason);
-                state.stopped_early = Some(reason);
-                stop_now = true;
+            // Epoch-end check.
+            let mut stop_now = false;
+            if !finetuning && state.step % steps_per_epoch == 0 {
+                pending.settle(&mut task, &run, &mut state, &bar)?;
+                if let Some(reason) = task.end_of_epoch(&run, &mut state)? {
+                    bar.println(&reason);
+                    state.stopped_early = Some(reason);
+                    stop_now = true;
+                }
+            }
+
+            // Evaluate and select.
+            let done = state.step == total || stop_now;
+            if state.step % eval_every == 0 || done {
+                pending.settle(&mut task, &run, &mut state, &bar)?;
+                let at = EvalAt {
+                    step: state.step,
+                    lr,
+                    elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
+                    steps_per_s: (state.step - steps_at_start) as f64
+                        / started.elapsed().as_secs_f64().max(1e-9),
+                };
+                let record = task.evaluate(&run, &mut state, &at)?;
+                state.loss_sum = 0.0;
+                state.loss_count = 0;
+                log.append_json(&record)?;
+                bar.println(T::describe(&record));
+                last = Some(record);
+            }
+
+            // Checkpoint.
+            if state.step % ckpt_every == 0 || done || state.step == stop {
+                pending.settle(&mut task, &run, &mut state, &bar)?;
+                state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
+                task.checkpoint(&run, &state)?;
+            }
+            if stop_now {
+                break;
             }
         }
-
-        // Evaluate and select.
-        let done = state.step == total || stop_now;
-        if state.step % eval_every == 0 || done {
-            let at = EvalAt {
-                step: state.step,
-                lr,
-                elapsed_s: elapsed_before + started.elapsed().as_secs_f64(),
-                steps_per_s: (state.step - steps_at_start) as f64
-                    / started.elapsed().as_secs_f64().max(1e-9),
-            };
-            let record = task.evaluate(&run, &mut state, &at)?;
-            state.loss_sum = 0.0;
-            state.loss_count = 0;
-            log.append_json(&record)?;
-            bar.println(T::describe(&record));
-            last = Some(record);
-        }
-
-        // Checkpoint.
-        if state.step % ckpt_every == 0 || done || state.step == stop {
-            state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-            task.checkpoint(&run, &state)?;
-        }
-        if stop_now {
-            break;
-        }
-    }
+        pending.settle(&mut task, &run, &mut state, &bar)?;
+        Ok(last)
+    })?;
     bar.finish_and_clear();
 
     // Summary.
@@ -312,6 +381,91 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         eprintln!("warning: could not draw the plots: {}", e.report());
     }
     Ok(summary)
+}
+
+/// Steps that have run but whose readings are still on the device. Settled in one host read
+/// every [`PendingReadings::MAX_STEPS`] steps or [`PendingReadings::MAX_WAIT`], and always
+/// before an epoch-end check, an evaluation or a checkpoint, so no checkpoint is written past a
+/// non-finite loss.
+struct PendingReadings {
+    steps: Vec<(SettleAt, Tensor<1>)>,
+    since: Instant,
+}
+
+impl Default for PendingReadings {
+    fn default() -> Self {
+        Self {
+            steps: Vec::new(),
+            since: Instant::now(),
+        }
+    }
+}
+
+impl PendingReadings {
+    const MAX_STEPS: usize = 32;
+    const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn push(&mut self, at: SettleAt, readings: Tensor<1>) {
+        self.steps.push((at, readings));
+    }
+
+    fn due(&self) -> bool {
+        self.steps.len() >= Self::MAX_STEPS || self.since.elapsed() >= Self::MAX_WAIT
+    }
+
+    /// Reads every pending step's readings at once and settles the steps in order: their losses
+    /// join the record's mean, and the first non-finite one stops the run with an error.
+    fn settle<T: Task>(
+        &mut self,
+        task: &mut T,
+        run: &RunContext,
+        state: &mut LoopState,
+        bar: &ProgressBar,
+    ) -> Result<()> {
+        self.since = Instant::now();
+        if self.steps.is_empty() {
+            return Ok(());
+        }
+        let steps = std::mem::take(&mut self.steps);
+        let lengths: Vec<usize> = steps.iter().map(|(_, r)| r.dims()[0]).collect();
+        let (ats, readings): (Vec<SettleAt>, Vec<Tensor<1>>) = steps.into_iter().unzip();
+        let values = Tensor::cat(readings, 0)
+            .try_into_vec_as::<f32>()
+            .map_err(|e| crate::error::TrainError::msg(format!("reading step results: {e:?}")))?;
+        let mut offset = 0;
+        for (at, len) in ats.iter().zip(lengths) {
+            let loss = task.settle(run, state, at, &values[offset..offset + len])?;
+            offset += len;
+            if !loss.value.is_finite() {
+                bar.abandon();
+                let kept = run
+                    .ckpts
+                    .latest()?
+                    .map(|d| format!("the last good checkpoint is {}", d.display()))
+                    .unwrap_or_else(|| "no checkpoint was written yet".into());
+                let detail = if loss.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}, ", loss.detail)
+                };
+                bail!(
+                    "{} became {} at step {} ({detail}lr {:.3e}); stopped, {kept}. Lower optimizer.lr or check the data.",
+                    loss.what,
+                    loss.value,
+                    at.step + 1,
+                    at.lr
+                );
+            }
+            state.loss_sum += loss.value;
+            state.loss_count += 1;
+            bar.set_message(if loss.detail.is_empty() {
+                format!("loss {:.4}", loss.value)
+            } else {
+                loss.detail
+            });
+        }
+        Ok(())
+    }
 }
 
 pub(crate) fn progress_bar(show: bool, total: usize, pos: usize) -> ProgressBar {

@@ -22,23 +22,19 @@ const IMAGE_USES: Uses = Uses {
     ..Uses::NOTHING
 };
 
-/// What one CVAE step did.
+/// One CVAE step's result; its losses stay on the device (the host reads them between
+/// steps).
 pub struct CvaeStep {
     pub cvae: Cvae,
-    /// Batch means of the reconstruction error and of KL(q ‖ p).
-    pub reconstruction: f64,
-    pub kl: f64,
-}
-
-impl CvaeStep {
-    pub fn is_finite(&self) -> bool {
-        self.reconstruction.is_finite() && self.kl.is_finite()
-    }
+    /// [1] batch means of the reconstruction term and of KL(q(z|x, x̃) ‖ p(z|x)).
+    pub reconstruction: Tensor<1>,
+    pub kl: Tensor<1>,
 }
 
 /// One optimiser step of the CVAE on pairs (x, x̃) ([B, D] each, autodiff device): the
-/// negative ELBO reconstruction + β·KL(q(z|x, x̃) ‖ p(z|x)). A non-finite loss leaves the
-/// CVAE unchanged (check [`CvaeStep::is_finite`]).
+/// negative ELBO reconstruction + β·KL(q(z|x, x̃) ‖ p(z|x)). Reads nothing on the host: a
+/// non-finite loss is the caller's to notice in the returned means (the trainer stops the
+/// run before its next checkpoint).
 pub fn cvae_step(
     cvae: Cvae,
     optim: &mut ModuleOptimizer,
@@ -49,15 +45,8 @@ pub fn cvae_step(
     lr: f64,
 ) -> CvaeStep {
     let terms = elbo_terms(&cvae, x, x_tilde, likelihood);
-    let reconstruction = terms.reconstruction.clone().mean().into_scalar::<f32>() as f64;
-    let kl = terms.kl.clone().mean().into_scalar::<f32>() as f64;
-    if !(reconstruction.is_finite() && kl.is_finite()) {
-        return CvaeStep {
-            cvae,
-            reconstruction,
-            kl,
-        };
-    }
+    let reconstruction = terms.reconstruction.clone().detach().inner().mean();
+    let kl = terms.kl.clone().detach().inner().mean();
     let grads = GradientsParams::from_grads(terms.loss(beta).backward(), &cvae);
     CvaeStep {
         cvae: optim.step(lr, cvae, grads),

@@ -14,73 +14,85 @@ use crate::models::Classifier;
 use crate::ssds::{SsdsConfig, SsdsGlobals, ssds_step};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 
 /// Checkpoint files: the per-example store and the globals.
 pub const STORE_FILE: &str = "ssds_state.bin";
 pub const GLOBALS_FILE: &str = "ssds.json";
 const MAGIC: &[u8; 8] = b"BLSTSSD1";
 
-/// The per-example state: δ ([n, D], example after example) and v ([n]), on the host.
-/// Serialised as magic, n, D, then δ and v as little-endian f32.
-#[derive(Clone, Debug, PartialEq)]
+/// The per-example state, kept on the device so a step moves nothing through the host: δ
+/// [n, D] and v [n], rows indexed by position in the training split. Serialised as magic, n,
+/// D, then δ (example after example) and v as little-endian f32.
+#[derive(Clone, Debug)]
 pub struct SsdsStore {
     pub n: usize,
     pub d: usize,
-    pub delta: Vec<f32>,
-    pub v: Vec<f32>,
+    pub delta: Tensor<2>,
+    pub v: Tensor<1>,
 }
 
 impl SsdsStore {
-    pub fn new(n: usize, d: usize, cfg: &SsdsConfig) -> Self {
+    /// δ = 0 and v = v0 for `n` examples of `d` features, on `device` (plain).
+    pub fn new(n: usize, d: usize, cfg: &SsdsConfig, device: &Device) -> Self {
         Self {
             n,
             d,
-            delta: vec![0.0; n * d],
-            v: vec![cfg.v0 as f32; n],
+            delta: Tensor::zeros([n, d], device),
+            v: Tensor::full([n], cfg.v0, device),
         }
     }
 
-    /// The batch's δ [B, D] and v [B] on `device`.
-    pub fn gather(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Tensor<1>) {
-        let mut delta = Vec::with_capacity(indices.len() * self.d);
-        for &i in indices {
-            delta.extend_from_slice(&self.delta[i * self.d..(i + 1) * self.d]);
-        }
-        let v: Vec<f32> = indices.iter().map(|&i| self.v[i]).collect();
+    /// The rows at `positions` (distinct, as in a batch): δ [B, D] and v [B].
+    pub fn gather(&self, positions: &[usize]) -> (Tensor<2>, Tensor<1>) {
+        let idx = self.indices(positions);
         (
-            Tensor::from_data(TensorData::new(delta, [indices.len(), self.d]), device),
-            Tensor::from_data(TensorData::new(v, [indices.len()]), device),
+            self.delta.clone().select(0, idx.clone()),
+            self.v.clone().select(0, idx),
         )
     }
 
-    /// Writes a batch's updated state back.
-    pub fn scatter(&mut self, indices: &[usize], delta: Tensor<2>, v: Tensor<1>) {
-        let delta: Vec<f32> = delta
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec()
-            .expect("f32");
-        let v: Vec<f32> = v.into_data().convert::<f32>().try_to_vec().expect("f32");
-        for (k, &i) in indices.iter().enumerate() {
-            self.delta[i * self.d..(i + 1) * self.d]
-                .copy_from_slice(&delta[k * self.d..(k + 1) * self.d]);
-            self.v[i] = v[k];
+    /// Writes a batch's updated rows back (`positions` distinct, as in a batch).
+    pub fn scatter(self, positions: &[usize], delta: Tensor<2>, v: Tensor<1>) -> Self {
+        let idx = self.indices(positions);
+        Self {
+            delta: self
+                .delta
+                .select_assign(0, idx.clone(), delta, IndexingUpdateOp::Assign),
+            v: self.v.select_assign(0, idx, v, IndexingUpdateOp::Assign),
+            ..self
         }
     }
 
+    fn indices(&self, positions: &[usize]) -> Tensor<1, Int> {
+        let p: Vec<i64> = positions.iter().map(|&i| i as i64).collect();
+        Tensor::from_data(TensorData::new(p, [positions.len()]), &self.v.device())
+    }
+
+    /// The checkpoint file (reads the store from the device).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(24 + 4 * (self.delta.len() + self.v.len()));
+        let read = |t: Tensor<1>| t.try_into_vec_as::<f32>().expect("the SSDS store is f32");
+        let delta = read(self.delta.clone().reshape([self.n * self.d]));
+        let v = read(self.v.clone());
+        let mut out = Vec::with_capacity(24 + 4 * (delta.len() + v.len()));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(self.n as u64).to_le_bytes());
         out.extend_from_slice(&(self.d as u64).to_le_bytes());
-        for x in self.delta.iter().chain(&self.v) {
+        for x in delta.iter().chain(&v) {
             out.extend_from_slice(&x.to_le_bytes());
         }
         out
     }
 
-    /// Reads a store of `n` examples of `d` features; `what` names the file in errors.
-    pub fn from_bytes(bytes: &[u8], n: usize, d: usize, what: &str) -> Result<Self, CoreError> {
+    /// Reads a store of `n` examples of `d` features onto `device`; `what` names the file in
+    /// errors.
+    pub fn from_bytes(
+        bytes: &[u8],
+        n: usize,
+        d: usize,
+        what: &str,
+        device: &Device,
+    ) -> Result<Self, CoreError> {
         let bad = |reason: String| CoreError::Decode {
             what: what.into(),
             reason,
@@ -105,13 +117,19 @@ impl SsdsStore {
             .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")));
         let delta: Vec<f32> = all.by_ref().take(n * d).collect();
         let v: Vec<f32> = all.collect();
-        Ok(Self { n, d, delta, v })
+        Ok(Self {
+            n,
+            d,
+            delta: Tensor::from_data(TensorData::new(delta, [n, d]), device),
+            v: Tensor::from_data(TensorData::new(v, [n]), device),
+        })
     }
 }
 
 pub struct Ssds {
     adv: AdversarialConfig,
-    store: SsdsStore,
+    /// Taken out for the length of a step (its tensors are updated in place when unshared).
+    store: Option<SsdsStore>,
     globals: SsdsGlobals,
 }
 
@@ -143,10 +161,23 @@ impl MethodDef for Ssds {
     fn new(cfg: &MethodConfig, setup: &MethodSetup) -> Result<Self, CoreError> {
         let adv = cfg.adversarial.clone();
         Ok(Self {
-            store: SsdsStore::new(setup.train_len, setup.input.features(), &adv.ssds),
+            store: Some(SsdsStore::new(
+                setup.train_len,
+                setup.input.features(),
+                &adv.ssds,
+                &setup.device.clone().inner(),
+            )),
             globals: SsdsGlobals::new(&adv.ssds),
             adv,
         })
+    }
+}
+
+impl Ssds {
+    fn store(&self) -> &SsdsStore {
+        self.store
+            .as_ref()
+            .expect("the SSDS store is back after every step")
     }
 }
 
@@ -158,7 +189,11 @@ impl MethodStep for Ssds {
         batch: &Batch,
         ctx: &StepContext,
     ) -> Result<StepOutput, CoreError> {
-        let (delta, v) = self.store.gather(ctx.positions, &batch.x.device().inner());
+        let store = self
+            .store
+            .take()
+            .expect("the SSDS store is back after every step");
+        let (delta, v) = store.gather(ctx.positions);
         let out = ssds_step(
             model,
             optim,
@@ -171,7 +206,7 @@ impl MethodStep for Ssds {
             self.adv.ssds.eta_at(ctx.epoch()),
             ctx.lr,
         );
-        self.store.scatter(ctx.positions, out.delta, out.v);
+        self.store = Some(store.scatter(ctx.positions, out.delta, out.v));
         Ok(StepOutput {
             model: out.model,
             losses: out.losses,
@@ -184,7 +219,7 @@ impl MethodStep for Ssds {
         Ok(vec![
             StateFile {
                 name: STORE_FILE,
-                bytes: self.store.to_bytes(),
+                bytes: self.store().to_bytes(),
             },
             StateFile {
                 name: GLOBALS_FILE,
@@ -199,7 +234,14 @@ impl MethodStep for Ssds {
             reason: "missing from the checkpoint".into(),
         };
         let bytes = file(STORE_FILE).ok_or_else(|| missing(STORE_FILE))?;
-        self.store = SsdsStore::from_bytes(&bytes, self.store.n, self.store.d, STORE_FILE)?;
+        let store = self.store();
+        self.store = Some(SsdsStore::from_bytes(
+            &bytes,
+            store.n,
+            store.d,
+            STORE_FILE,
+            &store.v.device(),
+        )?);
         let bytes = file(GLOBALS_FILE).ok_or_else(|| missing(GLOBALS_FILE))?;
         self.globals = serde_json::from_slice(&bytes).map_err(|e| CoreError::Decode {
             what: GLOBALS_FILE.into(),
@@ -220,20 +262,24 @@ mod tests {
     #[test]
     fn store_round_trips_and_rejects_a_mismatch() {
         let cfg = SsdsConfig::default();
-        let mut s = SsdsStore::new(5, 3, &cfg);
         let device = Device::flex();
+        let s = SsdsStore::new(5, 3, &cfg, &device);
         let delta = Tensor::<2>::from_floats([[0.1, 0.2, 0.3], [-0.1, -0.2, -0.3]], &device);
         let v = Tensor::<1>::from_floats([0.5, 0.25], &device);
-        s.scatter(&[4, 1], delta, v);
-        let (d, v) = s.gather(&[1, 4], &device);
+        let s = s.scatter(&[4, 1], delta, v);
+        let (d, v) = s.gather(&[1, 4]);
         let d: Vec<f32> = d.into_data().try_to_vec().unwrap();
         let v: Vec<f32> = v.into_data().try_to_vec().unwrap();
         assert_eq!(d, vec![-0.1, -0.2, -0.3, 0.1, 0.2, 0.3]);
         assert_eq!(v, vec![0.25, 0.5]);
-        let back = SsdsStore::from_bytes(&s.to_bytes(), 5, 3, STORE_FILE).unwrap();
-        assert_eq!(back, s);
-        let err = SsdsStore::from_bytes(&s.to_bytes(), 6, 3, STORE_FILE).unwrap_err();
+        let (_, untouched) = s.gather(&[0, 2, 3]);
+        let untouched: Vec<f32> = untouched.into_data().try_to_vec().unwrap();
+        assert_eq!(untouched, vec![cfg.v0 as f32; 3]);
+        let bytes = s.to_bytes();
+        let back = SsdsStore::from_bytes(&bytes, 5, 3, STORE_FILE, &device).unwrap();
+        assert_eq!(back.to_bytes(), bytes);
+        let err = SsdsStore::from_bytes(&bytes, 6, 3, STORE_FILE, &device).unwrap_err();
         assert!(err.to_string().contains("6 of 3"), "{err}");
-        assert!(SsdsStore::from_bytes(&s.to_bytes()[..30], 5, 3, STORE_FILE).is_err());
+        assert!(SsdsStore::from_bytes(&bytes[..30], 5, 3, STORE_FILE, &device).is_err());
     }
 }

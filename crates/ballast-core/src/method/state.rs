@@ -168,15 +168,17 @@ impl StepContext<'_> {
     }
 }
 
-/// What one step did.
+/// What one step did. Everything stays on the device: a step never reads a value back to
+/// the host (that would stall a GPU's queue every step); the host reads what it needs in
+/// batches, between steps.
 pub struct StepOutput {
     pub model: Classifier,
     /// [B] per-example training loss (detached, plain device).
     pub losses: Tensor<1>,
     /// [B] the example weights the step used (summing to 1), for reweighting methods.
     pub weights: Option<Tensor<1>>,
-    /// Training examples classified correctly at their adversarial point.
-    pub robust_correct: Option<usize>,
+    /// [1] training examples classified correctly at their adversarial point.
+    pub robust_correct: Option<Tensor<1, Int>>,
 }
 
 impl StepOutput {
