@@ -124,9 +124,13 @@ def sgd(model):
     return torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
 
 
-def virtual_step(model, params, x, y, weights, lr, per_example=F.cross_entropy):
+def cross_entropy(logits, y):
+    return F.cross_entropy(logits, y, reduction="none")
+
+
+def virtual_step(model, params, x, y, weights, lr, per_example=cross_entropy):
     """θ̂ = θ − lr ∇θ Σ_i w_i ℓ_i(θ), kept in the graph (create_graph) for the meta-gradient."""
-    losses = per_example(functional_call(model, params, (x,)), y, reduction="none")
+    losses = per_example(functional_call(model, params, (x,)), y)
     grads = torch.autograd.grad((losses * weights).sum(), list(params.values()), create_graph=True)
     return {k: p - lr * g for (k, p), g in zip(params.items(), grads)}
 
@@ -181,7 +185,7 @@ def mwn_step(model, opt, vnet, vopt, x, y, xv, yv):
     opt.step()
 
 
-def gce(logits, y, q, reduction="none"):
+def gce(logits, y, q):
     p = F.softmax(logits, dim=1).gather(1, y[:, None]).squeeze(1).clamp_min(1e-7)
     return (1 - p**q) / q
 
@@ -189,8 +193,7 @@ def gce(logits, y, q, reduction="none"):
 def meta_loss_step(model, opt, q, qopt, x, y, xv, yv):
     params = dict(model.named_parameters())
     n = x.shape[0]
-    per_example = lambda z, t, reduction: gce(z, t, q)
-    new = virtual_step(model, params, x, y, torch.full((n,), 1.0 / n), 0.1, per_example)
+    new = virtual_step(model, params, x, y, torch.full((n,), 1.0 / n), 0.1, lambda z, t: gce(z, t, q))
     qopt.zero_grad(set_to_none=True)
     F.cross_entropy(functional_call(model, new, (xv,)), yv).backward(inputs=[q])
     qopt.step()

@@ -13,7 +13,7 @@ use crate::perturbation::load_cvae;
 use crate::plot::{plot_robust, plot_run, plot_weights};
 use crate::robust_eval::{evaluate_robust, first_positions};
 use crate::run_dir::load_run_model;
-use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StageAt, StepAt, StepLoss, Task};
+use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StepAt, StepLoss, Task};
 use crate::weights::WeightLog;
 use ballast_core::attack::AttackConfig;
 use ballast_core::method::{
@@ -155,7 +155,7 @@ impl Task for ClassifierTask {
         Ok((task, state))
     }
 
-    fn stage(run: &RunContext, at: &StageAt) -> Result<StagedBatches> {
+    fn stage(run: &RunContext, at: &StepAt) -> Result<StagedBatches> {
         let (cfg, data, device) = (run.cfg, run.data, &run.device);
         if at.finetuning {
             return Ok(StagedBatches {

@@ -9,7 +9,7 @@ use crate::cvae_quality::{CvaeQuality, cvae_quality};
 use crate::data::gather;
 use crate::error::{Result, TrainError};
 use crate::perturbation::{CVAE_FILE, PairKind};
-use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StageAt, StepAt, StepLoss, Task};
+use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StepAt, StepLoss, Task};
 use ballast_core::StepSeeds;
 use ballast_core::method::cvae_step;
 use ballast_core::perturbation::{Cvae, CvaeConfig};
@@ -122,7 +122,7 @@ impl Task for CvaeTask {
     }
 
     /// The pairs (x, x̃) of the step, [B, D] each.
-    fn stage(run: &RunContext, at: &StageAt) -> Result<(Tensor<2>, Tensor<2>)> {
+    fn stage(run: &RunContext, at: &StepAt) -> Result<(Tensor<2>, Tensor<2>)> {
         let (data, device) = (&run.data.train, &run.device);
         let (x, _) = gather(data, at.positions);
         let x_tilde = run

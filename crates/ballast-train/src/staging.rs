@@ -7,13 +7,14 @@
 //! every draw it makes is seeded by its step, so staged and unstaged inputs are identical.
 
 use crate::error::Result;
-use crate::trainer::{RunContext, StageAt, Task};
+use crate::trainer::{RunContext, StepAt, Task};
 use std::sync::mpsc;
 use std::thread::Scope;
 
-/// A request: step, its seed, its training positions and whether it is a fine-tuning step.
+/// A request: a [`StepAt`] that owns its positions.
 struct Request {
     step: usize,
+    lr: f64,
     seed: u64,
     positions: Vec<usize>,
     finetuning: bool,
@@ -37,8 +38,9 @@ impl<S: Send> Stager<S> {
         let (outbox, staged) = mpsc::channel();
         scope.spawn(move || {
             while let Ok(r) = inbox.recv() {
-                let at = StageAt {
+                let at = StepAt {
                     step: r.step,
+                    lr: r.lr,
                     seed: r.seed,
                     positions: &r.positions,
                     finetuning: r.finetuning,
@@ -56,9 +58,10 @@ impl<S: Send> Stager<S> {
     }
 
     /// Asks for the inputs of the step at `at` to be built now, on the staging thread.
-    pub fn request(&mut self, at: &StageAt) {
+    pub fn request(&mut self, at: &StepAt) {
         let sent = self.requests.send(Request {
             step: at.step,
+            lr: at.lr,
             seed: at.seed,
             positions: at.positions.to_vec(),
             finetuning: at.finetuning,
@@ -68,7 +71,7 @@ impl<S: Send> Stager<S> {
 
     /// The inputs of the step at `at`: the staged ones when they were requested, otherwise
     /// built here.
-    pub fn take<T: Task<Staged = S>>(&mut self, run: &RunContext, at: &StageAt) -> Result<S> {
+    pub fn take<T: Task<Staged = S>>(&mut self, run: &RunContext, at: &StepAt) -> Result<S> {
         if let Some(requested) = self.in_flight.take() {
             // Always collect what was requested, so the channel never holds a stale step.
             if let Ok((step, staged)) = self.staged.recv() {

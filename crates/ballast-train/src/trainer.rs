@@ -63,15 +63,6 @@ pub struct StepAt<'a> {
     pub finetuning: bool,
 }
 
-/// Which inputs to stage ([`Task::stage`]): the step's seed, positions and kind, as in
-/// [`StepAt`].
-pub struct StageAt<'a> {
-    pub step: usize,
-    pub seed: u64,
-    pub positions: &'a [usize],
-    pub finetuning: bool,
-}
-
 /// Where a step that has run is, for reading its results ([`Task::settle`]).
 pub struct SettleAt {
     /// 0-based step.
@@ -113,24 +104,23 @@ pub trait Task: Sized {
     type Record: Serialize;
     /// `summary.json`.
     type Summary: Serialize;
+    /// A step's inputs (its batches), built on the run device ahead of the step.
+    type Staged: Send;
     const METRICS_FILE: &'static str;
     const SEEDS: StepSeeds;
 
     /// Builds the task; from checkpoint `resume_from` (with its loop state) when given.
     fn setup(run: &RunContext, resume_from: Option<&Path>) -> Result<(Self, LoopState)>;
 
-    /// A step's inputs (its batches), built on the run device ahead of the step.
-    type Staged: Send;
-
     /// Builds the inputs of the step at `at` on the run device. Runs on the staging thread
     /// ([`crate::staging`]) while the previous step computes, so it reads only the run, and
     /// every draw it makes must be seeded by `at`.
-    fn stage(run: &RunContext, at: &StageAt) -> Result<Self::Staged>;
+    fn stage(run: &RunContext, at: &StepAt) -> Result<Self::Staged>;
 
-    /// One optimiser step on `staged`, the inputs of the batch at `at.positions`. Returns the step's readings, [k]
-    /// scalars left on the device: a step reads nothing back to the host (on a GPU that would
-    /// drain the queue every step). The loop reads the readings of many steps at once, in
-    /// order, and hands each step's to [`Task::settle`].
+    /// One optimiser step on `staged`, the inputs of the batch at `at.positions`. Returns the
+    /// step's readings, [k] scalars left on the device: a step reads nothing back to the host
+    /// (on a GPU that would drain the queue every step). The loop reads the readings of many
+    /// steps at once, in order, and hands each step's to [`Task::settle`].
     fn step(
         &mut self,
         run: &RunContext,
@@ -260,58 +250,20 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         let mut pending = PendingReadings::default();
         let mut stager = Stager::spawn::<T>(scope, &run);
         while state.step < stop {
-            // Step.
+            // Step, with the next step's inputs staged meanwhile.
             let step = state.step;
-            let positions = order.batch(
-                data.train.len(),
-                cfg.seed,
-                step,
-                steps_per_epoch,
-                cfg.budget.batch_size,
-            );
-            let finetuning = step >= main_steps;
-            let lr = if finetuning {
-                cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
-            } else {
-                cfg.optimizer.lr * cfg.schedule.factor(step, main_steps)
-            };
-            let at = StepAt {
-                step,
-                lr,
-                seed: T::SEEDS.at(cfg.seed, step),
-                positions,
-                finetuning,
-            };
-            let staged = stager.take::<T>(
-                &run,
-                &StageAt {
-                    step,
-                    seed: at.seed,
-                    positions,
-                    finetuning,
-                },
-            )?;
+            let at = step_at::<T>(&run, &mut order, step);
+            let (lr, finetuning) = (at.lr, at.finetuning);
+            let staged = stager.take::<T>(&run, &at)?;
             if step + 1 < stop {
-                let next = step + 1;
-                stager.request(&StageAt {
-                    step: next,
-                    seed: T::SEEDS.at(cfg.seed, next),
-                    positions: ahead.batch(
-                        data.train.len(),
-                        cfg.seed,
-                        next,
-                        steps_per_epoch,
-                        cfg.budget.batch_size,
-                    ),
-                    finetuning: next >= main_steps,
-                });
+                stager.request(&step_at::<T>(&run, &mut ahead, step + 1));
             }
             let readings = task.step(&run, &mut state, &at, staged)?;
             pending.push(
                 SettleAt {
                     step,
                     lr,
-                    batch: positions.len(),
+                    batch: at.positions.len(),
                 },
                 readings,
             );
@@ -381,6 +333,29 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         eprintln!("warning: could not draw the plots: {}", e.report());
     }
     Ok(summary)
+}
+
+/// Where step `step` is: its batch in the epoch order, learning rate, seed and kind.
+fn step_at<'o, T: Task>(run: &RunContext, order: &'o mut EpochOrder, step: usize) -> StepAt<'o> {
+    let cfg = run.cfg;
+    let finetuning = step >= run.main_steps;
+    StepAt {
+        step,
+        lr: if finetuning {
+            cfg.budget.finetune_lr.unwrap_or(0.1 * cfg.optimizer.lr)
+        } else {
+            cfg.optimizer.lr * cfg.schedule.factor(step, run.main_steps)
+        },
+        seed: T::SEEDS.at(cfg.seed, step),
+        positions: order.batch(
+            run.data.train.len(),
+            cfg.seed,
+            step,
+            run.steps_per_epoch,
+            cfg.budget.batch_size,
+        ),
+        finetuning,
+    }
 }
 
 /// Steps that have run but whose readings are still on the device. Settled in one host read

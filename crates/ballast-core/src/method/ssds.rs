@@ -26,8 +26,6 @@ const MAGIC: &[u8; 8] = b"BLSTSSD1";
 /// D, then δ (example after example) and v as little-endian f32.
 #[derive(Clone, Debug)]
 pub struct SsdsStore {
-    pub n: usize,
-    pub d: usize,
     pub delta: Tensor<2>,
     pub v: Tensor<1>,
 }
@@ -36,8 +34,6 @@ impl SsdsStore {
     /// δ = 0 and v = v0 for `n` examples of `d` features, on `device` (plain).
     pub fn new(n: usize, d: usize, cfg: &SsdsConfig, device: &Device) -> Self {
         Self {
-            n,
-            d,
             delta: Tensor::zeros([n, d], device),
             v: Tensor::full([n], cfg.v0, device),
         }
@@ -60,7 +56,6 @@ impl SsdsStore {
                 .delta
                 .select_assign(0, idx.clone(), delta, IndexingUpdateOp::Assign),
             v: self.v.select_assign(0, idx, v, IndexingUpdateOp::Assign),
-            ..self
         }
     }
 
@@ -71,13 +66,14 @@ impl SsdsStore {
 
     /// The checkpoint file (reads the store from the device).
     pub fn to_bytes(&self) -> Vec<u8> {
+        let [n, d] = self.delta.dims();
         let read = |t: Tensor<1>| t.try_into_vec_as::<f32>().expect("the SSDS store is f32");
-        let delta = read(self.delta.clone().reshape([self.n * self.d]));
+        let delta = read(self.delta.clone().reshape([n * d]));
         let v = read(self.v.clone());
         let mut out = Vec::with_capacity(24 + 4 * (delta.len() + v.len()));
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(self.n as u64).to_le_bytes());
-        out.extend_from_slice(&(self.d as u64).to_le_bytes());
+        out.extend_from_slice(&(n as u64).to_le_bytes());
+        out.extend_from_slice(&(d as u64).to_le_bytes());
         for x in delta.iter().chain(&v) {
             out.extend_from_slice(&x.to_le_bytes());
         }
@@ -118,8 +114,6 @@ impl SsdsStore {
         let delta: Vec<f32> = all.by_ref().take(n * d).collect();
         let v: Vec<f32> = all.collect();
         Ok(Self {
-            n,
-            d,
             delta: Tensor::from_data(TensorData::new(delta, [n, d]), device),
             v: Tensor::from_data(TensorData::new(v, [n]), device),
         })
@@ -235,10 +229,11 @@ impl MethodStep for Ssds {
         };
         let bytes = file(STORE_FILE).ok_or_else(|| missing(STORE_FILE))?;
         let store = self.store();
+        let [n, d] = store.delta.dims();
         self.store = Some(SsdsStore::from_bytes(
             &bytes,
-            store.n,
-            store.d,
+            n,
+            d,
             STORE_FILE,
             &store.v.device(),
         )?);
