@@ -223,6 +223,57 @@ def timed(step, warmup, steps):
     return (time.perf_counter() - start) / steps
 
 
+def profile_ops(b, warmup, repeats):
+    """The twin of `ballast bench --profile-ops`: each operation of one LeNet ERM step alone at its
+    shape inside the step, forward and forward + backward ((y·g).sum().backward() with x and the
+    parameters tracked), the SGD update alone and the whole step (without normalisation)."""
+
+    def op_row(name, shape, op):
+        x = torch.randn(*shape)
+        g = torch.randn_like(op(x))
+
+        def forward():
+            with torch.no_grad():
+                op(x)
+
+        def forward_backward():
+            xg = x.detach().requires_grad_(True)
+            (op(xg) * g).sum().backward()
+
+        return {
+            "op": name,
+            "forward_ms": 1000 * timed(forward, warmup, repeats),
+            "forward_backward_ms": 1000 * timed(forward_backward, warmup, repeats),
+        }
+
+    ops = []
+    pool = nn.MaxPool2d(3, 2, padding=1)
+    for c_in, c_out, side in [(1, 16, 28), (16, 32, 14), (32, 64, 7)]:
+        conv = nn.Conv2d(c_in, c_out, 5, padding=2)
+        ops.append(op_row(f"conv2d 5x5 {c_in}->{c_out}, {side}x{side}", (b, c_in, side, side), conv))
+        ops.append(op_row(f"relu [{c_out}x{side}x{side}]", (b, c_out, side, side), F.relu))
+        ops.append(op_row(f"max-pool 3x3/2 [{c_out}x{side}x{side}]", (b, c_out, side, side), pool))
+    for d_in, d_out in [(1024, 100), (100, 10)]:
+        ops.append(op_row(f"linear {d_in}->{d_out}", (b, d_in), nn.Linear(d_in, d_out)))
+    labels = torch.arange(b) % 10
+    ops.append(op_row("cross-entropy [10]", (b, 10), lambda z: F.cross_entropy(z, labels).reshape(1)))
+
+    model = LeNet(MNIST)
+    model.norm = nn.Identity()
+    opt = sgd(model)
+    x = torch.rand(b, *MNIST)
+    update = 0.0
+    for i in range(warmup + repeats):
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), labels).backward()
+        start = time.perf_counter()
+        opt.step()
+        if i >= warmup:
+            update += (time.perf_counter() - start) / repeats
+    step = timed(lambda: erm_step(model, opt, x, labels), warmup, repeats)
+    return {"ops": ops, "optimizer_ms": 1000 * update, "step_ms": 1000 * step}
+
+
 def batch(shape, n):
     return torch.rand(n, *shape), torch.randint(0, 10, (n,))
 
@@ -237,9 +288,14 @@ def main():
     ap.add_argument("--eps", type=float, default=0.3)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--profile-ops", action="store_true", help="time LeNet's operations alone")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
+    if args.profile_ops:
+        report = profile_ops(args.batch_size, args.warmup, args.steps)
+        print(json.dumps({"threads": args.threads, "torch": torch.__version__, **report}))
+        return
     cls, shape = MODELS[args.model]
     x, y = batch(shape, args.batch_size)
     xv, yv = batch(shape, args.val_batch_size)

@@ -1,9 +1,10 @@
 // Browser tests of the demo page: serves dist/ on loopback, drives Debian's Chromium
 // (headless, WebGPU on its software adapter) with playwright-core, and checks every panel on
-// the WebGPU and the CPU backend. Prints the page's performance figures; keeps a screenshot of
+// the WebGPU and the CPU backend (and the CPU backend with Ballast's CPU kernels off, timing
+// Burn's own operations beside them). Prints the page's performance figures; keeps a screenshot of
 // each panel and a JSON report under target/browser-test/.
 //
-//   node tests/browser/run.mjs [--dist dist] [--out target/browser-test] [--backends webgpu,cpu]
+//   node tests/browser/run.mjs [--dist dist] [--out target/browser-test] [--backends webgpu,cpu,cpu-burn-ops]
 
 import { chromium } from 'playwright-core';
 import http from 'node:http';
@@ -16,7 +17,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => (
 const root = path.resolve(new URL('../..', import.meta.url).pathname);
 const dist = path.resolve(root, args.dist ?? 'dist');
 const out = path.resolve(root, args.out ?? 'target/browser-test');
-const backends = (args.backends ?? 'webgpu,cpu').split(',');
+const backends = (args.backends ?? 'webgpu,cpu,cpu-burn-ops').split(',');
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 fs.mkdirSync(out, { recursive: true });
 
@@ -71,14 +72,18 @@ async function waitAttack(page, since) {
   return JSON.parse(await data(page, '#at-time', 'ms'));
 }
 
-async function testBackend(ctx, base, backend) {
+// A run of the page: `webgpu`, `cpu`, or `cpu-burn-ops` (the CPU backend with Ballast's CPU
+// kernels off, so the suite times Burn's own convolution and pooling beside them).
+async function testBackend(ctx, base, label) {
+  const backend = label === 'cpu-burn-ops' ? 'cpu' : label;
+  const hash = label === 'cpu-burn-ops' ? '&cpu-kernels=off' : '';
   const r = {};
-  report.backends[backend] = r;
+  report.backends[label] = r;
   const errors = [];
   // Headless Chromium's only adapter is SwiftShader (software), which "auto" skips: force it.
-  const page = await openPage(ctx, `${base}/#backend=${backend}`, errors);
+  const page = await openPage(ctx, `${base}/#backend=${backend}${hash}`, errors);
   const gpu = backend === 'webgpu';
-  check(`[${backend}] page loads`, (await text(page, '#status')).startsWith('ready'), await text(page, '#status'));
+  check(`[${label}] page loads`, (await text(page, '#status')).startsWith('ready'), await text(page, '#status'));
   if (backend === 'webgpu') {
     // The page starts on the CPU bundle, then moves onto the WebGPU bundle.
     await page.waitForFunction(() => document.getElementById('status').dataset.upgrade, null, { timeout: 300_000 });
@@ -87,7 +92,7 @@ async function testBackend(ctx, base, backend) {
   r.backend_badge = await text(page, '#backend');
   r.timings = await page.evaluate(() => window.ballast?.timings);
   r.interactive_ms = r.timings?.interactive_ms;
-  check(`[${backend}] page reports its backend`, (await data(page, '#backend', 'backend')) === backend, r.backend_badge);
+  check(`[${label}] page reports its backend`, (await data(page, '#backend', 'backend')) === backend, r.backend_badge);
 
   // Attack lab: the first attack (run at start) compiles kernels; time the next two.
   // The lab's models come from the manifest (through the core): every shipped MNIST digit
@@ -103,10 +108,10 @@ async function testBackend(ctx, base, backend) {
   ms = await waitAttack(page, JSON.stringify(ms));
   r.pgd20_one_digit_ms = Object.fromEntries(MODELS.map((m, i) => [m, ms[i]]));
   const rows = await page.$$eval('#at-results tbody tr', (trs) => trs.map((t) => ({ model: t.dataset.model, clean: t.dataset.clean, adv: t.dataset.adv })));
-  check(`[${backend}] attack lab shows every shipped digit model (standard, MART, PGD-AT, SSDS)`,
+  check(`[${label}] attack lab shows every shipped digit model (standard, MART, PGD-AT, SSDS)`,
     rows.length === MODELS.length && ['mnist-erm', 'mnist-mart', 'mnist-pgd-at', 'mnist-ssds'].every((m) => MODELS.includes(m)),
     JSON.stringify(rows));
-  await page.locator('#attack').screenshot({ path: path.join(out, `attack-lab-${backend}.png`) });
+  await page.locator('#attack').screenshot({ path: path.join(out, `attack-lab-${label}.png`) });
 
   if (!gpu) {
     // A drawn "1" (one vertical stroke) and an uploaded picture of a typed "7", dark on light.
@@ -118,7 +123,7 @@ async function testBackend(ctx, base, backend) {
     await page.click('#at-draw-use');
     ms = await waitAttack(page, JSON.stringify(ms));
     const drawn = await page.$eval('#at-results tbody tr', (tr) => tr.dataset.clean);
-    check(`[${backend}] a drawn digit is attacked`, (await text(page, '#at-source')).includes('drawing') && drawn === '1', `the standard model reads it as ${drawn}`);
+    check(`[${label}] a drawn digit is attacked`, (await text(page, '#at-source')).includes('drawing') && drawn === '1', `the standard model reads it as ${drawn}`);
     const png = await page.evaluate(async () => {
       const c = new OffscreenCanvas(120, 140);
       const ctx = c.getContext('2d');
@@ -129,11 +134,11 @@ async function testBackend(ctx, base, backend) {
     await page.setInputFiles('#at-upload', { name: 'seven.png', mimeType: 'image/png', buffer: Buffer.from(png) });
     ms = await waitAttack(page, JSON.stringify(ms));
     const uploaded = await page.$eval('#at-results tbody tr', (tr) => tr.dataset.clean);
-    check(`[${backend}] an uploaded picture is attacked`, (await text(page, '#at-source')).includes('seven.png') && uploaded === '7', `the standard model reads it as ${uploaded}`);
+    check(`[${label}] an uploaded picture is attacked`, (await text(page, '#at-source')).includes('seven.png') && uploaded === '7', `the standard model reads it as ${uploaded}`);
     await setControl(page, 'at-step-size', 'abc');
     await page.click('#at-run');
     await page.waitForFunction(() => !document.getElementById('at-error').hidden, null, { timeout: 30_000 });
-    check(`[${backend}] a bad step size is refused by name`, (await text(page, '#at-error')).includes('step size'), await text(page, '#at-error'));
+    check(`[${label}] a bad step size is refused by name`, (await text(page, '#at-error')).includes('step size'), await text(page, '#at-error'));
     await setControl(page, 'at-step-size', '');
   }
 
@@ -144,9 +149,9 @@ async function testBackend(ctx, base, backend) {
   const batch = await page.$$eval('#at-batch tbody tr', (trs) => trs.map((t) => ({ ...t.dataset })));
   r.batch_pgd20_eps0_3 = batch;
   const by = Object.fromEntries(batch.map((b) => [b.model, b]));
-  check(`[${backend}] PGD-20 at ε=0.3 flips most of the standard model's digits`, Number(by['mnist-erm'].flipped) > n / 2, `${by['mnist-erm'].flipped}/${n}`);
-  check(`[${backend}] ... and not the PGD-AT model's`, Number(by['mnist-pgd-at'].flipped) < n / 4, `${by['mnist-pgd-at'].flipped}/${n}`);
-  check(`[${backend}] ... nor the MART model's`, Number(by['mnist-mart'].flipped) < n / 4, `${by['mnist-mart'].flipped}/${n}`);
+  check(`[${label}] PGD-20 at ε=0.3 flips most of the standard model's digits`, Number(by['mnist-erm'].flipped) > n / 2, `${by['mnist-erm'].flipped}/${n}`);
+  check(`[${label}] ... and not the PGD-AT model's`, Number(by['mnist-pgd-at'].flipped) < n / 4, `${by['mnist-pgd-at'].flipped}/${n}`);
+  check(`[${label}] ... nor the MART model's`, Number(by['mnist-mart'].flipped) < n / 4, `${by['mnist-mart'].flipped}/${n}`);
 
   // The curve: 9 radii × every model (software WebGPU: 10 digits, PGD-5, to bound the test time).
   await setControl(page, 'at-batch-n', gpu ? 10 : 20);
@@ -155,11 +160,11 @@ async function testBackend(ctx, base, backend) {
   await page.waitForFunction(() => document.getElementById('at-curve').dataset.done === '1', null, { timeout: 600_000 });
   const curve = JSON.parse(await data(page, '#at-curve', 'points')); // [model][radius] -> [eps, acc]
   const at = (name, eps) => curve[MODELS.indexOf(name)].find((p) => Math.abs(p[0] - eps) < 1e-9)[1];
-  check(`[${backend}] robust-accuracy curve computed live: accuracy falls with ε, PGD-AT and MART hold at 0.3`,
+  check(`[${label}] robust-accuracy curve computed live: accuracy falls with ε, PGD-AT and MART hold at 0.3`,
     curve.length === MODELS.length && curve.every((pts) => pts.length === 9 && pts[8][1] <= pts[0][1]) &&
       at('mnist-pgd-at', 0.3) > at('mnist-erm', 0.3) + 0.5 && at('mnist-mart', 0.3) > at('mnist-erm', 0.3) + 0.5,
     `at ε=0.3: ` + MODELS.map((m) => `${m} ${at(m, 0.3)}`).join(', '));
-  await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${backend}.png`) });
+  await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${label}.png`) });
 
   // Playground: 50 L2RW steps on moons with 30 % flipped labels.
   await setControl(page, 'pg-dataset', 'moons');
@@ -173,18 +178,18 @@ async function testBackend(ctx, base, backend) {
   const clean = Number(await data(page, '#pg-stats', 'clean'));
   const noisy = Number(await data(page, '#pg-stats', 'noisy'));
   r.l2rw_50_steps = { clean, noisy };
-  check(`[${backend}] 50 L2RW steps weigh flipped points below clean ones`, noisy < clean, `clean ${clean.toFixed(3)}, flipped ${noisy.toFixed(3)}`);
+  check(`[${label}] 50 L2RW steps weigh flipped points below clean ones`, noisy < clean, `clean ${clean.toFixed(3)}, flipped ${noisy.toFixed(3)}`);
   await page.click('#pg-run');
   await page.waitForFunction(() => document.getElementById('pg-rate').dataset.rate, null, { timeout: 60_000 });
   await page.waitForTimeout(3000);
   r.steps_per_s = Number(await data(page, '#pg-rate', 'rate'));
   await page.click('#pg-run');
-  check(`[${backend}] live reweighting runs`, r.steps_per_s > 0, `${r.steps_per_s.toFixed(1)} steps/s`);
-  await page.locator('#playground').screenshot({ path: path.join(out, `playground-${backend}.png`) });
+  check(`[${label}] live reweighting runs`, r.steps_per_s > 0, `${r.steps_per_s.toFixed(1)} steps/s`);
+  await page.locator('#playground').screenshot({ path: path.join(out, `playground-${label}.png`) });
   // Every other method the core lists for the playground, and the MNIST set (CPU only: each new
   // kernel costs seconds on SwiftShader).
   const methods = await page.$$eval('#pg-method option', (os) => os.map((o) => o.value));
-  check(`[${backend}] the playground lists the core's reweighting and noisy-label methods`,
+  check(`[${label}] the playground lists the core's reweighting and noisy-label methods`,
     ['l2rw', 'mwn', 'teacher', 'meta-loss', 'random', 'class-ratio'].every((m) => methods.includes(m)) && !methods.includes('erm'),
     methods.join(' '));
   for (const method of gpu ? [] : methods.filter((m) => m !== 'l2rw')) {
@@ -192,7 +197,7 @@ async function testBackend(ctx, base, backend) {
     await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
     await page.click('#pg-step');
     await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '1', null, { timeout: 120_000 });
-    check(`[${backend}] playground method ${method} steps`, (await page.$eval('#pg-error', (e) => e.hidden)), await text(page, '#pg-error'));
+    check(`[${label}] playground method ${method} steps`, (await page.$eval('#pg-error', (e) => e.hidden)), await text(page, '#pg-error'));
   }
   if (!gpu) {
     await setControl(page, 'pg-dataset', 'mnist');
@@ -201,8 +206,8 @@ async function testBackend(ctx, base, backend) {
       await page.click('#pg-step');
       await page.waitForFunction((k) => Number(document.getElementById('pg-stats').dataset.step) >= k, s, { timeout: 60_000 });
     }
-    check(`[${backend}] playground on MNIST steps`, await page.$eval('#pg-error', (e) => e.hidden));
-    await page.locator('#playground').screenshot({ path: path.join(out, `playground-mnist-${backend}.png`) });
+    check(`[${label}] playground on MNIST steps`, await page.$eval('#pg-error', (e) => e.hidden));
+    await page.locator('#playground').screenshot({ path: path.join(out, `playground-mnist-${label}.png`) });
   }
 
   // Perturbation-set explorer: ε-ball samples of a digit, the slider point, the latent attack.
@@ -222,15 +227,15 @@ async function testBackend(ctx, base, backend) {
   }));
   const diffs = grid.images.map((img) => img.reduce((a, v, p) => a + Math.abs(v - grid.original[p]), 0) / 784);
   r.explorer_grid = { mean_abs_diff: diffs, correct: grid.correct };
-  check(`[${backend}] explorer samples differ from the digit`, diffs.every((d) => d > 0.005), diffs.map((d) => d.toFixed(3)).join(' '));
-  check(`[${backend}] ... and stay digit-like at ε = 0.5 (the standard model reads most of them right)`, grid.correct[0] >= 12, `${grid.correct[0]}/16 (label ${grid.label})`);
+  check(`[${label}] explorer samples differ from the digit`, diffs.every((d) => d > 0.005), diffs.map((d) => d.toFixed(3)).join(' '));
+  check(`[${label}] ... and stay digit-like at ε = 0.5 (the standard model reads most of them right)`, grid.correct[0] >= 12, `${grid.correct[0]}/16 (label ${grid.label})`);
   // Moving a slider moves the slider point.
   const before = await page.$eval('#ex-point', (c) => c.toDataURL());
   await setControl(page, 'ex-s0', 1);
   const moved = await page.waitForFunction((b) => document.getElementById('ex-point').toDataURL() !== b && !window.ballast.explorer.busy, before, { timeout: 300_000 })
     .then(() => true, () => false);
   const after = await page.$eval('#ex-point', (c) => c.toDataURL());
-  check(`[${backend}] the leading-direction slider moves the digit`, moved && after !== before, moved ? '' : 'the digit did not change within 300 s');
+  check(`[${label}] the leading-direction slider moves the digit`, moved && after !== before, moved ? '' : 'the digit did not change within 300 s');
   await setControl(page, 'ex-s0', 0);
   await page.waitForFunction(() => !window.ballast.explorer.busy, null, { timeout: 300_000 });
   // The latent attack at ε = 2 on both classifiers (software WebGPU: 5 steps).
@@ -241,7 +246,7 @@ async function testBackend(ctx, base, backend) {
   await page.waitForFunction(() => document.querySelectorAll('#ex-attacks tbody tr').length === 2 && !window.ballast.explorer.busy, null, { timeout: 600_000 });
   const latent = await page.$$eval('#ex-attacks tbody tr', (trs) => trs.map((t) => ({ fooled: t.dataset.fooled, unorm: Number(t.dataset.unorm) })));
   r.explorer_attack = { time: await text(page, '#ex-time'), rows: latent };
-  check(`[${backend}] the latent attack stays in the ε-ball for both models`, latent.every((l) => l.unorm <= 2 * (1 + 1e-4)), JSON.stringify(latent));
+  check(`[${label}] the latent attack stays in the ε-ball for both models`, latent.every((l) => l.unorm <= 2 * (1 + 1e-4)), JSON.stringify(latent));
   if (!gpu) {
     // Over 20 digits the latent attack fools the standard model more often than latent-at.
     const counts = await page.evaluate(async () => {
@@ -257,16 +262,16 @@ async function testBackend(ctx, base, backend) {
       return fooled;
     });
     r.explorer_fooled_of_20 = counts;
-    check(`[${backend}] the latent attack fools the standard model more often than latent-at`, counts[0] > counts[1], `standard ${counts[0]}/20, latent-at ${counts[1]}/20`);
+    check(`[${label}] the latent attack fools the standard model more often than latent-at`, counts[0] > counts[1], `standard ${counts[0]}/20, latent-at ${counts[1]}/20`);
   }
-  await page.locator('#explorer').screenshot({ path: path.join(out, `explorer-${backend}.png`) });
+  await page.locator('#explorer').screenshot({ path: path.join(out, `explorer-${label}.png`) });
 
   // Robust overfitting panel.
   const summary = await text(page, '#ro-summary');
-  check(`[${backend}] robust-overfitting panel says what early stopping keeps`, /Early stopping .* keeps epoch \d+/.test(summary), summary.slice(0, 90));
-  await page.locator('#overfit').screenshot({ path: path.join(out, `robust-overfitting-${backend}.png`) });
+  check(`[${label}] robust-overfitting panel says what early stopping keeps`, /Early stopping .* keeps epoch \d+/.test(summary), summary.slice(0, 90));
+  await page.locator('#overfit').screenshot({ path: path.join(out, `robust-overfitting-${label}.png`) });
 
-  check(`[${backend}] no console errors`, errors.length === 0, errors.join(' | '));
+  check(`[${label}] no console errors`, errors.length === 0, errors.join(' | '));
   await page.close();
 }
 

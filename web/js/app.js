@@ -116,6 +116,11 @@ async function main() {
     for (const b of document.querySelectorAll('nav [data-scroll]')) {
       b.onclick = () => el(b.dataset.scroll).scrollIntoView({ behavior: 'smooth' });
     }
+    // `#cpu-kernels=off`: the CPU backend runs Burn's own convolution and pooling instead of
+    // Ballast's kernels (the browser suite times both).
+    if (new URLSearchParams(location.hash.replace(/^#/, '')).get('cpu-kernels') === 'off') {
+      cpu.set_cpu_kernels(false);
+    }
     const backend = JSON.parse(await cpu.init_backend('cpu'));
     showBackend(backend);
     status.textContent = 'loading models…';

@@ -27,6 +27,13 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, JsValue> {
     serde_json::to_string(v).map_err(js_err)
 }
 
+/// Turns Ballast's CPU kernels (convolution and max-pooling) on or off; off, the CPU backend
+/// runs Burn's own operations (the page's `#cpu-kernels=off`, for side-by-side timing).
+#[wasm_bindgen]
+pub fn set_cpu_kernels(on: bool) {
+    ballast_core::kernels::set_enabled(on);
+}
+
 /// Picks the compute backend ("auto", "webgpu" or "cpu"); resolves to its description (JSON).
 #[wasm_bindgen]
 pub async fn init_backend(choice: String) -> Result<String, JsValue> {

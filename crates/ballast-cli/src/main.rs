@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Compute backend: cpu, wgpu or cuda (each needs its cargo feature).
+    /// Compute backend: cpu, wgpu, cuda or ndarray (each but cpu needs its cargo feature).
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Dataset cache folder [env: BALLAST_DATA_DIR, default ./data].
@@ -179,6 +179,11 @@ enum Command {
         /// Threat model of the adversarial methods: linf or l2.
         #[arg(long, default_value = "linf")]
         norm: String,
+        /// Instead of methods, time each operation of one LeNet ERM step alone (conv2d,
+        /// ReLU, max-pool, linear, cross-entropy; forward and forward + backward), the
+        /// optimiser update and the whole step, at --batch-size on MNIST's shape.
+        #[arg(long)]
+        profile_ops: bool,
         /// Also write the JSON here.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -640,9 +645,24 @@ fn run(cli: Cli) -> Result<()> {
             warmup,
             eps,
             norm,
+            profile_ops,
             out,
             common,
         } => {
+            if profile_ops {
+                let profile = ballast_train::op_profile::profile(
+                    common.backend()?,
+                    batch_size,
+                    warmup,
+                    steps,
+                )?;
+                let json = serde_json::to_string_pretty(&profile)?;
+                println!("{json}");
+                if let Some(path) = out {
+                    ballast_train::checkpoint::write_atomic(&path, json.as_bytes())?;
+                }
+                return Ok(());
+            }
             let adversarial = ballast_train::config::AdversarialConfig {
                 eps: parse_radius(&eps).context("--eps")?,
                 norm: norm.parse().map_err(anyhow::Error::msg)?,

@@ -16,6 +16,9 @@ pub enum Backend {
     Wgpu,
     /// NVIDIA GPU through CUDA (cargo feature `cuda`).
     Cuda,
+    /// Burn's older pure-Rust CPU backend, `ndarray` (cargo feature `ndarray`). Deprecated by
+    /// Burn; kept to compare.
+    NdArray,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,12 +30,12 @@ pub enum DeviceError {
         backend: Backend,
         feature: &'static str,
     },
-    #[error("unknown device `{0}`: expected one of cpu, wgpu, cuda")]
+    #[error("unknown device `{0}`: expected one of cpu, wgpu, cuda, ndarray")]
     Unknown(String),
 }
 
 impl Backend {
-    pub const ALL: [Backend; 3] = [Backend::Cpu, Backend::Wgpu, Backend::Cuda];
+    pub const ALL: [Backend; 4] = [Backend::Cpu, Backend::Wgpu, Backend::Cuda, Backend::NdArray];
 
     /// The cargo feature that compiles this backend in.
     pub fn feature(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Backend {
             Backend::Cpu => "flex",
             Backend::Wgpu => "wgpu",
             Backend::Cuda => "cuda",
+            Backend::NdArray => "ndarray",
         }
     }
 
@@ -48,6 +52,7 @@ impl Backend {
             Backend::Cpu => cfg!(feature = "flex"),
             Backend::Wgpu => cfg!(feature = "wgpu"),
             Backend::Cuda => cfg!(feature = "cuda"),
+            Backend::NdArray => cfg!(feature = "ndarray"),
         }
     }
 
@@ -64,6 +69,9 @@ impl Backend {
             Backend::Wgpu => Ok(Device::wgpu(burn::prelude::DeviceKind::DefaultDevice)),
             #[cfg(feature = "cuda")]
             Backend::Cuda => Ok(Device::cuda(0)),
+            #[cfg(feature = "ndarray")]
+            #[allow(deprecated)]
+            Backend::NdArray => Ok(Device::ndarray()),
             #[allow(unreachable_patterns)]
             _ => Err(not_compiled),
         }
@@ -78,7 +86,7 @@ impl Backend {
             return Ok(vec![first]);
         }
         Ok(match self {
-            Backend::Cpu => vec![first; n],
+            Backend::Cpu | Backend::NdArray => vec![first; n],
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => (0..n)
                 .map(|i| Device::wgpu(burn::prelude::DeviceKind::DiscreteGpu(i)))
@@ -97,6 +105,7 @@ impl fmt::Display for Backend {
             Backend::Cpu => "cpu",
             Backend::Wgpu => "wgpu",
             Backend::Cuda => "cuda",
+            Backend::NdArray => "ndarray",
         })
     }
 }
@@ -108,6 +117,7 @@ impl FromStr for Backend {
             "cpu" | "flex" => Ok(Backend::Cpu),
             "wgpu" | "gpu" => Ok(Backend::Wgpu),
             "cuda" => Ok(Backend::Cuda),
+            "ndarray" => Ok(Backend::NdArray),
             _ => Err(DeviceError::Unknown(s.to_string())),
         }
     }

@@ -7,6 +7,7 @@
 //! computed on plain (no-autodiff) tensors, so a tracked training forward can carry them
 //! without recording them in its graph.
 
+use crate::kernels;
 use crate::models::{BatchNorm, Mode};
 use burn::module::Param;
 use burn::nn::conv::Conv2d;
@@ -15,8 +16,7 @@ use burn::nn::{Linear, PaddingConfig2d};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::Distribution;
-use burn::tensor::module::max_pool2d_with_indices;
-use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 
 /// The direction v, looked up per parameter (parameters without an entry have v = 0).
 #[derive(Clone, Copy)]
@@ -110,12 +110,26 @@ pub fn linear(layer: &Linear, x: Dual<2>, v: Option<Tangents>) -> Dual<2> {
     }
 }
 
+/// The layer's forward, through [`kernels::conv2d`] (explicit or no padding; `Same` padding
+/// keeps Burn's own path).
+fn conv_forward(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let padding = match layer.padding {
+        PaddingConfig2d::Valid => [(0, 0); 2],
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+        PaddingConfig2d::Same => return layer.forward(x),
+    };
+    let options =
+        ConvOptions::new_with_padding(layer.stride, padding, layer.dilation, layer.groups);
+    let bias = layer.bias.as_ref().map(|b| b.val());
+    kernels::conv2d(x, layer.weight.val(), bias, options)
+}
+
 /// 2-D convolution (linear in the input and, jointly, in weight and bias).
 pub fn conv2d(layer: &Conv2d, x: Dual<4>, v: Option<Tangents>) -> Dual<4> {
     let from_input = x.t.map(|t| {
         let mut no_bias = layer.valid();
         no_bias.bias = None;
-        no_bias.forward(t)
+        conv_forward(&no_bias, t)
     });
     let from_params = v.and_then(|v| {
         let vw = v.of(&layer.weight);
@@ -129,20 +143,17 @@ pub fn conv2d(layer: &Conv2d, x: Dual<4>, v: Option<Tangents>) -> Dual<4> {
         tangent_layer.weight =
             Param::from_tensor(vw.unwrap_or_else(|| layer.weight.val().inner().zeros_like()));
         tangent_layer.bias = vb.map(Param::from_tensor);
-        Some(tangent_layer.forward(x.p.clone().inner()))
+        Some(conv_forward(&tangent_layer, x.p.clone().inner()))
     });
     Dual {
-        p: layer.forward(x.p),
+        p: conv_forward(layer, x.p),
         t: add_opt(from_input, from_params),
     }
 }
 
 /// Max-pooling: the tangent is taken at each window's arg-max.
 pub fn max_pool2d(pool: &MaxPool2d, x: Dual<4>) -> Dual<4> {
-    let Some(t) = x.t else {
-        return Dual::constant(pool.forward(x.p));
-    };
-    let [b, c, h, w] = x.p.dims();
+    let [_, _, h, w] = x.p.dims();
     let (pad_h, pad_w) = padding_pairs(
         &pool.padding,
         [h, w],
@@ -155,12 +166,13 @@ pub fn max_pool2d(pool: &MaxPool2d, x: Dual<4>) -> Dual<4> {
         .with_padding_pairs([pad_h, pad_w])
         .with_dilation(pool.dilation)
         .with_ceil_mode(pool.ceil_mode);
-    let (p, idx) = max_pool2d_with_indices(x.p, options); // idx into the flattened H·W input
-    let [_, _, ho, wo] = p.dims();
-    let t = t
-        .reshape([b, c, h * w])
-        .gather(2, idx.reshape([b, c, ho * wo]))
-        .reshape([b, c, ho, wo]);
+    let Some(t) = x.t else {
+        if matches!(pool.padding, PaddingConfig2d::Same) {
+            return Dual::constant(pool.forward(x.p));
+        }
+        return Dual::constant(kernels::max_pool2d(x.p, options));
+    };
+    let (p, t) = kernels::max_pool2d_dual(x.p, t, options);
     Dual { p, t: Some(t) }
 }
 

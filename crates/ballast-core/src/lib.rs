@@ -10,6 +10,7 @@ pub mod error;
 pub mod host_rng;
 pub mod hypergrad;
 pub mod jvp;
+pub mod kernels;
 pub mod loss;
 pub mod manifest;
 pub mod meta_loss;

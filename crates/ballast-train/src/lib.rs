@@ -16,6 +16,7 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod metrics;
+pub mod op_profile;
 pub mod perturbation;
 pub mod perturbation_report;
 pub mod plot;
