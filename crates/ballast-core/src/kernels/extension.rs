@@ -156,7 +156,7 @@ impl CpuKernels for Flex {
         if same {
             y
         } else {
-            Self::cpu_max_pool2d_gather(values, &argmax, &windows)
+            Self::cpu_max_pool2d_gather(values, &argmax)
         }
     }
 }
@@ -170,7 +170,7 @@ pub trait CpuKernelsBackward: Backend {
         weight: FloatTensor<Self>,
         grad: FloatTensor<Self>,
         options: &ConvOptions<2>,
-        want: [bool; 3],
+        wanted: conv2d::Wanted,
     ) -> [Option<FloatTensor<Self>>; 3];
 
     /// (the pooled x, each window's arg-max as a flat index into its plane).
@@ -180,11 +180,7 @@ pub trait CpuKernelsBackward: Backend {
     ) -> (FloatTensor<Self>, ArgMax);
 
     /// values at each window's arg-max.
-    fn cpu_max_pool2d_gather(
-        values: FloatTensor<Self>,
-        argmax: &ArgMax,
-        windows: &PoolWindows,
-    ) -> FloatTensor<Self>;
+    fn cpu_max_pool2d_gather(values: FloatTensor<Self>, argmax: &ArgMax) -> FloatTensor<Self>;
 
     /// d values of [`CpuKernels::cpu_max_pool2d`]: each output gradient added at its arg-max.
     fn cpu_max_pool2d_backward(grad: FloatTensor<Self>, argmax: &ArgMax) -> FloatTensor<Self>;
@@ -203,14 +199,9 @@ impl CpuKernelsBackward for Flex {
         weight: FlexTensor,
         grad: FlexTensor,
         options: &ConvOptions<2>,
-        want: [bool; 3],
+        wanted: conv2d::Wanted,
     ) -> [Option<FlexTensor>; 3] {
         let g = conv_geometry(&x, &weight, options);
-        let wanted = conv2d::Wanted {
-            x: want[0],
-            weight: want[1],
-            bias: want[2],
-        };
         let grads = conv2d::backward(&g, &f32s(&x), &f32s(&weight), &f32s(&grad), wanted);
         [
             grads.x.map(|v| flex(v, vec![g.batch, g.c_in, g.h, g.w])),
@@ -232,7 +223,7 @@ impl CpuKernelsBackward for Flex {
         (flex(y, vec![g.batch, g.channels, g.out_h, g.out_w]), argmax)
     }
 
-    fn cpu_max_pool2d_gather(values: FlexTensor, argmax: &ArgMax, _: &PoolWindows) -> FlexTensor {
+    fn cpu_max_pool2d_gather(values: FlexTensor, argmax: &ArgMax) -> FlexTensor {
         check_f32(&values, "cpu_max_pool2d");
         let g = argmax.geometry;
         assert_eq!(
@@ -264,8 +255,12 @@ impl<B: Backend + CpuKernelsBackward> Backward<B, 3> for Conv2dBackward {
         let (x_state, w_state, options) = ops.state;
         let x = cp.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let w = cp.retrieve_node_output::<B::FloatTensorPrimitive>(w_state);
-        let want = [node_x.is_some(), node_w.is_some(), node_b.is_some()];
-        let [dx, dw, db] = B::cpu_conv2d_backward(x, w, grad, &options, want);
+        let wanted = conv2d::Wanted {
+            x: node_x.is_some(),
+            weight: node_w.is_some(),
+            bias: node_b.is_some(),
+        };
+        let [dx, dw, db] = B::cpu_conv2d_backward(x, w, grad, &options, wanted);
         for (node, d) in [(node_x, dx), (node_w, dw), (node_b, db)] {
             if let (Some(node), Some(d)) = (node, d) {
                 grads.register::<B>(node.id, d);
@@ -286,8 +281,12 @@ impl<B: Backend + CpuKernelsBackward> Backward<B, 2> for Conv2dNoBiasBackward {
         let (x_state, w_state, options) = ops.state;
         let x = cp.retrieve_node_output::<B::FloatTensorPrimitive>(x_state);
         let w = cp.retrieve_node_output::<B::FloatTensorPrimitive>(w_state);
-        let want = [node_x.is_some(), node_w.is_some(), false];
-        let [dx, dw, _] = B::cpu_conv2d_backward(x, w, grad, &options, want);
+        let wanted = conv2d::Wanted {
+            x: node_x.is_some(),
+            weight: node_w.is_some(),
+            bias: false,
+        };
+        let [dx, dw, _] = B::cpu_conv2d_backward(x, w, grad, &options, wanted);
         for (node, d) in [(node_x, dx), (node_w, dw)] {
             if let (Some(node), Some(d)) = (node, d) {
                 grads.register::<B>(node.id, d);
@@ -393,7 +392,7 @@ where
                 let y = if same {
                     pooled
                 } else {
-                    B::cpu_max_pool2d_gather(values.into_primitive(), &argmax, &windows)
+                    B::cpu_max_pool2d_gather(values.into_primitive(), &argmax)
                 };
                 prep.finish(argmax, y)
             }

@@ -30,7 +30,6 @@ fn close(what: &str, got: Tensor<4>, want: Tensor<4>) -> Result<(), TestCaseErro
 }
 
 fn grads_of(
-    device: &Device,
     f: impl Fn(Tensor<4>, Tensor<4>, Tensor<1>) -> Tensor<4>,
     x: &Tensor<4>,
     w: &Tensor<4>,
@@ -42,7 +41,6 @@ fn grads_of(
     let b = b.clone().require_grad();
     let y = f(x.clone(), w.clone(), b.clone());
     let grads = (y.clone() * g.clone()).sum().backward();
-    let _ = device;
     [
         y.inner(),
         x.grad(&grads).expect("dx"),
@@ -93,7 +91,6 @@ proptest! {
         let wt = Tensor::<4>::random([c_out, c_in, kh, kw], normal, &device);
         let b = Tensor::<1>::random([c_out], normal, &device);
         let reference = module::conv2d(x.clone().inner(), wt.clone().inner(), None, options.clone());
-        let _ = &reference;
         let g = Tensor::<4>::random(reference.dims(), normal, &device);
         let with_bias = |f: fn(Tensor<4>, Tensor<4>, Option<Tensor<1>>, ConvOptions<2>) -> Tensor<4>| {
             let options = options.clone();
@@ -102,8 +99,8 @@ proptest! {
                 if bias { f(x, w, Some(b), options.clone()) } else { f(x, w, None, options.clone()) + b.mul_scalar(0.0).reshape([1, -1, 1, 1]) }
             }
         };
-        let ours = grads_of(&device, with_bias(conv2d), &x, &wt, &b, &g);
-        let burn = grads_of(&device, with_bias(module::conv2d), &x, &wt, &b, &g);
+        let ours = grads_of(with_bias(conv2d), &x, &wt, &b, &g);
+        let burn = grads_of(with_bias(module::conv2d), &x, &wt, &b, &g);
         for ((name, o), r) in ["output", "dx", "dweight", "dbias"].into_iter().zip(ours).zip(burn) {
             close(name, o, r)?;
         }
