@@ -183,13 +183,7 @@ pub fn loss_directional_derivatives(
                 mode,
                 Some(Tangents { dir: dir.grads() }),
             );
-            let z = out.logits.p.clone(); // [n, K]
-            let z_dot = out.logits.tangent(); // [n, K]
-            let (losses, dl_dz) = loss_and_logit_gradient(loss, z, batch.y.clone());
-            LossDirectional {
-                losses,
-                derivatives: (dl_dz * z_dot).sum_dim(1).squeeze_dim::<1>(1),
-            }
+            logit_directional_derivatives(loss, &out.logits, batch.y.clone())
         }
         scheme => {
             let losses = per_example(model);
@@ -203,6 +197,24 @@ pub fn loss_directional_derivatives(
                 derivatives,
             }
         }
+    }
+}
+
+/// ℓ_i [n] and d_i = ⟨∂ℓ_i/∂z_i, ż_i⟩ [n] from a dual forward's logits (z [n, K], tracked or
+/// plain, and its tangent ż [n, K] along v): the directional derivatives of the per-example
+/// losses along v, on the inner device. A tracked z keeps its graph, so the same forward can
+/// then take the step's backward (no second forward at θ).
+pub fn logit_directional_derivatives(
+    loss: &LossConfig,
+    logits: &Dual<2>,
+    y: Tensor<1, Int>,
+) -> LossDirectional {
+    let z = logits.p.clone().inner(); // [n, K]
+    let z_dot = logits.tangent(); // [n, K]
+    let (losses, dl_dz) = loss_and_logit_gradient(loss, z, y.inner());
+    LossDirectional {
+        losses,
+        derivatives: (dl_dz * z_dot).sum_dim(1).squeeze_dim::<1>(1),
     }
 }
 

@@ -86,8 +86,18 @@ impl LossHyper {
     }
 }
 
+/// What [`hyper_gradient`] produced.
+pub struct HyperGradient {
+    /// ∂L_val(θ̂(λ))/∂λ, keyed by the hyperparameters' parameter.
+    pub grads: GradientsParams,
+    /// [n, K] the batch's logits at θ from the dual forward ([`Mode::Train`]), tracked when the
+    /// student is: the real step's forward, so the step needs no second one.
+    pub logits: Tensor<2>,
+}
+
 /// ∂L_val(θ̂(λ))/∂λ for the hyperparameters of `loss`; `model` is the autodiff student at θ,
-/// `hyper` lives on the autodiff device. Returns gradients keyed by `hyper`'s parameter.
+/// `hyper` lives on the autodiff device. The dual forward at θ runs in [`Mode::Train`]
+/// (BatchNorm running statistics move once, as in the real step it stands for).
 pub fn hyper_gradient(
     model: &Classifier,
     hyper: &LossHyper,
@@ -95,7 +105,7 @@ pub fn hyper_gradient(
     val: &Batch,
     loss: &LossConfig,
     virtual_lr: f64,
-) -> GradientsParams {
+) -> HyperGradient {
     let n = batch.len() as f64;
     let lam_const: Vec<Tensor<1>> = hyper.split().into_iter().map(|t| t.detach()).collect();
     // θ̂ = θ − α ∇θ mean ℓ(θ; λ).
@@ -104,9 +114,8 @@ pub fn hyper_gradient(
         .per_example_with(logits, batch.y.clone(), &lam_const)
         .mean();
     let step = GradientsParams::from_grads(train_loss.backward(), model);
-    let plain = model.valid();
-    let look_ahead = plain
-        .clone()
+    let look_ahead = model
+        .valid()
         .map(&mut AddScaled {
             dir: &step,
             scale: -virtual_lr,
@@ -119,17 +128,15 @@ pub fn hyper_gradient(
         )
         .mean();
     let g = Direction::gradient_of(val_loss, &look_ahead);
-    // Exact logit tangents along g at θ.
-    let device = plain.devices()[0].clone();
-    let x = batch.x.clone().inner().to_device(&device);
-    let y = batch.y.clone().inner().to_device(&device);
-    let out = plain.forward_dual(
-        Dual::constant(x),
-        Mode::Probe,
+    // Exact logit tangents along g at θ, from the step's own (tracked) forward.
+    let out = model.forward_dual(
+        Dual::constant(batch.x.clone()),
+        Mode::Train,
         Some(Tangents { dir: g.grads() }),
     );
-    let z = out.logits.p.clone();
+    let z = out.logits.p.clone().inner();
     let z_dot = out.logits.tangent();
+    let y = batch.y.clone().inner();
     // Central difference along the tangent with h = 1e-2 / max|ż|, kept on the device (no
     // host read, so the browser's WebGPU backend can run it). ż = 0 gives a zero objective.
     let scale = z_dot.clone().abs().max().clamp_min(1e-30); // [1]
@@ -140,10 +147,14 @@ pub fn hyper_gradient(
     let minus = loss.per_example_with(z - u, y, &lam);
     let inv_2h = h.recip().mul_scalar(0.5).autodiff(); // [1], constant
     let objective = (plus - minus).sum() * inv_2h * (-virtual_lr / n);
-    GradientsParams::from_grads(objective.backward(), hyper)
+    HyperGradient {
+        grads: GradientsParams::from_grads(objective.backward(), hyper),
+        logits: out.logits.p,
+    }
 }
 
-/// One meta update of λ (optimiser step, then projection onto the valid range).
+/// One meta update of λ (optimiser step, then projection onto the valid range). Returns the
+/// updated λ and the batch's logits at θ (see [`HyperGradient::logits`]).
 #[allow(clippy::too_many_arguments)]
 pub fn meta_loss_update(
     model: &Classifier,
@@ -154,9 +165,13 @@ pub fn meta_loss_update(
     loss: &LossConfig,
     virtual_lr: f64,
     meta_lr: f64,
-) -> LossHyper {
-    let grads = hyper_gradient(model, &hyper, batch, val, loss, virtual_lr);
-    hyper_optim.step(meta_lr, hyper, grads).project(loss)
+) -> (LossHyper, Tensor<2>) {
+    let HyperGradient { grads, logits } =
+        hyper_gradient(model, &hyper, batch, val, loss, virtual_lr);
+    (
+        hyper_optim.step(meta_lr, hyper, grads).project(loss),
+        logits,
+    )
 }
 
 #[cfg(test)]
@@ -212,7 +227,7 @@ mod tests {
             },
         ] {
             let hyper = LossHyper::new(&loss, &ad);
-            let grads = hyper_gradient(&model, &hyper, &batch, &val, &loss, alpha);
+            let grads = hyper_gradient(&model, &hyper, &batch, &val, &loss, alpha).grads;
             let g: Vec<f64> = grads
                 .get::<1>(hyper.values.id)
                 .unwrap()

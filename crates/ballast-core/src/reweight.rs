@@ -3,7 +3,7 @@
 
 use crate::batch::Batch;
 use crate::hypergrad::{
-    DerivativeScheme, Direction, DirectionalConfig, loss_and_logit_gradient,
+    DerivativeScheme, Direction, DirectionalConfig, logit_directional_derivatives,
     loss_directional_derivatives,
 };
 use crate::jvp::{Dual, Tangents};
@@ -98,13 +98,9 @@ pub fn l2rw_step(
         Mode::Train,
         Some(Tangents { dir: dir.grads() }),
     );
-    let logits = out.logits.p; // [n, K], tracked
-    let (_, dl_dz) = loss_and_logit_gradient(loss, logits.clone().inner(), batch.y.clone().inner());
-    let d = (dl_dz * out.logits.t.expect("tangents along ∇L_val"))
-        .sum_dim(1)
-        .squeeze_dim::<1>(1);
+    let d = logit_directional_derivatives(loss, &out.logits, batch.y.clone()).derivatives;
     let weights = clip_and_normalise(d);
-    let losses = loss.per_example(logits, batch.y.clone()); // [n]
+    let losses = loss.per_example(out.logits.p, batch.y.clone()); // [n], tracked
     let grads =
         GradientsParams::from_grads((losses.clone() * weights.clone()).sum().backward(), &model);
     let model = optim.step(lr, model, grads);

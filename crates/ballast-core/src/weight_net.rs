@@ -8,7 +8,11 @@
 //! so the weighting network gets one ordinary backward of Σ_i c_i w_i(φ).
 
 use crate::batch::Batch;
-use crate::hypergrad::{Direction, DirectionalConfig, loss_directional_derivatives};
+use crate::hypergrad::{
+    DerivativeScheme, Direction, DirectionalConfig, logit_directional_derivatives,
+    loss_directional_derivatives,
+};
+use crate::jvp::{Dual, Tangents};
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode, ModelOutput};
 use crate::params::AddScaled;
@@ -63,24 +67,9 @@ pub fn meta_coefficients(
     cfg: DirectionalConfig,
 ) -> Tensor<1> {
     let n = batch.len() as f64;
-    // Virtual step direction G = ∇θ (1/n) Σ w_i ℓ_i(θ), weights held constant.
     let losses = loss.per_example(model.forward(batch.x.clone(), Mode::Probe), batch.y.clone());
-    let step_grads =
-        GradientsParams::from_grads((losses * w.detach()).sum().div_scalar(n).backward(), model);
+    let g = look_ahead_validation_gradient(model, losses, w, val, virtual_lr);
     let plain = model.valid();
-    let look_ahead = plain.clone().map(&mut AddScaled {
-        dir: &step_grads,
-        scale: -virtual_lr,
-    });
-    // g = ∇L_val(θ̂), on an autodiff copy of the look-ahead (same parameter ids).
-    let look_ahead = look_ahead.train();
-    let val_loss = LossConfig::Ce {}
-        .per_example(
-            look_ahead.forward(val.x.clone(), Mode::Probe),
-            val.y.clone(),
-        )
-        .mean();
-    let g = Direction::gradient_of(val_loss, &look_ahead);
     let device = plain.devices()[0].clone();
     let plain_batch = batch.clone().to_device(&device);
     let d =
@@ -88,10 +77,45 @@ pub fn meta_coefficients(
     d * (-virtual_lr / n)
 }
 
+/// g = ∇L_val(θ̂) at the look-ahead θ̂ = θ − α ∇θ (1/n) Σ_i w_i ℓ_i(θ), the weights `w` [n]
+/// held constant; `losses` [n] are tracked at θ by `model` (the autodiff student; their
+/// graph is consumed).
+fn look_ahead_validation_gradient(
+    model: &Classifier,
+    losses: Tensor<1>,
+    w: Tensor<1>,
+    val: &Batch,
+    virtual_lr: f64,
+) -> Direction {
+    let n = losses.dims()[0] as f64;
+    let step_grads =
+        GradientsParams::from_grads((losses * w.detach()).sum().div_scalar(n).backward(), model);
+    // An autodiff copy of the look-ahead (same parameter ids).
+    let look_ahead = model
+        .valid()
+        .map(&mut AddScaled {
+            dir: &step_grads,
+            scale: -virtual_lr,
+        })
+        .train();
+    let val_loss = LossConfig::Ce {}
+        .per_example(
+            look_ahead.forward(val.x.clone(), Mode::Probe),
+            val.y.clone(),
+        )
+        .mean();
+    Direction::gradient_of(val_loss, &look_ahead)
+}
+
 /// One learned-weighting step: meta-update the weighting network with the validation
 /// meta-gradient, then the real weighted step of the student with the updated weights
 /// (normalised to sum to 1). `states(output, losses)` builds the [n, S] network inputs from
-/// the student's plain forward at θ.
+/// the student's forward at θ (plain tensors).
+///
+/// With the exact (JVP) scheme the training batch goes through the network twice: one
+/// tracked forward at θ gives the network's inputs and the virtual step, and one tracked dual
+/// forward carries the tangents along g, gives the coefficients and takes the real step's
+/// backward (the reference runs four forwards at θ).
 #[allow(clippy::too_many_arguments)]
 pub fn learned_weight_step(
     model: Classifier,
@@ -106,22 +130,49 @@ pub fn learned_weight_step(
     meta_lr: f64,
     cfg: DirectionalConfig,
 ) -> MetaStepOutput {
-    let plain = model.valid();
-    let device = plain.devices()[0].clone();
-    let out = plain.forward_output(batch.x.clone().inner(), Mode::Probe);
-    let losses = loss.per_example(out.logits.clone(), batch.y.clone().inner());
-    let s = states(&out, &losses).detach(); // [n, S], constant input to the network
+    let n = batch.len() as f64;
+    let device = model.devices()[0].clone().inner();
+    let out = model.forward_output(batch.x.clone(), Mode::Probe); // tracked at θ
+    let plain_out = ModelOutput {
+        features: out.features.detach().inner(),
+        logits: out.logits.clone().detach().inner(),
+    };
+    let losses = loss.per_example(out.logits, batch.y.clone()); // [n], tracked
+    let plain_losses = losses.clone().detach().inner();
+    let s = states(&plain_out, &plain_losses).detach(); // [n, S], constant input to the network
     let w = net.forward(s.clone()); // [n], tracked w.r.t. φ
-    let c = meta_coefficients(&model, batch, val, loss, w.clone().inner(), lr, cfg);
+    // The meta-gradient coefficients c [n], and the real step's logits when they come with them.
+    let (c, step_logits) = if cfg.scheme == DerivativeScheme::Jvp {
+        let g = look_ahead_validation_gradient(&model, losses, w.clone().inner(), val, lr);
+        let dual = model.forward_dual(
+            Dual::constant(batch.x.clone()),
+            Mode::Train,
+            Some(Tangents { dir: g.grads() }),
+        );
+        let d = logit_directional_derivatives(loss, &dual.logits, batch.y.clone()).derivatives;
+        (d * (-lr / n), Some(dual.logits.p))
+    } else {
+        drop(losses);
+        let c = meta_coefficients(&model, batch, val, loss, w.clone().inner(), lr, cfg);
+        (c, None)
+    };
     let surrogate = (w * c.detach()).sum();
     let net_grads = GradientsParams::from_grads(surrogate.backward(), &net);
     let net = net_optim.step(meta_lr, net, net_grads);
     let w = crate::reweight::clip_and_normalise(net.valid().forward(s.inner()).to_device(&device));
-    let (model, _) = weighted_step(model, optim, batch, loss, Some(w.clone()), lr);
+    let model = match step_logits {
+        Some(logits) => {
+            let losses = loss.per_example(logits, batch.y.clone()); // [n], tracked
+            let objective = (losses * w.clone().detach()).sum();
+            let grads = GradientsParams::from_grads(objective.backward(), &model);
+            optim.step(lr, model, grads)
+        }
+        None => weighted_step(model, optim, batch, loss, Some(w.clone()), lr).0,
+    };
     MetaStepOutput {
         model,
         net,
-        losses,
+        losses: plain_losses,
         weights: w,
     }
 }
@@ -296,5 +347,108 @@ mod tests {
             "meta-gradient ‖u‖² = {u_norm2:.6e}, finite difference {fd:.6e}, relative error {rel:.2e}"
         );
         assert!(rel < 5e-3, "{u_norm2} vs {fd}");
+    }
+
+    /// The fused step (two forwards at θ) equals the reference composition (a plain forward
+    /// for the inputs, the meta-coefficients, the network's update, then `weighted_step`) on
+    /// a BatchNorm network with the teacher's internal-state inputs: student parameters,
+    /// running statistics and the network's parameters.
+    #[test]
+    fn fused_step_equals_the_composition_of_its_parts_through_batch_norm() {
+        use crate::models::Arch;
+        use crate::params::flat_values;
+        use crate::step::{OptimizerConfig, OptimizerKind};
+        let ad = Device::flex().autodiff();
+        ad.seed(9);
+        crate::host_rng::seed(9);
+        let mut cfg = ModelConfig::of(Arch::ResnetCifar);
+        cfg.depth = 8;
+        cfg.width = 0.25;
+        let input = InputSpec {
+            shape: vec![3, 8, 8],
+            num_classes: 3,
+            mean: vec![0.5; 3],
+            std: vec![0.25; 3],
+        };
+        let model = cfg.init(&input, &ad);
+        let batch = Batch::random(10, &input, &ad);
+        let val = Batch::random(6, &input, &ad);
+        let loss = LossConfig::Gce { q: 0.7 };
+        let labels = batch.y.clone().inner();
+        let features = StateFeature::INTERNAL;
+        let states = |out: &ModelOutput, losses: &Tensor<1>| {
+            teacher_state(out, losses, &labels, 0.3, &features)
+        };
+        let state_dim = states(
+            &model
+                .valid()
+                .forward_output(batch.x.clone().inner(), Mode::Probe),
+            &Tensor::zeros([batch.len()], &ad.clone().inner()),
+        )
+        .dims()[1];
+        let net = WeightNet::new(state_dim, 8, &ad);
+        let sgd = || {
+            OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                momentum: 0.9,
+                ..Default::default()
+            }
+            .init()
+        };
+        let (lr, meta_lr) = (0.1, 0.05);
+        let cfg = DirectionalConfig::default();
+        assert_eq!(cfg.scheme, DerivativeScheme::Jvp);
+
+        let fused = learned_weight_step(
+            model.clone(),
+            &mut sgd(),
+            net.clone(),
+            &mut sgd(),
+            &batch,
+            &val,
+            &loss,
+            states,
+            lr,
+            meta_lr,
+            cfg,
+        );
+
+        let out = model
+            .valid()
+            .forward_output(batch.x.clone().inner(), Mode::Probe);
+        let losses = loss.per_example(out.logits.clone(), batch.y.clone().inner());
+        let s = states(&out, &losses);
+        let w = net.forward(s.clone());
+        let c = meta_coefficients(&model, &batch, &val, &loss, w.clone().inner(), lr, cfg);
+        let net_grads = GradientsParams::from_grads((w * c).sum().backward(), &net);
+        let net = sgd().step(meta_lr, net, net_grads);
+        let weights = crate::reweight::clip_and_normalise(net.valid().forward(s));
+        let (model, _) = weighted_step(model, &mut sgd(), &batch, &loss, Some(weights), lr);
+
+        let close = |name: &str, a: Vec<f32>, b: Vec<f32>| {
+            assert_eq!(a.len(), b.len(), "{name}");
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            let worst = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            println!("{name}: worst difference {worst:.2e} (scale {scale:.2e})");
+            assert!(worst <= 1e-5 * scale, "{name}: {worst} (scale {scale})");
+        };
+        close(
+            "student",
+            flat_values(&fused.model.valid()),
+            flat_values(&model.valid()),
+        );
+        close(
+            "weighting network",
+            flat_values(&fused.net.valid()),
+            flat_values(&net.valid()),
+        );
+        close(
+            "losses",
+            fused.losses.try_into_vec_as::<f32>().unwrap(),
+            losses.try_into_vec_as::<f32>().unwrap(),
+        );
     }
 }

@@ -62,9 +62,10 @@ impl MethodStep for MetaLoss {
         ctx: &StepContext,
     ) -> Result<StepOutput, CoreError> {
         let mut hyper = self.hyper.take();
-        if ctx.step % self.meta_every == 0 {
+        // The step's logits at θ [B, K]: the meta update's dual forward when there is one.
+        let logits = if ctx.step % self.meta_every == 0 {
             let val = ctx.validation_batch(Self::INFO.name)?;
-            hyper = meta_loss_update(
+            let (updated, logits) = meta_loss_update(
                 &model,
                 hyper,
                 &mut self.hyper.optim,
@@ -74,8 +75,11 @@ impl MethodStep for MetaLoss {
                 ctx.lr,
                 self.meta_lr,
             );
-        }
-        let logits = model.forward(batch.x.clone(), Mode::Train); // [B, K]
+            hyper = updated;
+            logits
+        } else {
+            model.forward(batch.x.clone(), Mode::Train)
+        };
         let losses = hyper.per_example(&self.loss, logits, batch.y.clone()); // [B]
         let grads = GradientsParams::from_grads(losses.clone().mean().backward(), &model);
         let model = optim.step(ctx.lr, model, grads);
