@@ -53,6 +53,9 @@ head = "| workload | " + " | ".join(
 print(head)
 print("|" + "---|" * (1 + 3 * len(threads)))
 for label, model, workload in ROWS:
+    if not list(folder.glob(f"ballast-{model}-*-r*.json")):
+        print(f"| {label} | " + " | ".join(["not run"] * 3 * len(threads)) + " |")
+        continue
     cells = []
     for t in threads:
         b, p = ballast(model, workload, t), torch(model, workload, t)

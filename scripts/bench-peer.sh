@@ -7,6 +7,7 @@
 #   scripts/bench-peer.sh                 # threads 1 and 2, 3 rounds, 20 timed steps (5 for PreActResNet-18)
 #   THREADS="2" STEPS=5 ROUNDS=1 scripts/bench-peer.sh
 #   PROFILE_OPS=0 scripts/bench-peer.sh   # without the per-operation profile of LeNet's step
+#   BIG_ROUNDS=0 scripts/bench-peer.sh    # without PreActResNet-18 (its row says "not run")
 #
 # Sets up its PyTorch in target/bench-peer/venv from PyPI on first use (torch==2.15.0, ~5 GB with the
 # CUDA libraries PyPI's wheel depends on; only the CPU is used). Results: target/bench-peer/*.json.

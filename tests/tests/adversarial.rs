@@ -178,6 +178,50 @@ fn adversarial_training_keeps_the_best_model_and_attacks_report_every_knob() {
     assert!(log.contains("checkpoint_sha256"), "{log}");
     assert!(log.contains("0.0313725"), "{log}");
 
+    // Without --attack: AutoAttack's standard suite, in sequence (small budgets here).
+    let aa_path = tmp.path().join("aa.json");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "attack",
+            run.to_str().unwrap(),
+            &data,
+            "--eps",
+            "0.3",
+            "--apgd-steps",
+            "3",
+            "--square-queries",
+            "30",
+            "--examples",
+            "30",
+            "--out",
+            aa_path.to_str().unwrap(),
+        ],
+    );
+    let aa = read_json(&aa_path);
+    assert_eq!(aa["spec"]["schedule"], "sequence", "{aa}");
+    let r = &aa["results"][0];
+    let per_attack = r["per_attack"].as_array().unwrap();
+    let kinds: Vec<&str> = per_attack
+        .iter()
+        .map(|a| a["attack"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["apgd-ce", "apgd-t", "fab-t", "square"]);
+    assert_eq!(per_attack[3]["attack"]["steps"], 30);
+    let running: Vec<f64> = per_attack
+        .iter()
+        .map(|a| a["robust_accuracy"].as_f64().unwrap())
+        .collect();
+    assert!(running.windows(2).all(|w| w[1] <= w[0]), "{running:?}");
+    let worst = r["worst_case_accuracy"].as_f64().unwrap();
+    assert_eq!(running[3], worst);
+    let broke: u64 = per_attack
+        .iter()
+        .map(|a| a["only_this_attack_broke"].as_u64().unwrap())
+        .sum();
+    let clean = r["clean_accuracy"].as_f64().unwrap();
+    assert!(((clean - worst) * 30.0 - broke as f64).abs() < 1e-9, "{r}");
+
     // Bad requests are errors that say what is wrong.
     for (args, needle) in [
         (vec!["--attack", "nope"], "nope"),
@@ -185,6 +229,7 @@ fn adversarial_training_keeps_the_best_model_and_attacks_report_every_knob() {
         (vec!["--attack", "pgd", "--norm", "l3"], "l3"),
         (vec!["--attack", "pgd", "--split", "val2"], "val2"),
         (vec!["--attack", "pgd", "--restarts", "0"], "restarts"),
+        (vec!["--attack", "square", "--norm", "l2"], "linf"),
     ] {
         let mut all = vec!["attack", run.to_str().unwrap(), data.as_str()];
         all.extend(args);

@@ -95,8 +95,9 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Robust accuracy of a checkpoint under attacks, e.g.
-    /// `ballast attack runs/pgd-at --attack pgd,aa-lite --eps 0.3 --steps 40 --restarts 5`.
+    /// Robust accuracy of a checkpoint under attacks: AutoAttack's standard suite by default
+    /// (`ballast attack runs/pgd-at --eps 0.3`), or those named, e.g.
+    /// `--attack pgd,aa-lite --steps 40 --restarts 5`.
     /// Writes a JSON report with every knob; several --eps values add a curve.
     Attack {
         /// A run directory, or a checkpoint directory / model.bpk inside one.
@@ -303,9 +304,12 @@ fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
 
 #[derive(Args, Clone)]
 struct AttackArgs {
-    /// Attacks, comma-separated or repeated: fgsm, pgd, apgd-ce, apgd-dlr, aa-lite
-    /// (= apgd-ce,apgd-dlr), latent (PGD in a learned perturbation set: --cvae, ε in latent
-    /// units).
+    /// Attacks, comma-separated or repeated: aa-standard (AutoAttack's standard suite, run in
+    /// sequence: apgd-ce, apgd-t, fab-t, square; the default of `ballast attack`), fgsm, pgd,
+    /// apgd-ce, apgd-dlr, apgd-t, fab-t, square, aa-lite (= apgd-ce,apgd-dlr), latent (PGD in a
+    /// learned perturbation set: --cvae, ε in latent units). With aa-standard every attack
+    /// named runs in sequence, each on the examples the earlier ones left robust; otherwise
+    /// each runs on every clean-correct example.
     #[arg(long, value_delimiter = ',')]
     attack: Vec<String>,
     /// The CVAE run (`method = "cvae"`) of --attack latent [default: the run's
@@ -343,6 +347,9 @@ struct AttackArgs {
     /// APGD restarts.
     #[arg(long, default_value_t = 1)]
     apgd_restarts: usize,
+    /// Square's queries per example.
+    #[arg(long, default_value_t = ballast_train::attack_report::AA_SQUARE_QUERIES)]
+    square_queries: usize,
     /// PGD from the clean input instead of a random point of the ball.
     #[arg(long)]
     no_random_start: bool,
@@ -372,22 +379,41 @@ struct AttackArgs {
 }
 
 impl AttackArgs {
-    fn spec(&self) -> Result<ballast_train::attack_report::AttackSpec> {
-        use ballast_core::attack::AttackKind;
+    /// What to run; with no --attack, `default` (e.g. aa-standard for `ballast attack`).
+    fn spec(&self, default: &[&str]) -> Result<ballast_train::attack_report::AttackSpec> {
+        use ballast_core::attack::{AttackKind, Schedule};
+        use ballast_train::attack_report::AA_STANDARD;
+        let named: Vec<&str> = if self.attack.is_empty() {
+            default.to_vec()
+        } else {
+            self.attack.iter().map(|a| a.trim()).collect()
+        };
         let mut attacks = Vec::new();
-        for a in &self.attack {
-            match a.trim() {
+        let mut schedule = Schedule::Independent;
+        for a in named {
+            match a {
                 "aa-lite" => attacks.extend([AttackKind::ApgdCe, AttackKind::ApgdDlr]),
+                "aa-standard" => {
+                    attacks.extend(AA_STANDARD);
+                    schedule = Schedule::Sequence;
+                }
                 other => attacks.push(other.parse::<AttackKind>().map_err(anyhow::Error::msg)?),
             }
         }
-        attacks.dedup();
+        let mut seen = Vec::new();
+        attacks.retain(|a| {
+            let new = !seen.contains(a);
+            seen.push(*a);
+            new
+        });
         let mut eps = self.radii()?;
         if eps.is_empty() {
             eps.push(0.3);
         }
         Ok(ballast_train::attack_report::AttackSpec {
             attacks,
+            schedule,
+            square_queries: self.square_queries,
             norm: self.norm.parse().map_err(anyhow::Error::msg)?,
             eps,
             steps: self.steps,
@@ -878,7 +904,7 @@ fn dataset_name(d: FetchArg) -> &'static str {
 }
 
 fn attack_command(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
-    let spec = args.spec()?;
+    let spec = args.spec(&["aa-standard"])?;
     let device = common.backend()?.device()?;
     let (run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
     let report = ballast_train::attack_report::attack_report(

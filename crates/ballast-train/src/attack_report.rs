@@ -10,7 +10,7 @@ use crate::perturbation::load_cvae;
 use crate::plot::{Curve, line_plot};
 use crate::robust_eval::{RobustResult, evaluate_robust, first_positions};
 use ballast_core::Classifier;
-use ballast_core::attack::{AttackConfig, AttackKind, Norm};
+use ballast_core::attack::{AttackConfig, AttackKind, Norm, Schedule};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,10 @@ pub enum Split {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttackSpec {
     pub attacks: Vec<AttackKind>,
+    /// Independent runs, or a sequence (`aa-standard`: each attack on the examples every
+    /// earlier one left robust).
+    #[serde(default = "independent")]
+    pub schedule: Schedule,
     pub norm: Norm,
     pub eps: Vec<f64>,
     /// PGD steps (FGSM: 1).
@@ -38,8 +42,11 @@ pub struct AttackSpec {
     pub step_size: Option<f64>,
     /// PGD restarts.
     pub restarts: usize,
-    /// APGD restarts (AutoAttack's standard APGD-CE runs once).
+    /// APGD restarts (AutoAttack's standard APGD-CE runs once); APGD-T runs once per target.
     pub apgd_restarts: usize,
+    /// Square's queries per example (AutoAttack: 5 000).
+    #[serde(default = "square_queries")]
+    pub square_queries: usize,
     pub random_start: bool,
     pub early_stop: bool,
     pub split: Split,
@@ -51,6 +58,27 @@ pub struct AttackSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvae: Option<PathBuf>,
 }
+
+fn independent() -> Schedule {
+    Schedule::Independent
+}
+
+fn square_queries() -> usize {
+    AA_SQUARE_QUERIES
+}
+
+/// AutoAttack's standard suite (Croce & Hein 2020), run as a sequence: APGD-CE, APGD-T (9
+/// targets), FAB-T (9 targets), each 100 iterations, then Square.
+pub const AA_STANDARD: [AttackKind; 4] = [
+    AttackKind::ApgdCe,
+    AttackKind::ApgdT,
+    AttackKind::FabT,
+    AttackKind::Square,
+];
+/// AutoAttack's iterations per APGD / FAB run.
+pub const AA_ITERATIONS: usize = 100;
+/// AutoAttack's Square budget.
+pub const AA_SQUARE_QUERIES: usize = 5_000;
 
 impl AttackSpec {
     /// The attack configs at radius `eps`.
@@ -69,9 +97,11 @@ impl AttackSpec {
                     early_stop: self.early_stop,
                     ..AttackConfig::pgd(self.norm, eps, self.steps, self.restarts)
                 },
-                AttackKind::ApgdCe | AttackKind::ApgdDlr => {
+                AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::ApgdT => {
                     AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.apgd_restarts)
                 }
+                AttackKind::FabT => AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, 1),
+                AttackKind::Square => AttackConfig::square(self.norm, eps, self.square_queries),
                 // ℓ2 in the standardised latent space whatever --norm says; ε in latent units.
                 AttackKind::Latent => AttackConfig {
                     step_size: self.step_size,
@@ -84,13 +114,20 @@ impl AttackSpec {
 
     pub fn validate(&self, num_classes: usize) -> Result<()> {
         if self.attacks.is_empty() {
-            bail!("name at least one attack (--attack pgd, fgsm, apgd-ce, apgd-dlr or aa-lite)");
+            bail!(
+                "name at least one attack (--attack aa-standard, pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square or aa-lite)"
+            );
         }
         if self.eps.is_empty() {
             bail!("give at least one radius with --eps");
         }
         if self.attacks.contains(&AttackKind::ApgdDlr) && num_classes < 3 {
             bail!("apgd-dlr needs at least 3 classes; this model has {num_classes}");
+        }
+        if self.attacks.contains(&AttackKind::ApgdT) && num_classes < 4 {
+            bail!(
+                "apgd-t (its targeted DLR loss) needs at least 4 classes; this model has {num_classes}"
+            );
         }
         for &e in &self.eps {
             for cfg in self.configs(e) {
@@ -200,6 +237,7 @@ pub fn attack_report(
             set,
             &positions,
             &attacks,
+            spec.schedule,
             spec.batch_size,
             spec.seed,
             device,

@@ -15,7 +15,7 @@ use crate::robust_eval::{evaluate_robust, first_positions};
 use crate::run_dir::load_run_model;
 use crate::trainer::{EvalAt, RunContext, RunTiming, SettleAt, StepAt, StepLoss, Task};
 use crate::weights::WeightLog;
-use ballast_core::attack::AttackConfig;
+use ballast_core::attack::{AttackConfig, Schedule};
 use ballast_core::method::{
     EpochCheck, EpochVerdict, MethodSetup, MethodState, StepContext, TrainedRuns, Trains,
 };
@@ -326,6 +326,7 @@ impl Task for ClassifierTask {
                     d,
                     &first_positions(d.len(), limit),
                     std::slice::from_ref(attack),
+                    Schedule::Independent,
                     cfg.budget.batch_size,
                     cfg.seed ^ 0xE7A1,
                     &dev,

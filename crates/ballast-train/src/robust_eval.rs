@@ -1,11 +1,12 @@
 //! Robust accuracy of a model on a dataset under a list of attacks: clean accuracy, the
 //! accuracy under each attack and the per-example worst case over all of them. The model runs
 //! in inference mode; only clean-correct examples are attacked (the others count as errors
-//! under every attack).
+//! under every attack). Attacks run independently, or as a sequence (AutoAttack's way: each
+//! attack on the examples every earlier one left robust).
 
 use crate::data::batch_of;
 use ballast_core::Classifier;
-use ballast_core::attack::{AttackConfig, AttackKind, batch_robustness};
+use ballast_core::attack::{AttackConfig, AttackKind, Schedule, batch_robustness_with};
 use ballast_core::perturbation::PerturbationSet;
 use ballast_data::Dataset;
 use burn::prelude::*;
@@ -19,12 +20,18 @@ pub struct AttackAccuracy {
     /// The step size the attack used (PGD / FGSM: `step_size` or its default); APGD adapts
     /// its own from 2ε, recorded as None.
     pub effective_step_size: Option<f64>,
+    /// Independent runs: accuracy under this attack alone. A sequence: under this attack and
+    /// every earlier one (AutoAttack's running figure).
     pub robust_accuracy: f64,
+    /// Examples this attack broke that no other attack broke (independent), or that every
+    /// earlier attack had left robust (a sequence).
+    pub only_this_attack_broke: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RobustResult {
     pub examples: usize,
+    pub schedule: Schedule,
     pub clean_accuracy: f64,
     pub per_attack: Vec<AttackAccuracy>,
     /// Correct under every attack (and clean).
@@ -40,6 +47,7 @@ pub fn evaluate_robust(
     data: &Dataset,
     positions: &[usize],
     attacks: &[AttackConfig],
+    schedule: Schedule,
     batch_size: usize,
     seed: u64,
     device: &Device,
@@ -48,12 +56,14 @@ pub fn evaluate_robust(
     let n = positions.len();
     let mut clean = 0usize;
     let mut per_attack = vec![0usize; attacks.len()];
+    let mut only = vec![0usize; attacks.len()];
     let mut worst = 0usize;
     for (b, chunk) in positions.chunks(batch_size.max(1)).enumerate() {
-        let r = batch_robustness(
+        let r = batch_robustness_with(
             model,
             &batch_of(data, chunk, device),
             attacks,
+            schedule,
             seed,
             b,
             cvae,
@@ -62,16 +72,20 @@ pub fn evaluate_robust(
         for (total, k) in per_attack.iter_mut().zip(&r.per_attack) {
             *total += k;
         }
+        for (total, k) in only.iter_mut().zip(&r.only) {
+            *total += k;
+        }
         worst += r.worst;
     }
     let frac = |k: usize| k as f64 / n.max(1) as f64;
     RobustResult {
         examples: n,
+        schedule,
         clean_accuracy: frac(clean),
         per_attack: attacks
             .iter()
-            .zip(&per_attack)
-            .map(|(cfg, &k)| AttackAccuracy {
+            .zip(per_attack.iter().zip(&only))
+            .map(|(cfg, (&k, &only))| AttackAccuracy {
                 attack: cfg.clone(),
                 name: cfg.describe(),
                 effective_step_size: matches!(
@@ -80,6 +94,7 @@ pub fn evaluate_robust(
                 )
                 .then(|| cfg.alpha()),
                 robust_accuracy: frac(k),
+                only_this_attack_broke: only,
             })
             .collect(),
         worst_case_accuracy: if attacks.is_empty() {

@@ -8,14 +8,20 @@
 //! Random starts draw from the device RNG: seed the device first for reproducible attacks.
 
 mod apgd;
+mod apgd_t;
+mod fab;
 mod objective;
 mod pgd;
 mod robustness;
+mod square;
 
 pub use apgd::apgd;
-pub use objective::{Objective, dlr_loss};
+pub use apgd_t::{APGD_T_TARGETS, apgd_targeted};
+pub use fab::{FAB_T_TARGETS, fab_minimal, fab_targeted, project_onto_hyperplane};
+pub use objective::{Objective, dlr_loss, dlr_targeted_loss, margin};
 pub use pgd::{pgd, pgd_from};
-pub use robustness::{BatchRobustness, batch_robustness};
+pub use robustness::{BatchRobustness, Schedule, batch_robustness, batch_robustness_with};
+pub use square::{SQUARE_P_INIT, square, window_fraction, window_side};
 
 use crate::error::CoreError;
 use crate::models::{Classifier, Mode};
@@ -66,6 +72,14 @@ pub enum AttackKind {
     ApgdCe,
     /// APGD on the difference-of-logits-ratio loss (needs at least 3 classes).
     ApgdDlr,
+    /// APGD on the targeted DLR loss, once for each of the 9 highest wrong classes (needs at
+    /// least 4 classes): AutoAttack's APGD-T.
+    ApgdT,
+    /// FAB-T: minimal-distortion boundary attack towards each of the 9 highest wrong classes;
+    /// an example counts as broken when the closest point found lies within ε.
+    FabT,
+    /// Square: gradient-free random search, `steps` queries per example (ℓ∞).
+    Square,
     /// PGD in the standardised latent space of a learned perturbation set (ℓ2 ball of radius
     /// ε in u; needs a CVAE: [`attack_with`]).
     Latent,
@@ -78,6 +92,9 @@ impl AttackKind {
             AttackKind::Pgd => "pgd",
             AttackKind::ApgdCe => "apgd-ce",
             AttackKind::ApgdDlr => "apgd-dlr",
+            AttackKind::ApgdT => "apgd-t",
+            AttackKind::FabT => "fab-t",
+            AttackKind::Square => "square",
             AttackKind::Latent => "latent",
         }
     }
@@ -91,9 +108,12 @@ impl std::str::FromStr for AttackKind {
             "pgd" => Ok(AttackKind::Pgd),
             "apgd-ce" | "apgd" => Ok(AttackKind::ApgdCe),
             "apgd-dlr" => Ok(AttackKind::ApgdDlr),
+            "apgd-t" => Ok(AttackKind::ApgdT),
+            "fab-t" => Ok(AttackKind::FabT),
+            "square" => Ok(AttackKind::Square),
             "latent" => Ok(AttackKind::Latent),
             other => Err(CoreError::Config(format!(
-                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce, apgd-dlr or latent"
+                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, square or latent"
             ))),
         }
     }
@@ -107,7 +127,8 @@ pub struct AttackConfig {
     pub norm: Norm,
     /// Radius of the threat model, in [0, 1] pixel units.
     pub eps: f64,
-    /// Gradient steps (FGSM: 1; APGD's default budget is 100).
+    /// Gradient steps (FGSM: 1; APGD's default budget is 100, per target for APGD-T); Square:
+    /// queries per example after the initial one (AutoAttack: 5 000).
     pub steps: usize,
     /// PGD / FGSM step size α; `None`: ε for FGSM, 2.5·ε/steps for PGD (Madry et al.'s rule,
     /// ε/4 at 10 steps as in Rice et al.). APGD adapts its own, starting at 2ε.
@@ -153,6 +174,16 @@ impl AttackConfig {
         }
     }
 
+    /// Square with `queries` queries per example (no random start or restarts of its own: its
+    /// search is random throughout).
+    pub fn square(norm: Norm, eps: f64, queries: usize) -> Self {
+        Self {
+            kind: AttackKind::Square,
+            random_start: false,
+            ..Self::pgd(norm, eps, queries, 1)
+        }
+    }
+
     /// The latent attack of a learned perturbation set: ε and α in standardised latent units,
     /// a random start in the ball and the reference's early stop.
     pub fn latent(eps: f64, steps: usize, restarts: usize) -> Self {
@@ -192,6 +223,11 @@ impl AttackConfig {
                     "attack step size must be positive, got {a}"
                 )));
             }
+        }
+        if self.kind == AttackKind::Square && self.norm != Norm::Linf {
+            return Err(CoreError::config(
+                "the square attack is implemented for linf only so far",
+            ));
         }
         if self.kind == AttackKind::Latent && self.norm != Norm::L2 {
             return Err(CoreError::config(
@@ -252,6 +288,18 @@ pub fn attack_with(
         AttackKind::ApgdDlr => {
             let dlr = objective.as_dlr().expect("APGD-DLR needs labels");
             apgd(model, x, &dlr, cfg, mode)
+        }
+        AttackKind::ApgdT => {
+            let y = objective.labels().expect("APGD-T needs labels").clone();
+            apgd_targeted(model, x, y, None, cfg, mode)
+        }
+        AttackKind::FabT => {
+            let y = objective.labels().expect("FAB-T needs labels").clone();
+            fab_targeted(model, x, y, cfg, mode)
+        }
+        AttackKind::Square => {
+            let y = objective.labels().expect("Square needs labels").clone();
+            square(model, x, y, cfg, mode)
         }
         AttackKind::Latent => {
             let cvae = cvae.expect("the latent attack needs a CVAE (a learned perturbation set)");
@@ -358,3 +406,49 @@ pub(crate) fn score(
 
 #[cfg(test)]
 mod tests;
+
+/// Indices of the true flags, as the i32 row indices `select` takes.
+pub(crate) fn rows_where(flags: &[bool]) -> Vec<i32> {
+    (0..flags.len() as i32)
+        .filter(|&i| flags[i as usize])
+        .collect()
+}
+
+/// `full` [B, D] with row `rows[j]` replaced by row j of `values` [n, D] wherever `take[j]`
+/// (rows distinct; the others keep their values).
+pub(crate) fn put_rows(
+    full: Tensor<2>,
+    rows: &[i32],
+    values: Tensor<2>,
+    take: &[bool],
+) -> Tensor<2> {
+    if !take.iter().any(|&t| t) {
+        return full;
+    }
+    let device = full.device();
+    let [b, d] = full.dims();
+    let idx = Tensor::<1, Int>::from_data(TensorData::new(rows.to_vec(), [rows.len()]), &device);
+    // Scatter the values and the take-flags into [B, D] / [B] (rows are distinct, so adding
+    // into zeros places them).
+    let placed = Tensor::<2>::zeros([b, d], &device).select_assign(
+        0,
+        idx.clone(),
+        values,
+        burn::tensor::IndexingUpdateOp::Add,
+    );
+    let flags: Vec<f32> = take.iter().map(|&t| t as i32 as f32).collect();
+    let chosen = Tensor::<1>::zeros([b], &device)
+        .select_assign(
+            0,
+            idx,
+            Tensor::from_data(TensorData::new(flags, [take.len()]), &device),
+            burn::tensor::IndexingUpdateOp::Add,
+        )
+        .greater_elem(0.5)
+        .unsqueeze_dim::<2>(1)
+        .expand([b, d]);
+    full.mask_where(chosen, placed)
+}
+
+#[cfg(test)]
+mod autoattack_tests;

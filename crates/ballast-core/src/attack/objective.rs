@@ -11,6 +11,16 @@ pub enum Objective {
     CrossEntropy(Tensor<1, Int>),
     /// Croce & Hein's difference of logits ratio with the true labels [B].
     Dlr(Tensor<1, Int>),
+    /// The targeted DLR loss of APGD-T: true labels `y` [B], target classes `target` [B].
+    DlrTargeted {
+        y: Tensor<1, Int>,
+        target: Tensor<1, Int>,
+    },
+    /// z_target − z_y: positive once the target class beats the true one (FAB-T's boundary).
+    LogitGap {
+        y: Tensor<1, Int>,
+        target: Tensor<1, Int>,
+    },
     /// Mixup: lam·CE(y_a) + (1 − lam)·CE(y_b).
     Mixup {
         a: Tensor<1, Int>,
@@ -28,6 +38,15 @@ impl Objective {
         match self {
             Objective::CrossEntropy(y) => cross_entropy(logits, y.clone().to_device(&device)),
             Objective::Dlr(y) => dlr_loss(logits, y.clone().to_device(&device)),
+            Objective::DlrTargeted { y, target } => dlr_targeted_loss(
+                logits,
+                y.clone().to_device(&device),
+                target.clone().to_device(&device),
+            ),
+            Objective::LogitGap { y, target } => {
+                logit_of(logits.clone(), target.clone().to_device(&device))
+                    - logit_of(logits, y.clone().to_device(&device))
+            }
             Objective::Mixup { a, b, lam } => {
                 cross_entropy(logits.clone(), a.clone().to_device(&device)) * *lam
                     + cross_entropy(logits, b.clone().to_device(&device)) * (1.0 - lam)
@@ -45,7 +64,10 @@ impl Objective {
     /// The labels an example is misclassified against, if the objective has labels.
     pub fn labels(&self) -> Option<&Tensor<1, Int>> {
         match self {
-            Objective::CrossEntropy(y) | Objective::Dlr(y) => Some(y),
+            Objective::CrossEntropy(y)
+            | Objective::Dlr(y)
+            | Objective::DlrTargeted { y, target: _ }
+            | Objective::LogitGap { y, target: _ } => Some(y),
             _ => None,
         }
     }
@@ -90,4 +112,47 @@ pub fn dlr_loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let mask = labels.one_hot::<2>(k).bool().to_device(&logits.device());
     let others = logits.mask_fill(mask, -1e9).max_dim(1).squeeze_dim::<1>(1);
     (z_y - others).neg() / (top1 - top3 + 1e-12)
+}
+
+/// The class logit z_c of every row: [B, K], [B] -> [B].
+fn logit_of(logits: Tensor<2>, class: Tensor<1, Int>) -> Tensor<1> {
+    logits.gather(1, class.unsqueeze_dim(1)).squeeze_dim::<1>(1)
+}
+
+/// Targeted DLR(z, y, t) = −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12), z sorted
+/// decreasingly: [B, K] (K ≥ 4), [B], [B] -> [B]. Ascending it pushes the target class t above
+/// the true class y; invariant to shifting and scaling the logits.
+pub fn dlr_targeted_loss(
+    logits: Tensor<2>,
+    labels: Tensor<1, Int>,
+    target: Tensor<1, Int>,
+) -> Tensor<1> {
+    let [_, k] = logits.dims();
+    assert!(
+        k >= 4,
+        "the targeted DLR loss needs at least 4 classes, got {k}"
+    );
+    let sorted = logits.clone().sort_descending(1); // [B, K]
+    let top = |i: usize| sorted.clone().narrow(1, i, 1).squeeze_dim::<1>(1);
+    let scale = top(0) - (top(2) + top(3)) * 0.5 + 1e-12;
+    let z_y = logit_of(logits.clone(), labels);
+    let z_t = logit_of(logits, target);
+    (z_y - z_t).neg() / scale
+}
+
+/// The margin z_y − max_{j≠y} z_j of the true class (negative = misclassified): the loss
+/// Square minimises. [B, K], [B] -> [B].
+pub fn margin(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let [_, k] = logits.dims();
+    let mask = labels
+        .clone()
+        .one_hot::<2>(k)
+        .bool()
+        .to_device(&logits.device());
+    let z_y = logit_of(logits.clone(), labels);
+    let others = logits
+        .mask_fill(mask, f32::NEG_INFINITY)
+        .max_dim(1)
+        .squeeze_dim::<1>(1);
+    z_y - others
 }

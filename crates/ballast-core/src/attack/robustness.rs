@@ -1,6 +1,10 @@
-//! Robust accuracy of one batch: clean predictions, then each attack on the clean-correct
+//! Robust accuracy of one batch: clean predictions, then the attacks on the clean-correct
 //! examples, and the per-example worst case over the attacks. Robust evaluation (native
 //! reports, the per-epoch evaluation, fgsm-rs's check) sums it over batches.
+//!
+//! Attacks run either independently (each on every clean-correct example: per-attack
+//! accuracies, and the examples only one attack broke) or as a sequence (AutoAttack's way:
+//! each attack only on the examples every earlier one left robust, so the batch shrinks).
 
 use super::{AttackConfig, Objective, attack_with};
 use crate::batch::Batch;
@@ -8,23 +12,60 @@ use crate::models::{Classifier, Mode};
 use crate::perturbation::PerturbationSet;
 use burn::prelude::*;
 
-/// Correct predictions on one batch, clean and under each attack (and under all of them).
+/// How a list of attacks is run on a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Every attack on every clean-correct example.
+    Independent,
+    /// Each attack on the examples every earlier attack left correctly classified.
+    Sequence,
+}
+
+/// Correct predictions on one batch, clean and under the attacks.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BatchRobustness {
     pub examples: usize,
     pub clean: usize,
+    /// Correct under each attack: alone ([`Schedule::Independent`]), or under it and every
+    /// earlier one ([`Schedule::Sequence`]).
     pub per_attack: Vec<usize>,
+    /// Examples each attack broke that no other attack broke (independent), or that every
+    /// earlier attack had left robust (sequence).
+    pub only: Vec<usize>,
+    /// Correct under every attack (and clean).
     pub worst: usize,
 }
 
 /// Correct predictions of `model` (plain, inference mode) on `batch` (plain): clean, then
-/// under each attack run on the clean-correct examples only (the others count as errors
-/// under every attack). Attack `a` draws its random start from the device RNG seeded with
-/// `seed` and `batch_index · attacks + a`, so a report is reproducible.
+/// under each attack run independently on the clean-correct examples only (the others count
+/// as errors under every attack). Attack `a` draws its randomness from the host generator
+/// seeded with `seed` and `batch_index · attacks + a`, so a report is reproducible.
 pub fn batch_robustness(
     model: &Classifier,
     batch: &Batch,
     attacks: &[AttackConfig],
+    seed: u64,
+    batch_index: usize,
+    cvae: Option<&PerturbationSet>,
+) -> BatchRobustness {
+    batch_robustness_with(
+        model,
+        batch,
+        attacks,
+        Schedule::Independent,
+        seed,
+        batch_index,
+        cvae,
+    )
+}
+
+/// [`batch_robustness`] with the attacks run on `schedule`.
+pub fn batch_robustness_with(
+    model: &Classifier,
+    batch: &Batch,
+    attacks: &[AttackConfig],
+    schedule: Schedule,
     seed: u64,
     batch_index: usize,
     cvae: Option<&PerturbationSet>,
@@ -38,34 +79,53 @@ pub fn batch_robustness(
             .expect("bool data")
     };
     let ok = correct_mask(batch.x.clone(), &batch.y);
-    let correct: Vec<i32> = (0..ok.len() as i32).filter(|&i| ok[i as usize]).collect();
+    let n = ok.len();
     let mut result = BatchRobustness {
         examples: batch.len(),
-        clean: correct.len(),
+        clean: ok.iter().filter(|k| **k).count(),
         per_attack: vec![0; attacks.len()],
+        only: vec![0; attacks.len()],
         worst: 0,
     };
-    if correct.is_empty() {
-        return result;
-    }
-    let idx =
-        Tensor::<1, Int>::from_data(TensorData::new(correct.clone(), [correct.len()]), &device);
-    let x = batch.x.clone().select(0, idx.clone());
-    let y = batch.y.clone().select(0, idx);
-    let objective = Objective::CrossEntropy(y.clone());
-    let mut robust_all = vec![true; correct.len()];
+    // robust[i]: example i is clean-correct and no attack run so far broke it;
+    // broken[i][a]: attack a broke example i.
+    let mut robust = ok.clone();
+    let mut broken = vec![vec![false; attacks.len()]; n];
     for (a, cfg) in attacks.iter().enumerate() {
-        crate::host_rng::seed(
-            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add((batch_index * attacks.len() + a) as u64),
-        );
-        let adv = attack_with(model, x.clone(), &objective, cfg, Mode::Eval, cvae);
-        let ok = correct_mask(adv, &y);
-        result.per_attack[a] += ok.iter().filter(|k| **k).count();
-        for (r, k) in robust_all.iter_mut().zip(&ok) {
-            *r &= *k;
+        let attacked = match schedule {
+            Schedule::Independent => &ok,
+            Schedule::Sequence => &robust,
+        };
+        let rows = super::rows_where(attacked);
+        if !rows.is_empty() {
+            crate::host_rng::seed(
+                seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .wrapping_add((batch_index * attacks.len() + a) as u64),
+            );
+            let idx =
+                Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
+            let x = batch.x.clone().select(0, idx.clone());
+            let y = batch.y.clone().select(0, idx);
+            let objective = Objective::CrossEntropy(y.clone());
+            let adv = attack_with(model, x, &objective, cfg, Mode::Eval, cvae);
+            for (&r, still) in rows.iter().zip(correct_mask(adv, &y)) {
+                if !still {
+                    broken[r as usize][a] = true;
+                    robust[r as usize] = false;
+                }
+            }
+        }
+        result.per_attack[a] = match schedule {
+            Schedule::Independent => (0..n).filter(|&i| ok[i] && !broken[i][a]).count(),
+            Schedule::Sequence => robust.iter().filter(|k| **k).count(),
+        };
+    }
+    for flags in &broken {
+        let mut by = flags.iter().enumerate().filter(|(_, b)| **b);
+        if let (Some((a, _)), None) = (by.next(), by.next()) {
+            result.only[a] += 1;
         }
     }
-    result.worst = robust_all.iter().filter(|k| **k).count();
+    result.worst = robust.iter().filter(|k| **k).count();
     result
 }

@@ -20,6 +20,11 @@ pub struct LeNet {
 }
 
 impl LeNet {
+    /// The input's image shape [C, H, W].
+    pub fn image_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
     pub fn new(input: &InputSpec, width: f64, device: &Device) -> Self {
         let [c, h, w] = input.image_shape();
         let channels = [c, scaled(16, width), scaled(32, width), scaled(64, width)];

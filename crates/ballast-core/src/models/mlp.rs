@@ -28,6 +28,11 @@ impl Mlp {
         }
     }
 
+    /// Input features D.
+    pub fn input_features(&self) -> usize {
+        self.hidden.first().unwrap_or(&self.head).weight.dims()[0]
+    }
+
     /// x: [B, D] in [0, 1] -> features [B, H_last], logits [B, K] (with tangents along v).
     pub fn forward_dual(&self, x: Dual<2>, v: Option<Tangents>) -> DualOutput {
         let mut h = self.norm.forward_dual(x);

@@ -304,6 +304,18 @@ impl Classifier {
         self.forward_output(x, mode).logits
     }
 
+    /// The input as an image [C, H, W] (an MLP's D features: [1, 1, D]).
+    pub fn image_shape(&self) -> [usize; 3] {
+        match self {
+            Classifier::Mlp(m) => [1, 1, m.input_features()],
+            Classifier::LeNet(m) => m.image_shape(),
+            Classifier::SmallCnn(m) => m.image_shape(),
+            Classifier::PreActResNet18(m) => m.image_shape(),
+            Classifier::WideResNet(m) => m.image_shape(),
+            Classifier::ResNetCifar(m) => m.image_shape(),
+        }
+    }
+
     /// Whether a forward pass in `Mode::Train` updates BatchNorm running statistics.
     pub fn has_batch_norm(&self) -> bool {
         matches!(

@@ -53,6 +53,11 @@ pub struct PreActResNet18 {
 }
 
 impl PreActResNet18 {
+    /// The input's image shape [C, H, W].
+    pub fn image_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
     pub fn new(input: &InputSpec, width: f64, device: &Device) -> Self {
         let [c, h, w] = input.image_shape();
         let widths = [64, 128, 256, 512].map(|c| scaled(c, width));

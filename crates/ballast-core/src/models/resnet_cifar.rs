@@ -77,6 +77,11 @@ pub struct ResNetCifar {
 }
 
 impl ResNetCifar {
+    /// The input's image shape [C, H, W].
+    pub fn image_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
     /// `depth` = 6n + 2 (32 for ResNet-32).
     pub fn new(input: &InputSpec, depth: usize, width: f64, device: &Device) -> Self {
         let [c, h, w] = input.image_shape();

@@ -57,6 +57,11 @@ pub struct WideResNet {
 }
 
 impl WideResNet {
+    /// The input's image shape [C, H, W].
+    pub fn image_shape(&self) -> [usize; 3] {
+        self.shape
+    }
+
     pub fn new(
         input: &InputSpec,
         depth: usize,
