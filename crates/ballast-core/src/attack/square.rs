@@ -75,17 +75,14 @@ pub fn square(
     let mut best_margin = margins(best.clone(), labels.clone());
     let rows_h = index_grid(h, &device).reshape([1, 1, h, 1]);
     let cols_w = index_grid(w, &device).reshape([1, 1, 1, w]);
+    // The examples still correctly classified, and their inputs, best points and labels; the
+    // set is compacted only when some of them break.
+    let mut working = Active::of(&best_margin, &x, &best, &labels, eps);
     for i in 0..cfg.steps {
-        let rows: Vec<i32> = (0..b as i32)
-            .filter(|&r| best_margin[r as usize] > 0.0)
-            .collect();
-        if rows.is_empty() {
+        let Some(active) = working.as_mut() else {
             break;
-        }
-        let n = rows.len();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [n]), &device);
-        let x_n = x.clone().select(0, idx.clone());
-        let best_n = best.clone().select(0, idx.clone());
+        };
+        let n = active.rows.len();
         let s = window_side(window_fraction(SQUARE_P_INIT, i, cfg.steps), h, w);
         let (sh, sw) = (s.min(h), s.min(w));
         // One window per example: top-left corner uniform over the valid positions.
@@ -110,33 +107,104 @@ pub fn square(
             .expand([n, c, h, w])
             .reshape([n, d]);
         let candidate = |sign: Tensor<2>| {
-            let moved = best_n.clone() + window.clone() * sign * (2.0 * eps);
-            let lo = (x_n.clone() - eps).clamp_min(0.0);
-            let hi = (x_n.clone() + eps).clamp_max(1.0);
-            moved.max_pair(lo).min_pair(hi)
+            let moved = active.best.clone() + window.clone() * sign * (2.0 * eps);
+            moved
+                .max_pair(active.lo.clone())
+                .min_pair(active.hi.clone())
         };
         // A window already at those signs changes nothing: take the opposite signs there.
         let first = candidate(sign.clone());
-        let unchanged = (first.clone() - best_n.clone())
+        let unchanged = (first.clone() - active.best.clone())
             .abs()
             .max_dim(1)
             .lower_equal_elem(1e-7)
             .expand([n, d]);
         let proposal = first.mask_where(unchanged, candidate(sign.neg()));
-        let proposed = margins(proposal.clone(), labels.clone().select(0, idx));
-        let better: Vec<bool> = rows
+        let proposed = margins(proposal.clone(), active.labels.clone());
+        let better: Vec<bool> = proposed
             .iter()
-            .zip(&proposed)
-            .map(|(&r, &m)| m < best_margin[r as usize])
+            .zip(&active.margin)
+            .map(|(new, old)| new < old)
             .collect();
-        for ((&r, &m), &take) in rows.iter().zip(&proposed).zip(&better) {
+        if !better.iter().any(|&b| b) {
+            continue;
+        }
+        let mask = Tensor::<1, Int>::from_data(
+            TensorData::new(better.iter().map(|&b| b as i32).collect::<Vec<_>>(), [n]),
+            &device,
+        )
+        .bool()
+        .unsqueeze_dim::<2>(1)
+        .expand([n, d]);
+        active.best = active.best.clone().mask_where(mask, proposal);
+        for (j, &take) in better.iter().enumerate() {
             if take {
-                best_margin[r as usize] = m;
+                active.margin[j] = proposed[j];
             }
         }
-        best = put_rows(best, &rows, proposal, &better);
+        if active.margin.iter().any(|&m| m <= 0.0) {
+            // Write the working points back and keep attacking only the robust ones.
+            best = active.write_back(best, &mut best_margin);
+            working = Active::of(&best_margin, &x, &best, &labels, eps);
+        }
     }
-    best
+    match working {
+        Some(active) => active.write_back(best, &mut best_margin),
+        None => best,
+    }
+}
+
+/// Square's working set: the examples still correctly classified (margin > 0).
+struct Active {
+    /// Their rows in the batch.
+    rows: Vec<i32>,
+    /// [n, D] best points so far.
+    best: Tensor<2>,
+    /// [n, D] the ε-ball ∩ [0, 1] around their inputs.
+    lo: Tensor<2>,
+    hi: Tensor<2>,
+    /// [n]
+    labels: Tensor<1, Int>,
+    /// Their best margins (host).
+    margin: Vec<f32>,
+}
+
+impl Active {
+    /// The working set of the examples with a positive margin (None when there are none).
+    fn of(
+        margin: &[f32],
+        x: &Tensor<2>,
+        best: &Tensor<2>,
+        labels: &Tensor<1, Int>,
+        eps: f64,
+    ) -> Option<Self> {
+        let rows: Vec<i32> = (0..margin.len() as i32)
+            .filter(|&r| margin[r as usize] > 0.0)
+            .collect();
+        if rows.is_empty() {
+            return None;
+        }
+        let device = x.device();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
+        let x_n = x.clone().select(0, idx.clone());
+        Some(Self {
+            best: best.clone().select(0, idx.clone()),
+            lo: (x_n.clone() - eps).clamp_min(0.0),
+            hi: (x_n + eps).clamp_max(1.0),
+            labels: labels.clone().select(0, idx),
+            margin: rows.iter().map(|&r| margin[r as usize]).collect(),
+            rows,
+        })
+    }
+
+    /// `best` [B, D] and the batch's margins with the working set's points and margins in.
+    fn write_back(&self, best: Tensor<2>, margin: &mut [f32]) -> Tensor<2> {
+        for (&r, &m) in self.rows.iter().zip(&self.margin) {
+            margin[r as usize] = m;
+        }
+        let everyone = vec![true; self.rows.len()];
+        put_rows(best, &self.rows, self.best.clone(), &everyone)
+    }
 }
 
 /// ±1 with equal probability, `shape`, drawn on the host.

@@ -95,27 +95,51 @@ impl ConvGeometry {
         ((rh * sw + rw) * hq + qy) * wq + qx
     }
 
-    /// Where each input element lands in the phased plane: index = rows[y] + cols[x] (a
-    /// row or column no window reaches is `None`).
-    fn phase_map(&self) -> PhaseMap {
+    /// The runs of input values in the phased plane: for every phase row that holds input
+    /// row `y`, its phase columns `first..end`, where phase column qx holds input column
+    /// qx·sw + rw − pl (every other position of the phased plane is padding).
+    fn phase_rows(&self) -> Vec<PhaseRow> {
         let (hq, wq) = self.phases();
         let ([sh, sw], [pt, pl]) = (self.stride, self.pad_begin);
-        let rows = (0..self.h)
-            .map(|y| y + pt)
-            .map(|py| (py < hq * sh).then(|| ((py % sh) * sw * hq + py / sh) * wq))
-            .collect();
-        let cols = (0..self.w)
-            .map(|x| x + pl)
-            .map(|px| (px < wq * sw).then(|| (px % sw) * hq * wq + px / sw))
-            .collect();
-        PhaseMap { rows, cols }
+        let mut runs = Vec::new();
+        for rh in 0..sh {
+            for rw in 0..sw {
+                let first = pl.saturating_sub(rw).div_ceil(sw);
+                let end = if self.w + pl > rw {
+                    ((self.w - 1 + pl - rw) / sw + 1).min(wq)
+                } else {
+                    0
+                };
+                if first >= end {
+                    continue;
+                }
+                for qy in 0..hq {
+                    let py = qy * sh + rh;
+                    if py < pt || py - pt >= self.h {
+                        continue;
+                    }
+                    runs.push(PhaseRow {
+                        y: py - pt,
+                        at: ((rh * sw + rw) * hq + qy) * wq,
+                        first,
+                        end,
+                        x0: first * sw + rw - pl,
+                    });
+                }
+            }
+        }
+        runs
     }
 }
 
-/// See [`ConvGeometry::phase_map`].
-struct PhaseMap {
-    rows: Vec<Option<usize>>,
-    cols: Vec<Option<usize>>,
+/// See [`ConvGeometry::phase_rows`]: phased[at + qx] holds input (y, x0 + (qx − first)·sw) for
+/// qx in first..end.
+struct PhaseRow {
+    y: usize,
+    at: usize,
+    first: usize,
+    end: usize,
+    x0: usize,
 }
 
 /// Per-thread buffers reused across chunks and calls (a convolution allocates nothing per
@@ -148,22 +172,38 @@ fn plane_len(g: &ConvGeometry) -> usize {
 }
 
 /// plane [H, W] into its phased, zero-padded form.
-fn pad_plane(g: &ConvGeometry, map: &PhaseMap, plane: &[f32], phased: &mut [f32]) {
+fn pad_plane(g: &ConvGeometry, runs: &[PhaseRow], plane: &[f32], phased: &mut [f32]) {
     phased.fill(0.0);
-    if g.stride == [1, 1] {
-        let (hp, wp) = g.padded();
-        let [pt, pl] = g.pad_begin;
-        let width = g.w.min(wp.saturating_sub(pl));
-        for y in 0..g.h.min(hp.saturating_sub(pt)) {
-            phased[(y + pt) * wp + pl..][..width].copy_from_slice(&plane[y * g.w..][..width]);
+    let sw = g.stride[1];
+    for r in runs {
+        let (dst, src) = (
+            &mut phased[r.at + r.first..r.at + r.end],
+            &plane[r.y * g.w + r.x0..],
+        );
+        if sw == 1 {
+            dst.copy_from_slice(&src[..dst.len()]);
+        } else {
+            for (q, d) in dst.iter_mut().enumerate() {
+                *d = src[q * sw];
+            }
         }
-        return;
     }
-    for (y, row) in map.rows.iter().enumerate() {
-        let Some(row) = row else { continue };
-        for (x, col) in map.cols.iter().enumerate() {
-            if let Some(col) = col {
-                phased[row + col] = plane[y * g.w + x];
+}
+
+/// The input values of a phased plane back into plane [H, W] (the adjoint of [`pad_plane`] on
+/// the positions it fills; the others are left alone).
+fn unpad_plane(g: &ConvGeometry, runs: &[PhaseRow], phased: &[f32], plane: &mut [f32]) {
+    let sw = g.stride[1];
+    for r in runs {
+        let (src, dst) = (
+            &phased[r.at + r.first..r.at + r.end],
+            &mut plane[r.y * g.w + r.x0..],
+        );
+        if sw == 1 {
+            dst[..src.len()].copy_from_slice(src);
+        } else {
+            for (q, v) in src.iter().enumerate() {
+                dst[q * sw] = *v;
             }
         }
     }
@@ -183,7 +223,7 @@ fn cols_stride(n: usize) -> usize {
 /// Unrolls images `x` ([nb, C_in, H, W]) into cols [K, nb·P] (row stride `cols_stride`).
 fn im2col(
     g: &ConvGeometry,
-    map: &PhaseMap,
+    runs: &[PhaseRow],
     x: &[f32],
     nb: usize,
     cols: &mut [f32],
@@ -197,7 +237,7 @@ fn im2col(
         for ci in 0..g.c_in {
             pad_plane(
                 g,
-                map,
+                runs,
                 &x[(j * g.c_in + ci) * g.h * g.w..][..g.h * g.w],
                 phased,
             );
@@ -225,7 +265,7 @@ fn im2col(
 /// adjoint of `im2col`.
 fn col2im(
     g: &ConvGeometry,
-    map: &PhaseMap,
+    runs: &[PhaseRow],
     cols: &[f32],
     nb: usize,
     dx: &mut [f32],
@@ -251,21 +291,7 @@ fn col2im(
                 }
             }
             let plane = &mut dx[(j * g.c_in + ci) * g.h * g.w..][..g.h * g.w];
-            for (y, row) in map.rows.iter().enumerate() {
-                let Some(row) = row else { continue };
-                if g.stride[1] == 1 {
-                    // Contiguous: the input columns a window reaches, in one run.
-                    let reached = map.cols.iter().take_while(|c| c.is_some()).count();
-                    let first = map.cols[0].unwrap_or(0);
-                    plane[y * g.w..][..reached].copy_from_slice(&phased[row + first..][..reached]);
-                    continue;
-                }
-                for (x, col) in map.cols.iter().enumerate() {
-                    if let Some(col) = col {
-                        plane[y * g.w + x] = phased[row + col];
-                    }
-                }
-            }
+            unpad_plane(g, runs, phased, plane);
         }
     }
 }
@@ -352,7 +378,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     assert_eq!(weight.len(), g.c_out * g.k(), "conv2d: weight size");
     let nb = g.images_per_chunk();
     let (k, p) = (g.k(), g.p());
-    let map = g.phase_map();
+    let runs = g.phase_rows();
     let mut y = vec![0.0f32; g.batch * g.image_out()];
     y.par_chunks_mut(nb * g.image_out())
         .zip(x.par_chunks(nb * g.image_in()))
@@ -362,7 +388,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
             with_scratch(|s| {
                 let ld = cols_stride(n);
                 let cols = sized(&mut s.cols, k * ld);
-                im2col(g, &map, x, nb, cols, sized(&mut s.plane, plane_len(g)));
+                im2col(g, &runs, x, nb, cols, sized(&mut s.plane, plane_len(g)));
                 if nb == 1 {
                     matmul(g.c_out, k, n, y, n, false, weight, (k, 1), cols, (ld, 1));
                 } else {
@@ -439,7 +465,7 @@ pub fn backward(
     let nb = g.images_per_chunk();
     let (k, p) = (g.k(), g.p());
     let chunks = g.batch.div_ceil(nb);
-    let map = g.phase_map();
+    let runs = g.phase_rows();
     // Chunk c's first image and image count.
     let images = |c: usize| (c * nb, nb.min(g.batch - c * nb));
 
@@ -456,7 +482,7 @@ pub fn backward(
                     let ld = cols_stride(n);
                     let cols = sized(&mut s.cols, k * ld);
                     matmul(k, g.c_out, n, cols, ld, false, weight, (1, k), dy, (n, 1));
-                    col2im(g, &map, cols, nb, dx, sized(&mut s.plane, plane_len(g)));
+                    col2im(g, &runs, cols, nb, dx, sized(&mut s.plane, plane_len(g)));
                 });
             });
         dx
@@ -479,7 +505,7 @@ pub fn backward(
                         let x = &x[first * g.image_in()..(first + nb) * g.image_in()];
                         let ld = cols_stride(n);
                         let cols = sized(&mut s.cols, k * ld);
-                        im2col(g, &map, x, nb, cols, sized(&mut s.plane, plane_len(g)));
+                        im2col(g, &runs, x, nb, cols, sized(&mut s.plane, plane_len(g)));
                         let dwt = &mut dwt[..];
                         matmul(k, n, g.c_out, dwt, g.c_out, true, cols, (ld, 1), dy, (1, n));
                     });
