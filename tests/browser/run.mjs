@@ -133,6 +133,8 @@ async function testBackend(ctx, base, label) {
     });
     await page.setInputFiles('#at-upload', { name: 'seven.png', mimeType: 'image/png', buffer: Buffer.from(png) });
     ms = await waitAttack(page, JSON.stringify(ms));
+    const caption = await page.$eval('#at-results tbody tr[data-model="mnist-pgd-at"]', (tr) => tr.textContent);
+    check(`[${label}] the PGD-AT model's native robust figure is AutoAttack's`, /robust [\d.]+ % at ℓ∞ ε=0\.3 \(AutoAttack\)/.test(caption), caption.slice(0, 120));
     const uploaded = await page.$eval('#at-results tbody tr', (tr) => tr.dataset.clean);
     check(`[${label}] an uploaded picture is attacked`, (await text(page, '#at-source')).includes('seven.png') && uploaded === '7', `the standard model reads it as ${uploaded}`);
     await setControl(page, 'at-step-size', 'abc');

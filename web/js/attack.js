@@ -15,6 +15,13 @@ async function fetchBytes(url) {
   return new Uint8Array(await r.arrayBuffer());
 }
 
+/** How the native report measured a robust figure: AutoAttack's standard suite, or the attacks named. */
+function suiteName(attacks) {
+  const kinds = attacks.map((a) => a.split(' ')[0].replace(/-\d+(x\d+)?$/, ''));
+  const aa = ['apgd-ce', 'apgd-t', 'fab-t', 'square'];
+  return aa.every((k) => kinds.includes(k)) ? 'AutoAttack' : kinds.join(', ');
+}
+
 export class AttackPanel {
   constructor(wasm, manifest, report) {
     this.wasm = wasm;
@@ -148,7 +155,7 @@ export class AttackPanel {
     const name = document.createElement('div');
     const acc = entry.robust.find((r) => r.norm === 'linf');
     name.innerHTML = `<b>${this.models[m].label}</b><br><small>natively: clean ${(100 * entry.clean_test_accuracy).toFixed(1)} %` +
-      (acc ? `, robust ${(100 * acc.worst_case_accuracy).toFixed(1)} % at ℓ∞ ε=${acc.eps}` : '') + '</small>';
+      (acc ? `, robust ${(100 * acc.worst_case_accuracy).toFixed(1)} % at ℓ∞ ε=${acc.eps} (${suiteName(acc.attacks)})` : '') + '</small>';
     cell(name);
     const canvas = () => { const c = document.createElement('canvas'); c.width = c.height = 84; return c; };
     const orig = canvas(); drawDigit(orig, this.image.pixels);

@@ -335,16 +335,7 @@ mod tests {
     }
 
     fn resnet() -> (ModelConfig, InputSpec) {
-        let mut cfg = ModelConfig::of(Arch::ResnetCifar);
-        cfg.depth = 8;
-        cfg.width = 0.25;
-        let input = InputSpec {
-            shape: vec![3, 8, 8],
-            num_classes: 3,
-            mean: vec![0.5; 3],
-            std: vec![0.25; 3],
-        };
-        (cfg, input)
+        crate::models::fixtures::resnet8()
     }
 
     fn assert_within(

@@ -355,21 +355,12 @@ mod tests {
     /// running statistics and the network's parameters.
     #[test]
     fn fused_step_equals_the_composition_of_its_parts_through_batch_norm() {
-        use crate::models::Arch;
         use crate::params::flat_values;
         use crate::step::{OptimizerConfig, OptimizerKind};
         let ad = Device::flex().autodiff();
         ad.seed(9);
         crate::host_rng::seed(9);
-        let mut cfg = ModelConfig::of(Arch::ResnetCifar);
-        cfg.depth = 8;
-        cfg.width = 0.25;
-        let input = InputSpec {
-            shape: vec![3, 8, 8],
-            num_classes: 3,
-            mean: vec![0.5; 3],
-            std: vec![0.25; 3],
-        };
+        let (cfg, input) = crate::models::fixtures::resnet8();
         let model = cfg.init(&input, &ad);
         let batch = Batch::random(10, &input, &ad);
         let val = Batch::random(6, &input, &ad);

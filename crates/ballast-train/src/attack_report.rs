@@ -167,6 +167,9 @@ pub struct AttackReport {
     pub cvae_checkpoint_sha256: Option<String>,
     pub clean_accuracy: f64,
     pub results: Vec<RadiusResult>,
+    /// Signs of gradient masking ([`crate::masking`]); none on a sound report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<crate::masking::MaskingWarning>,
     pub device: String,
     pub wall_time_s: f64,
     pub ballast_version: String,
@@ -255,6 +258,21 @@ pub fn attack_report(
         );
         results.push(RadiusResult { eps, result: r });
     }
+    let mut warnings = crate::masking::report_warnings(&results);
+    if !spec.attacks.contains(&AttackKind::Latent) {
+        let labels: Vec<u32> = positions.iter().map(|&p| set.labels[p]).collect();
+        warnings.extend(crate::masking::uniform_image_warnings(
+            model,
+            spec.norm,
+            &labels,
+            data.input.features(),
+            &results,
+            device,
+        ));
+    }
+    for w in &warnings {
+        eprintln!("warning: {}", w.message);
+    }
     Ok(AttackReport {
         checkpoint: checkpoint.to_path_buf(),
         checkpoint_sha256: crate::checkpoint::file_sha256(checkpoint)?,
@@ -272,6 +290,7 @@ pub fn attack_report(
             .transpose()?,
         clean_accuracy: results.first().map(|r| r.result.clean_accuracy).unwrap_or(0.0),
         results,
+        warnings,
         device: device_name.to_string(),
         wall_time_s: started.elapsed().as_secs_f64(),
         ballast_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -15,6 +15,7 @@ pub mod data_parallel;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod masking;
 pub mod metrics;
 pub mod op_profile;
 pub mod perturbation;

@@ -7,8 +7,8 @@
 //! back towards x₀ (x₀ + β·(x₁ − x₀)). FAB searches for the smallest perturbation; an example
 //! counts as broken at radius ε when the closest misclassified point found is within ε.
 
-use super::apgd_t::correct_flags;
-use super::{AttackConfig, Norm, Objective, input_gradient, put_rows, row_norms, rows_where};
+use super::targeted::per_target;
+use super::{AttackConfig, Norm, Objective, input_gradient, row_norms};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 
@@ -31,40 +31,11 @@ pub fn fab_targeted(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
-    let x = x.detach().inner();
-    let device = x.device();
-    let labels = labels.to_device(&device);
-    let clean = model.forward(x.clone(), mode).detach().inner(); // [B, K]
-    let [_, k] = clean.dims();
-    let order = clean.clone().argsort_descending(1); // [B, K]
-    let mut robust = correct_flags(clean, &labels);
-    let mut adv = x.clone();
-    for rank in 1..=FAB_T_TARGETS.min(k - 1) {
-        let rows = rows_where(&robust);
-        if rows.is_empty() {
-            break;
-        }
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
-        let target = order
-            .clone()
-            .select(0, idx.clone())
-            .narrow(1, rank, 1)
-            .squeeze_dim::<1>(1);
-        let (found, dist) = fab_minimal(
-            model,
-            x.clone().select(0, idx.clone()),
-            labels.clone().select(0, idx),
-            target,
-            cfg,
-            mode,
-        );
-        let within: Vec<bool> = dist.iter().map(|&d| d <= cfg.eps as f32).collect();
-        adv = put_rows(adv, &rows, found, &within);
-        for (&r, w) in rows.iter().zip(&within) {
-            robust[r as usize] &= !w;
-        }
-    }
-    adv
+    per_target(model, x, labels, FAB_T_TARGETS, mode, |x, y, target| {
+        let (found, dist) = fab_minimal(model, x, y, target, cfg, mode);
+        let within = dist.iter().map(|&d| d <= cfg.eps as f32).collect();
+        (found, within)
+    })
 }
 
 /// One FAB run towards `target` [n] for x₀ [n, D] with labels [n], `cfg.steps` iterations in

@@ -14,6 +14,7 @@ mod objective;
 mod pgd;
 mod robustness;
 mod square;
+mod targeted;
 
 pub use apgd::apgd;
 pub use apgd_t::{APGD_T_TARGETS, apgd_targeted};

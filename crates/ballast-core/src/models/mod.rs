@@ -468,3 +468,24 @@ mod tests {
         assert!(ModelConfig::mlp(&[8]).validate(&vector).is_ok());
     }
 }
+
+/// Small models for tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{Arch, InputSpec, ModelConfig};
+
+    /// A CIFAR ResNet-8 at a quarter of the width on 3×8×8 inputs with 3 classes: BatchNorm
+    /// and residual blocks in a few milliseconds.
+    pub fn resnet8() -> (ModelConfig, InputSpec) {
+        let mut cfg = ModelConfig::of(Arch::ResnetCifar);
+        cfg.depth = 8;
+        cfg.width = 0.25;
+        let input = InputSpec {
+            shape: vec![3, 8, 8],
+            num_classes: 3,
+            mean: vec![0.5; 3],
+            std: vec![0.25; 3],
+        };
+        (cfg, input)
+    }
+}
