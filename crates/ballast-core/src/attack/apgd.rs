@@ -4,7 +4,8 @@
 //! halving restarting from the example's best point.
 
 use super::{
-    AttackConfig, Objective, input_gradient, keep_worst, project, random_start, score, steepest,
+    AttackConfig, Objective, input_gradient, keep_worst, project, random_start, row_mask, score,
+    steepest,
 };
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
@@ -47,15 +48,6 @@ pub fn apgd(
         });
     }
     best.expect("at least one restart").0
-}
-
-/// Per-example flags as a [B, D] mask (each row all true or all false).
-fn row_mask(flags: &[bool], d: usize, device: &Device) -> Tensor<2, Bool> {
-    let ints: Vec<i32> = flags.iter().map(|&f| f as i32).collect();
-    Tensor::<1, Int>::from_data(TensorData::new(ints, [flags.len()]), device)
-        .bool()
-        .unsqueeze_dim::<2>(1)
-        .expand([flags.len(), d])
 }
 
 fn to_vec(t: Tensor<1>) -> Vec<f32> {

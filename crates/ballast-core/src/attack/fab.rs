@@ -8,7 +8,7 @@
 //! counts as broken at radius ε when the closest misclassified point found is within ε.
 
 use super::targeted::per_target;
-use super::{AttackConfig, Norm, Objective, input_gradient, row_norms};
+use super::{AttackConfig, Norm, Objective, input_gradient, row_mask, row_norms};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 
@@ -101,20 +101,11 @@ pub fn fab_minimal(
                 best_dist[j] = dist[j];
             }
         }
-        best = best.mask_where(row_flags(&closer, d, &x0.device()), x1.clone());
+        best = best.mask_where(row_mask(&closer, d, &x0.device()), x1.clone());
         let pulled = x0.clone() + (x1.clone() - x0.clone()) * FAB_BETA;
-        x1 = x1.mask_where(row_flags(&fooled, d, &x0.device()), pulled);
+        x1 = x1.mask_where(row_mask(&fooled, d, &x0.device()), pulled);
     }
     (best, best_dist)
-}
-
-/// Per-row flags as a [n, D] mask.
-fn row_flags(flags: &[bool], d: usize, device: &Device) -> Tensor<2, Bool> {
-    let ints: Vec<i32> = flags.iter().map(|&f| f as i32).collect();
-    Tensor::<1, Int>::from_data(TensorData::new(ints, [flags.len()]), device)
-        .bool()
-        .unsqueeze_dim::<2>(1)
-        .expand([flags.len(), d])
 }
 
 /// The least-norm step δ [n, D] from the points `x` [n, D] in [0, 1] with w·δ = c inside the

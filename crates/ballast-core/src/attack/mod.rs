@@ -408,6 +408,15 @@ pub(crate) fn score(
 #[cfg(test)]
 mod tests;
 
+/// Per-example flags as a [B, D] mask (each row all true or all false).
+pub(crate) fn row_mask(flags: &[bool], d: usize, device: &Device) -> Tensor<2, Bool> {
+    let ints: Vec<i32> = flags.iter().map(|&f| f as i32).collect();
+    Tensor::<1, Int>::from_data(TensorData::new(ints, [flags.len()]), device)
+        .bool()
+        .unsqueeze_dim::<2>(1)
+        .expand([flags.len(), d])
+}
+
 /// Indices of the true flags, as the i32 row indices `select` takes.
 pub(crate) fn rows_where(flags: &[bool]) -> Vec<i32> {
     (0..flags.len() as i32)

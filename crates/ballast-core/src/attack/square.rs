@@ -6,7 +6,7 @@
 //! schedule, from p_init of the image down to p_init/512. Examples stop querying once
 //! misclassified (the batch shrinks as points break).
 
-use super::{AttackConfig, margin, put_rows};
+use super::{AttackConfig, margin, put_rows, row_mask};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -129,14 +129,10 @@ pub fn square(
         if !better.iter().any(|&b| b) {
             continue;
         }
-        let mask = Tensor::<1, Int>::from_data(
-            TensorData::new(better.iter().map(|&b| b as i32).collect::<Vec<_>>(), [n]),
-            &device,
-        )
-        .bool()
-        .unsqueeze_dim::<2>(1)
-        .expand([n, d]);
-        active.best = active.best.clone().mask_where(mask, proposal);
+        active.best = active
+            .best
+            .clone()
+            .mask_where(row_mask(&better, d, &device), proposal);
         for (j, &take) in better.iter().enumerate() {
             if take {
                 active.margin[j] = proposed[j];
