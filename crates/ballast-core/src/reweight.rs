@@ -9,9 +9,8 @@ use crate::hypergrad::{
 use crate::jvp::{Dual, Tangents};
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode};
-use crate::step::weighted_step;
+use crate::step::{step_on_losses, weighted_step};
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -101,9 +100,7 @@ pub fn l2rw_step(
     let d = logit_directional_derivatives(loss, &out.logits, batch.y.clone()).derivatives;
     let weights = clip_and_normalise(d);
     let losses = loss.per_example(out.logits.p, batch.y.clone()); // [n], tracked
-    let grads =
-        GradientsParams::from_grads((losses.clone() * weights.clone()).sum().backward(), &model);
-    let model = optim.step(lr, model, grads);
+    let model = step_on_losses(model, optim, losses.clone(), Some(weights.clone()), lr);
     (model, losses.detach().inner(), weights)
 }
 
@@ -112,6 +109,7 @@ mod tests {
     use super::*;
     use crate::models::{InputSpec, ModelConfig};
     use crate::params::grad_dot;
+    use burn::optim::GradientsParams;
 
     fn values(t: Tensor<1>) -> Vec<f32> {
         t.try_into_vec_as::<f32>().unwrap()

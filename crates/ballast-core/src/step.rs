@@ -206,13 +206,26 @@ pub fn weighted_step(
 ) -> (Classifier, Tensor<1>) {
     let logits = model.forward(batch.x.clone(), Mode::Train);
     let losses = loss.per_example(logits, batch.y.clone()); // [B]
+    let model = step_on_losses(model, optim, losses.clone(), weights, lr);
+    (model, losses.detach().inner())
+}
+
+/// One optimiser step on Σ_i w_i ℓ_i (weights held constant), or on the mean loss when
+/// `weights` is None, for per-example losses [B] tracked by `model`'s graph (which the
+/// backward consumes): the end of every step that already has its forward.
+pub fn step_on_losses(
+    model: Classifier,
+    optim: &mut ModuleOptimizer,
+    losses: Tensor<1>,
+    weights: Option<Tensor<1>>,
+    lr: f64,
+) -> Classifier {
     let objective = match weights {
-        Some(w) => (losses.clone() * w.detach()).sum(),
-        None => losses.clone().mean(),
+        Some(w) => (losses * w.detach()).sum(),
+        None => losses.mean(),
     };
     let grads = GradientsParams::from_grads(objective.backward(), &model);
-    let model = optim.step(lr, model, grads);
-    (model, losses.detach().inner())
+    optim.step(lr, model, grads)
 }
 
 /// Plain empirical-risk-minimisation step.

@@ -16,7 +16,7 @@ use crate::jvp::{Dual, Tangents};
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode, ModelOutput};
 use crate::params::AddScaled;
-use crate::step::weighted_step;
+use crate::step::{step_on_losses, weighted_step};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -141,21 +141,24 @@ pub fn learned_weight_step(
     let plain_losses = losses.clone().detach().inner();
     let s = states(&plain_out, &plain_losses).detach(); // [n, S], constant input to the network
     let w = net.forward(s.clone()); // [n], tracked w.r.t. φ
-    // The meta-gradient coefficients c [n], and the real step's logits when they come with them.
-    let (c, step_logits) = if cfg.scheme == DerivativeScheme::Jvp {
-        let g = look_ahead_validation_gradient(&model, losses, w.clone().inner(), val, lr);
+    let g = look_ahead_validation_gradient(&model, losses, w.clone().inner(), val, lr);
+    // d_i = ⟨∇ℓ_i(θ), g⟩ [n], and the real step's logits when they come with them.
+    let (d, step_logits) = if cfg.scheme == DerivativeScheme::Jvp {
         let dual = model.forward_dual(
             Dual::constant(batch.x.clone()),
             Mode::Train,
             Some(Tangents { dir: g.grads() }),
         );
         let d = logit_directional_derivatives(loss, &dual.logits, batch.y.clone()).derivatives;
-        (d * (-lr / n), Some(dual.logits.p))
+        (d, Some(dual.logits.p))
     } else {
-        drop(losses);
-        let c = meta_coefficients(&model, batch, val, loss, w.clone().inner(), lr, cfg);
-        (c, None)
+        let plain_batch = batch.clone().to_device(&device);
+        let d =
+            loss_directional_derivatives(&model.valid(), &plain_batch, loss, &g, cfg, Mode::Probe)
+                .derivatives;
+        (d, None)
     };
+    let c = d * (-lr / n); // the meta-gradient coefficients
     let surrogate = (w * c.detach()).sum();
     let net_grads = GradientsParams::from_grads(surrogate.backward(), &net);
     let net = net_optim.step(meta_lr, net, net_grads);
@@ -163,9 +166,7 @@ pub fn learned_weight_step(
     let model = match step_logits {
         Some(logits) => {
             let losses = loss.per_example(logits, batch.y.clone()); // [n], tracked
-            let objective = (losses * w.clone().detach()).sum();
-            let grads = GradientsParams::from_grads(objective.backward(), &model);
-            optim.step(lr, model, grads)
+            step_on_losses(model, optim, losses, Some(w.clone()), lr)
         }
         None => weighted_step(model, optim, batch, loss, Some(w.clone()), lr).0,
     };

@@ -31,7 +31,7 @@ pub struct AttackSpec {
     pub attacks: Vec<AttackKind>,
     /// Independent runs, or a sequence (`aa-standard`: each attack on the examples every
     /// earlier one left robust).
-    #[serde(default = "independent")]
+    #[serde(default)]
     pub schedule: Schedule,
     pub norm: Norm,
     pub eps: Vec<f64>,
@@ -57,10 +57,6 @@ pub struct AttackSpec {
     /// The CVAE run of `latent` attacks (default: the run's `perturbation.cvae`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvae: Option<PathBuf>,
-}
-
-fn independent() -> Schedule {
-    Schedule::Independent
 }
 
 fn square_queries() -> usize {

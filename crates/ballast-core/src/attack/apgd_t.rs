@@ -10,20 +10,18 @@ use burn::prelude::*;
 /// Target classes AutoAttack's standard APGD-T tries (fewer when the model has fewer classes).
 pub const APGD_T_TARGETS: usize = 9;
 
-/// APGD-T with `targets` target classes (`None`: [`APGD_T_TARGETS`]), `cfg.steps` iterations and
-/// `cfg.restarts` restarts per target. x: [B, D] in [0, 1], labels [B] -> adversarial [B, D]
+/// APGD-T towards [`APGD_T_TARGETS`] target classes, `cfg.steps` iterations and `cfg.restarts`
+/// restarts per target. x: [B, D] in [0, 1], labels [B] -> adversarial [B, D]
 /// (an example keeps the point of the run that misclassified it, else its clean input).
 /// Needs at least 4 classes (the targeted DLR loss).
 pub fn apgd_targeted(
     model: &Classifier,
     x: Tensor<2>,
     labels: Tensor<1, Int>,
-    targets: Option<usize>,
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
-    let targets = targets.unwrap_or(APGD_T_TARGETS);
-    per_target(model, x, labels, targets, mode, |x, y, target| {
+    per_target(model, x, labels, APGD_T_TARGETS, mode, |x, y, target| {
         let objective = Objective::DlrTargeted { y, target };
         let found = apgd(model, x, &objective, cfg, mode);
         let logits = model.forward(found.clone(), mode).detach().inner();

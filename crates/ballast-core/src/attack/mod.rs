@@ -292,7 +292,7 @@ pub fn attack_with(
         }
         AttackKind::ApgdT => {
             let y = objective.labels().expect("APGD-T needs labels").clone();
-            apgd_targeted(model, x, y, None, cfg, mode)
+            apgd_targeted(model, x, y, cfg, mode)
         }
         AttackKind::FabT => {
             let y = objective.labels().expect("FAB-T needs labels").clone();
@@ -415,6 +415,17 @@ pub(crate) fn row_mask(flags: &[bool], d: usize, device: &Device) -> Tensor<2, B
         .bool()
         .unsqueeze_dim::<2>(1)
         .expand([flags.len(), d])
+}
+
+/// Whether each row of `logits` [B, K] predicts its label [B].
+pub(crate) fn correct_flags(logits: Tensor<2>, labels: &Tensor<1, Int>) -> Vec<bool> {
+    logits
+        .argmax(1)
+        .squeeze_dim::<1>(1)
+        .equal(labels.clone())
+        .into_data()
+        .try_to_vec()
+        .expect("bool data")
 }
 
 /// Indices of the true flags, as the i32 row indices `select` takes.

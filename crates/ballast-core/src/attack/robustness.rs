@@ -6,17 +6,18 @@
 //! accuracies, and the examples only one attack broke) or as a sequence (AutoAttack's way:
 //! each attack only on the examples every earlier one left robust, so the batch shrinks).
 
-use super::{AttackConfig, Objective, attack_with};
+use super::{AttackConfig, Objective, attack_with, correct_flags};
 use crate::batch::Batch;
 use crate::models::{Classifier, Mode};
 use crate::perturbation::PerturbationSet;
 use burn::prelude::*;
 
 /// How a list of attacks is run on a batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// Every attack on every clean-correct example.
+    #[default]
     Independent,
     /// Each attack on the examples every earlier attack left correctly classified.
     Sequence,
@@ -71,13 +72,8 @@ pub fn batch_robustness_with(
     cvae: Option<&PerturbationSet>,
 ) -> BatchRobustness {
     let device = batch.x.device();
-    let correct_mask = |x: Tensor<2>, y: &Tensor<1, Int>| -> Vec<bool> {
-        let pred = model.forward(x, Mode::Eval).argmax(1).squeeze_dim::<1>(1);
-        pred.equal(y.clone())
-            .into_data()
-            .try_to_vec()
-            .expect("bool data")
-    };
+    let correct_mask =
+        |x: Tensor<2>, y: &Tensor<1, Int>| correct_flags(model.forward(x, Mode::Eval), y);
     let ok = correct_mask(batch.x.clone(), &batch.y);
     let n = ok.len();
     let mut result = BatchRobustness {

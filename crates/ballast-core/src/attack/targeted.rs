@@ -2,7 +2,7 @@
 //! wrong classes at the clean input, in order — each on the examples no earlier run broke (the
 //! batch shrinks as points break).
 
-use super::{put_rows, rows_where};
+use super::{correct_flags, put_rows, rows_where};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 
@@ -50,15 +50,4 @@ pub(crate) fn per_target(
         }
     }
     adv
-}
-
-/// Whether each row of `logits` [B, K] predicts its label [B].
-pub(crate) fn correct_flags(logits: Tensor<2>, labels: &Tensor<1, Int>) -> Vec<bool> {
-    logits
-        .argmax(1)
-        .squeeze_dim::<1>(1)
-        .equal(labels.clone())
-        .into_data()
-        .try_to_vec()
-        .expect("bool data")
 }

@@ -14,7 +14,8 @@ use crate::error::CoreError;
 use crate::loss::LossConfig;
 use crate::meta_loss::{LossHyper, meta_loss_update};
 use crate::models::{Classifier, Mode};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use crate::step::step_on_losses;
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
 pub struct MetaLoss {
@@ -81,8 +82,7 @@ impl MethodStep for MetaLoss {
             model.forward(batch.x.clone(), Mode::Train)
         };
         let losses = hyper.per_example(&self.loss, logits, batch.y.clone()); // [B]
-        let grads = GradientsParams::from_grads(losses.clone().mean().backward(), &model);
-        let model = optim.step(ctx.lr, model, grads);
+        let model = step_on_losses(model, optim, losses.clone(), None, ctx.lr);
         self.hyper.put(hyper);
         Ok(StepOutput::plain(model, losses.detach().inner()))
     }
