@@ -229,7 +229,7 @@ fn adversarial_training_keeps_the_best_model_and_attacks_report_every_knob() {
         (vec!["--attack", "pgd", "--norm", "l3"], "l3"),
         (vec!["--attack", "pgd", "--split", "val2"], "val2"),
         (vec!["--attack", "pgd", "--restarts", "0"], "restarts"),
-        (vec!["--attack", "square", "--norm", "l2"], "linf"),
+        (vec!["--attack", "square", "--examples", "x"], "examples"),
     ] {
         let mut all = vec!["attack", run.to_str().unwrap(), data.as_str()];
         all.extend(args);
@@ -273,6 +273,71 @@ fn ssds_state_survives_resume_exactly() {
         .collect();
     assert!(floats.iter().any(|v| *v != 0.0));
     assert!(floats.iter().all(|v| v.abs() <= 0.3 + 1e-6));
+}
+
+/// The masking warning end to end: the same short ERM recipe trained behind a 4-level input
+/// quantiser (a step function: zero input gradients) leaves APGD-CE stalled and Square breaking
+/// what it could not, so the report warns (JSON and stderr); without the quantiser APGD-CE
+/// breaks the model and the report is silent.
+#[test]
+fn masking_warning_fires_behind_an_input_quantiser_and_not_without() {
+    fetch_mnist();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = format!("--data-dir={}", data_dir().display());
+    let mut reports = Vec::new();
+    for (name, extra) in [
+        ("plain", vec![]),
+        ("quantised", vec!["--set", "model.input_levels=4"]),
+    ] {
+        let run = tmp.path().join(name);
+        short_run(tmp.path(), &run, "erm", 60, &extra);
+        let report = tmp.path().join(format!("{name}.json"));
+        let out = ballast(
+            tmp.path(),
+            &[
+                "attack",
+                run.to_str().unwrap(),
+                &data,
+                "--attack",
+                "apgd-ce,square",
+                "--eps",
+                "0.3",
+                "--apgd-steps",
+                "20",
+                "--square-queries",
+                "300",
+                "--examples",
+                "60",
+                "--out",
+                report.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        reports.push((read_json(&report), text(&out)));
+    }
+    let (plain, plain_log) = &reports[0];
+    assert!(plain.get("warnings").is_none(), "{plain}"); // written only when there are some
+    assert!(!plain_log.contains("gradient masking"), "{plain_log}");
+    let (masked, masked_log) = &reports[1];
+    let per_attack = masked["results"][0]["per_attack"].as_array().unwrap();
+    let clean = masked["clean_accuracy"].as_f64().unwrap();
+    assert!(clean > 0.6, "the quantised model did not learn: {clean}");
+    // APGD-CE sees zero gradients: only its random start breaks a few digits; Square breaks
+    // most of what it left.
+    let after_apgd = per_attack[0]["robust_accuracy"].as_f64().unwrap();
+    assert!(after_apgd >= clean - 0.1, "{masked}");
+    assert!(
+        per_attack[1]["only_this_attack_broke"].as_u64().unwrap() >= 20,
+        "{masked}"
+    );
+    let warnings = masked["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["kind"] == "gradient-free-breaks-more"),
+        "{masked}"
+    );
+    assert!(masked_log.contains("gradient masking"), "{masked_log}");
 }
 
 #[test]

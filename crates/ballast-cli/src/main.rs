@@ -305,11 +305,13 @@ fn parse_name<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
 #[derive(Args, Clone)]
 struct AttackArgs {
     /// Attacks, comma-separated or repeated: aa-standard (AutoAttack's standard suite, run in
-    /// sequence: apgd-ce, apgd-t, fab-t, square; the default of `ballast attack`), fgsm, pgd,
-    /// apgd-ce, apgd-dlr, apgd-t, fab-t, square, aa-lite (= apgd-ce,apgd-dlr), latent (PGD in a
-    /// learned perturbation set: --cvae, ε in latent units). With aa-standard every attack
-    /// named runs in sequence, each on the examples the earlier ones left robust; otherwise
-    /// each runs on every clean-correct example.
+    /// sequence: apgd-ce, apgd-t, fab-t, square; the default of `ballast attack`), aa-plus
+    /// (AutoAttack's suite for careful checks: apgd-ce, apgd-dlr, fab, square with 5 restarts
+    /// each, then apgd-t, fab-t), fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, fab (untargeted),
+    /// square, aa-lite (= apgd-ce,apgd-dlr), latent (PGD in a learned perturbation set: --cvae,
+    /// ε in latent units). With aa-standard or aa-plus every attack named runs in sequence,
+    /// each on the examples the earlier ones left robust; otherwise each runs on every
+    /// clean-correct example.
     #[arg(long, value_delimiter = ',')]
     attack: Vec<String>,
     /// The CVAE run (`method = "cvae"`) of --attack latent [default: the run's
@@ -344,12 +346,15 @@ struct AttackArgs {
     /// PGD restarts (each example keeps its worst case).
     #[arg(long, default_value_t = 1)]
     restarts: usize,
-    /// APGD restarts.
-    #[arg(long, default_value_t = 1)]
-    apgd_restarts: usize,
+    /// APGD-CE / APGD-DLR and untargeted FAB restarts [default: 1; 5 with aa-plus].
+    #[arg(long)]
+    apgd_restarts: Option<usize>,
     /// Square's queries per example.
     #[arg(long, default_value_t = ballast_train::attack_report::AA_SQUARE_QUERIES)]
     square_queries: usize,
+    /// Square's restarts [default: 1; 5 with aa-plus].
+    #[arg(long)]
+    square_restarts: Option<usize>,
     /// PGD from the clean input instead of a random point of the ball.
     #[arg(long)]
     no_random_start: bool,
@@ -382,7 +387,7 @@ impl AttackArgs {
     /// What to run; with no --attack, `default` (e.g. aa-standard for `ballast attack`).
     fn spec(&self, default: &[&str]) -> Result<ballast_train::attack_report::AttackSpec> {
         use ballast_core::attack::{AttackKind, Schedule};
-        use ballast_train::attack_report::AA_STANDARD;
+        use ballast_train::attack_report::{AA_PLUS, AA_PLUS_RESTARTS, AA_STANDARD};
         let named: Vec<&str> = if self.attack.is_empty() {
             default.to_vec()
         } else {
@@ -390,12 +395,18 @@ impl AttackArgs {
         };
         let mut attacks = Vec::new();
         let mut schedule = Schedule::Independent;
+        let mut restarts = 1;
         for a in named {
             match a {
                 "aa-lite" => attacks.extend([AttackKind::ApgdCe, AttackKind::ApgdDlr]),
                 "aa-standard" => {
                     attacks.extend(AA_STANDARD);
                     schedule = Schedule::Sequence;
+                }
+                "aa-plus" => {
+                    attacks.extend(AA_PLUS);
+                    schedule = Schedule::Sequence;
+                    restarts = AA_PLUS_RESTARTS;
                 }
                 other => attacks.push(other.parse::<AttackKind>().map_err(anyhow::Error::msg)?),
             }
@@ -414,13 +425,14 @@ impl AttackArgs {
             attacks,
             schedule,
             square_queries: self.square_queries,
+            square_restarts: self.square_restarts.unwrap_or(restarts),
             norm: self.norm.parse().map_err(anyhow::Error::msg)?,
             eps,
             steps: self.steps,
             apgd_steps: self.apgd_steps,
             step_size: self.step_size,
             restarts: self.restarts,
-            apgd_restarts: self.apgd_restarts,
+            apgd_restarts: self.apgd_restarts.unwrap_or(restarts),
             random_start: !self.no_random_start,
             early_stop: self.early_stop,
             split: parse_name(&self.split).map_err(|_| {

@@ -62,6 +62,14 @@ pub fn int<const D: usize>(
     Tensor::from_data(draw::<i32, D>(shape, distribution), device)
 }
 
+/// `len` values of `distribution` in f32 from this thread's generator, kept on the host (for
+/// draws the host consumes itself, e.g. Square ℓ2's window positions).
+pub fn host_floats(len: usize, distribution: Distribution) -> Vec<f32> {
+    draw::<f32, 1>([len], distribution)
+        .try_into_vec::<f32>()
+        .expect("f32 draws")
+}
+
 /// `shape` values of `distribution` as `E`, from this thread's generator.
 fn draw<E: Element, const D: usize>(shape: [usize; D], distribution: Distribution) -> TensorData {
     GENERATOR.with(|g| TensorData::random::<E, _, _>(shape, distribution, &mut *g.borrow_mut()))

@@ -25,6 +25,16 @@ pub enum Split {
     Train,
 }
 
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Val => "val",
+            Split::Train => "train",
+        }
+    }
+}
+
 /// What to run; every field ends up in the report.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttackSpec {
@@ -47,6 +57,9 @@ pub struct AttackSpec {
     /// Square's queries per example (AutoAttack: 5 000).
     #[serde(default = "square_queries")]
     pub square_queries: usize,
+    /// Square's restarts (fresh random searches on the examples still robust; aa-plus: 5).
+    #[serde(default = "one")]
+    pub square_restarts: usize,
     pub random_start: bool,
     pub early_stop: bool,
     pub split: Split,
@@ -63,6 +76,10 @@ fn square_queries() -> usize {
     AA_SQUARE_QUERIES
 }
 
+fn one() -> usize {
+    1
+}
+
 /// AutoAttack's standard suite (Croce & Hein 2020), run as a sequence: APGD-CE, APGD-T (9
 /// targets), FAB-T (9 targets), each 100 iterations, then Square.
 pub const AA_STANDARD: [AttackKind; 4] = [
@@ -71,6 +88,18 @@ pub const AA_STANDARD: [AttackKind; 4] = [
     AttackKind::FabT,
     AttackKind::Square,
 ];
+/// AutoAttack's "plus" suite, for careful checks: APGD-CE and APGD-DLR (5 restarts each),
+/// untargeted FAB (5 restarts), Square (5 restarts), then APGD-T and FAB-T (9 targets each).
+pub const AA_PLUS: [AttackKind; 6] = [
+    AttackKind::ApgdCe,
+    AttackKind::ApgdDlr,
+    AttackKind::Fab,
+    AttackKind::Square,
+    AttackKind::ApgdT,
+    AttackKind::FabT,
+];
+/// Restarts of aa-plus's APGD-CE / APGD-DLR, FAB and Square.
+pub const AA_PLUS_RESTARTS: usize = 5;
 /// AutoAttack's iterations per APGD / FAB run.
 pub const AA_ITERATIONS: usize = 100;
 /// AutoAttack's Square budget.
@@ -93,11 +122,17 @@ impl AttackSpec {
                     early_stop: self.early_stop,
                     ..AttackConfig::pgd(self.norm, eps, self.steps, self.restarts)
                 },
-                AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::ApgdT => {
+                AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::Fab => {
                     AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.apgd_restarts)
                 }
-                AttackKind::FabT => AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, 1),
-                AttackKind::Square => AttackConfig::square(self.norm, eps, self.square_queries),
+                // One run per target (AutoAttack's standard and plus suites alike).
+                AttackKind::ApgdT | AttackKind::FabT => {
+                    AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, 1)
+                }
+                AttackKind::Square => AttackConfig {
+                    restarts: self.square_restarts,
+                    ..AttackConfig::square(self.norm, eps, self.square_queries)
+                },
                 // ℓ2 in the standardised latent space whatever --norm says; ε in latent units.
                 AttackKind::Latent => AttackConfig {
                     step_size: self.step_size,
@@ -108,11 +143,33 @@ impl AttackSpec {
             .collect()
     }
 
+    /// The AutoAttack version this spec runs exactly ("standard" or "plus": its attacks, order,
+    /// sequence and budgets), else None.
+    pub fn autoattack_version(&self) -> Option<&'static str> {
+        let sequence = self.schedule == Schedule::Sequence
+            && self.apgd_steps == AA_ITERATIONS
+            && self.square_queries == AA_SQUARE_QUERIES;
+        if sequence && self.attacks == AA_STANDARD && self.apgd_restarts == 1 {
+            Some("standard")
+        } else if sequence
+            && self.attacks == AA_PLUS
+            && self.apgd_restarts == AA_PLUS_RESTARTS
+            && self.square_restarts == AA_PLUS_RESTARTS
+        {
+            Some("plus")
+        } else {
+            None
+        }
+    }
+
     pub fn validate(&self, num_classes: usize) -> Result<()> {
         if self.attacks.is_empty() {
             bail!(
-                "name at least one attack (--attack aa-standard, pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, square or aa-lite)"
+                "name at least one attack (--attack aa-standard, aa-plus, pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or aa-lite)"
             );
+        }
+        if self.square_restarts == 0 {
+            bail!("--square-restarts must be at least 1");
         }
         if self.eps.is_empty() {
             bail!("give at least one radius with --eps");
@@ -135,6 +192,29 @@ impl AttackSpec {
         }
         Ok(())
     }
+}
+
+/// RobustBench's summary of an AutoAttack evaluation at one radius (the fields of its model
+/// cards; accuracies in %), for reports whose spec is exactly an AutoAttack version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RobustBenchSummary {
+    /// The model's architecture and its checkpoint's sha256.
+    pub model: String,
+    pub checkpoint_sha256: String,
+    pub dataset: String,
+    /// The split and which of its examples: "test[0..2000]".
+    pub split: String,
+    /// "Linf" or "L2" (RobustBench's threat-model names).
+    pub threat_model: String,
+    pub norm: String,
+    pub eps: f64,
+    pub n_ex: usize,
+    pub clean_acc: f64,
+    pub autoattack_acc: f64,
+    /// "standard" or "plus".
+    pub version: String,
+    /// The Ballast commit that ran the evaluation.
+    pub commit: String,
 }
 
 /// Robust accuracy at one radius.
@@ -166,10 +246,19 @@ pub struct AttackReport {
     /// Signs of gradient masking ([`crate::masking`]); none on a sound report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<crate::masking::MaskingWarning>,
+    /// RobustBench-style summaries, one per radius, when the attacks are exactly an AutoAttack
+    /// version (empty otherwise: other attack sets are not AutoAttack figures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub robustbench: Vec<RobustBenchSummary>,
     pub device: String,
     pub wall_time_s: f64,
     pub ballast_version: String,
     pub burn_version: String,
+}
+
+/// A fraction as a percentage rounded to 2 decimals (RobustBench's precision).
+fn percent(fraction: f64) -> f64 {
+    (fraction * 10_000.0).round() / 100.0
 }
 
 /// Attacks work in [0, 1] pixel space; data outside it (the raw 2-D toy sets) is an error.
@@ -247,7 +336,12 @@ pub fn attack_report(
             100.0 * r.clean_accuracy,
             r.per_attack
                 .iter()
-                .map(|a| format!("{} {:.2}%", a.name, 100.0 * a.robust_accuracy))
+                .map(|a| format!(
+                    "{} {:.2}% ({:.1} s)",
+                    a.name,
+                    100.0 * a.robust_accuracy,
+                    a.wall_time_s
+                ))
                 .collect::<Vec<_>>()
                 .join("  "),
             100.0 * r.worst_case_accuracy
@@ -269,9 +363,47 @@ pub fn attack_report(
     for w in &warnings {
         eprintln!("warning: {}", w.message);
     }
+    let checkpoint_sha256 = crate::checkpoint::file_sha256(checkpoint)?;
+    let robustbench = match spec.autoattack_version() {
+        Some(version) => results
+            .iter()
+            .map(|r| RobustBenchSummary {
+                model: format!("{:?}", cfg.model.arch),
+                checkpoint_sha256: checkpoint_sha256.clone(),
+                dataset: format!("{:?}", cfg.data.dataset),
+                split: format!("{}[0..{}]", spec.split.name(), positions.len()),
+                threat_model: match spec.norm {
+                    Norm::Linf => "Linf",
+                    Norm::L2 => "L2",
+                }
+                .into(),
+                norm: spec.norm.name().into(),
+                eps: r.eps,
+                n_ex: r.result.examples,
+                clean_acc: percent(r.result.clean_accuracy),
+                autoattack_acc: percent(r.result.worst_case_accuracy),
+                version: version.into(),
+                commit: crate::COMMIT.into(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    for s in &robustbench {
+        eprintln!(
+            "AutoAttack ({}), {} eps {} on {} {}: clean {:.2} %, robust {:.2} % (commit {})",
+            s.version,
+            s.threat_model,
+            s.eps,
+            s.dataset,
+            s.split,
+            s.clean_acc,
+            s.autoattack_acc,
+            s.commit
+        );
+    }
     Ok(AttackReport {
         checkpoint: checkpoint.to_path_buf(),
-        checkpoint_sha256: crate::checkpoint::file_sha256(checkpoint)?,
+        checkpoint_sha256,
         run_config: run_dir.join(crate::run_dir::CONFIG_FILE),
         dataset: format!("{:?}", cfg.data.dataset),
         split: spec.split,
@@ -287,6 +419,7 @@ pub fn attack_report(
         clean_accuracy: results.first().map(|r| r.result.clean_accuracy).unwrap_or(0.0),
         results,
         warnings,
+        robustbench,
         device: device_name.to_string(),
         wall_time_s: started.elapsed().as_secs_f64(),
         ballast_version: env!("CARGO_PKG_VERSION").to_string(),

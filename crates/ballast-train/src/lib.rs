@@ -39,6 +39,8 @@ use metrics::Summary;
 
 /// The Burn release every crate is pinned to (recorded in reports and the browser manifest).
 pub const BURN_VERSION: &str = "0.22.1";
+/// The git commit this build was made from (`build.rs`; "unknown" outside a git checkout).
+pub const COMMIT: &str = env!("BALLAST_COMMIT");
 
 /// A finished run's report (`summary.json`).
 pub enum RunReport {

@@ -151,6 +151,7 @@ mod tests {
                             effective_step_size: None,
                             robust_accuracy: worst,
                             only_this_attack_broke: k,
+                            wall_time_s: 0.0,
                         }
                     })
                     .collect(),

@@ -26,6 +26,10 @@ pub struct AttackAccuracy {
     /// Examples this attack broke that no other attack broke (independent), or that every
     /// earlier attack had left robust (a sequence).
     pub only_this_attack_broke: usize,
+    /// The attack's wall time over every batch, seconds (0 in reports written before it was
+    /// recorded).
+    #[serde(default)]
+    pub wall_time_s: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +61,7 @@ pub fn evaluate_robust(
     let mut clean = 0usize;
     let mut per_attack = vec![0usize; attacks.len()];
     let mut only = vec![0usize; attacks.len()];
+    let mut seconds = vec![0.0f64; attacks.len()];
     let mut worst = 0usize;
     for (b, chunk) in positions.chunks(batch_size.max(1)).enumerate() {
         let r = batch_robustness_with(
@@ -75,6 +80,9 @@ pub fn evaluate_robust(
         for (total, k) in only.iter_mut().zip(&r.only) {
             *total += k;
         }
+        for (total, s) in seconds.iter_mut().zip(&r.seconds) {
+            *total += s;
+        }
         worst += r.worst;
     }
     let frac = |k: usize| k as f64 / n.max(1) as f64;
@@ -84,8 +92,8 @@ pub fn evaluate_robust(
         clean_accuracy: frac(clean),
         per_attack: attacks
             .iter()
-            .zip(per_attack.iter().zip(&only))
-            .map(|(cfg, (&k, &only))| AttackAccuracy {
+            .zip(per_attack.iter().zip(&only).zip(&seconds))
+            .map(|(cfg, ((&k, &only), &wall_time_s))| AttackAccuracy {
                 attack: cfg.clone(),
                 name: cfg.describe(),
                 effective_step_size: matches!(
@@ -95,6 +103,7 @@ pub fn evaluate_robust(
                 .then(|| cfg.alpha()),
                 robust_accuracy: frac(k),
                 only_this_attack_broke: only,
+                wall_time_s,
             })
             .collect(),
         worst_case_accuracy: if attacks.is_empty() {

@@ -180,6 +180,98 @@ fn fab_finds_the_minimal_distance_to_a_linear_boundary() {
     }
 }
 
+/// Untargeted FAB on a five-class linear model finds the closest boundary of any class: its
+/// point lies within 1 % of the exact minimal distance over all classes, and never closer.
+#[test]
+fn untargeted_fab_finds_the_closest_boundary_of_any_class() {
+    for (seed, norm) in [(13u64, Norm::Linf), (14, Norm::L2)] {
+        let (model, device) = linear(10, 5, seed);
+        let x = middle(40, 10, &device);
+        let y = model
+            .forward(x.clone(), Mode::Eval)
+            .argmax(1)
+            .squeeze_dim::<1>(1);
+        let (_, d_min) = minimal_distances(&model, &x, &y, norm);
+        let cfg = AttackConfig::apgd(AttackKind::Fab, norm, 1.0, 100, 1);
+        let adv = attack(
+            &model,
+            x.clone(),
+            &Objective::CrossEntropy(y.clone()),
+            &cfg,
+            Mode::Eval,
+        );
+        in_ball_and_box(&x, &adv, norm, 1.0);
+        let fooled = flags(
+            Objective::CrossEntropy(y.clone()).fooled(&model.forward(adv.clone(), Mode::Eval)),
+        );
+        let delta = adv - x;
+        let dist = values(match norm {
+            Norm::Linf => delta.abs().max_dim(1).squeeze_dim::<1>(1),
+            Norm::L2 => row_norms(delta).squeeze_dim::<1>(1),
+        });
+        let mut checked = 0;
+        for i in 0..dist.len() {
+            if d_min[i] > 0.39 {
+                continue; // the box's faces may bind
+            }
+            assert!(fooled[i], "{norm:?} example {i}: no misclassified point");
+            assert!(
+                dist[i] >= d_min[i] * (1.0 - 1e-4),
+                "{norm:?} {i}: {} < {}",
+                dist[i],
+                d_min[i]
+            );
+            assert!(
+                dist[i] <= d_min[i] * 1.01,
+                "{norm:?} {i}: {} vs exact {}",
+                dist[i],
+                d_min[i]
+            );
+            checked += 1;
+        }
+        assert!(checked > 10, "too few examples checked ({checked})");
+    }
+}
+
+/// Square with restarts breaks at least what one search breaks (a restart only runs on the
+/// examples still robust) and returns points in the ball and the box.
+#[test]
+fn square_restarts_only_add_breaks() {
+    let (model, device) = linear_images([1, 6, 6], 4, 31);
+    let x = middle(40, 36, &device);
+    let y = model
+        .forward(x.clone(), Mode::Eval)
+        .argmax(1)
+        .squeeze_dim::<1>(1);
+    let objective = Objective::CrossEntropy(y);
+    for norm in [Norm::Linf, Norm::L2] {
+        let eps = if norm == Norm::Linf { 0.02 } else { 0.08 };
+        let broken = |restarts: usize| {
+            crate::host_rng::seed(3);
+            let cfg = AttackConfig {
+                restarts,
+                ..AttackConfig::square(norm, eps, 60)
+            };
+            let adv = attack(&model, x.clone(), &objective, &cfg, Mode::Eval);
+            in_ball_and_box(&x, &adv, norm, eps);
+            flags(objective.fooled(&model.forward(adv, Mode::Eval)))
+        };
+        let (once, thrice) = (broken(1), broken(3));
+        assert!(
+            once.iter().zip(&thrice).all(|(a, b)| !a || *b),
+            "{norm:?}: a restart undid a break"
+        );
+        let (n1, n3) = (
+            once.iter().filter(|&&b| b).count(),
+            thrice.iter().filter(|&&b| b).count(),
+        );
+        assert!(
+            n1 < 40 && n3 > n1,
+            "{norm:?}: {n1} -> {n3}: the test says nothing"
+        );
+    }
+}
+
 /// The box-constrained projection onto a hyperplane satisfies w·δ = c (when the box allows
 /// it), keeps x + δ in the box, and has the norm of a brute-force bisection's solution.
 #[test]
@@ -319,4 +411,113 @@ fn square_window_schedule_follows_the_paper() {
     assert_eq!(window_side(0.8, 32, 32), 29);
     assert_eq!(window_side(0.9, 28, 28), 27); // never the whole side
     assert_eq!(window_side(0.5, 1, 20), 3);
+}
+
+/// A linear classifier of [C, H, W] images (so Square ℓ2 has real windows to move mass between).
+fn linear_images(shape: [usize; 3], k: usize, seed: u64) -> (Classifier, Device) {
+    let device = Device::flex();
+    device.seed(seed);
+    crate::host_rng::seed(seed);
+    let input = InputSpec {
+        shape: shape.to_vec(),
+        num_classes: k,
+        mean: vec![0.5; shape[0]],
+        std: vec![0.3; shape[0]],
+    };
+    (ModelConfig::mlp(&[]).init(&input, &device), device)
+}
+
+/// Square ℓ2 on 8×8 two-channel images of a linear model: every example whose exact minimal ℓ2
+/// distance is below 0.75·ε is broken within AutoAttack's 5 000 queries, none beyond ε is, and
+/// every point lies in the ball and the box. Random search over windows is not exact: on this
+/// model's white-noise weights it breaks examples up to about 0.84·ε (1 000 queries: 0.67·ε).
+#[test]
+fn square_l2_breaks_the_breakable_examples_of_a_linear_model() {
+    let (model, device) = linear_images([2, 8, 8], 4, 21);
+    let d = 2 * 8 * 8;
+    let x = middle(60, d, &device);
+    let y = model
+        .forward(x.clone(), Mode::Eval)
+        .argmax(1)
+        .squeeze_dim::<1>(1);
+    let (_, d_min) = minimal_distances(&model, &x, &y, Norm::L2);
+    let mut sorted = d_min.clone();
+    sorted.sort_by(f32::total_cmp);
+    let eps = f64::from(sorted[sorted.len() / 2]).min(0.1);
+    let cfg = AttackConfig::square(Norm::L2, eps, 5000);
+    let objective = Objective::CrossEntropy(y.clone());
+    let adv = attack(&model, x.clone(), &objective, &cfg, Mode::Eval);
+    in_ball_and_box(&x, &adv, Norm::L2, eps);
+    let fooled = flags(objective.fooled(&model.forward(adv, Mode::Eval)));
+    let mut checked = 0;
+    for i in 0..d_min.len() {
+        if d_min[i] < 0.75 * eps as f32 {
+            assert!(
+                fooled[i],
+                "example {i} at distance {} < 0.75·{eps} survived",
+                d_min[i]
+            );
+            checked += 1;
+        }
+        if d_min[i] > eps as f32 * 1.001 {
+            assert!(!fooled[i], "example {i} at {} > {eps} broken", d_min[i]);
+        }
+    }
+    assert!(checked > 10, "too few breakable examples ({checked})");
+}
+
+/// Square never differentiates the model, in either norm: with forwards of differentiable
+/// inputs forbidden it runs to completion, while APGD-CE under the same ban panics (so the ban
+/// does catch gradient use).
+#[test]
+fn square_never_uses_gradients() {
+    use crate::models::forbid_differentiable_forwards::ON;
+    let (model, device) = linear_images([1, 6, 6], 3, 8);
+    let x = middle(12, 36, &device);
+    let y = model
+        .forward(x.clone(), Mode::Eval)
+        .argmax(1)
+        .squeeze_dim::<1>(1);
+    let objective = Objective::CrossEntropy(y);
+    ON.set(true);
+    for norm in [Norm::Linf, Norm::L2] {
+        let cfg = AttackConfig::square(norm, 0.1, 50);
+        let adv = attack(&model, x.clone(), &objective, &cfg, Mode::Eval);
+        assert_eq!(adv.dims(), [12, 36]);
+    }
+    let gradient = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let cfg = AttackConfig::apgd(AttackKind::ApgdCe, Norm::Linf, 0.1, 5, 1);
+        attack(&model, x.clone(), &objective, &cfg, Mode::Eval)
+    }));
+    ON.set(false);
+    assert!(
+        gradient.is_err(),
+        "APGD ran under the ban: the test cannot fail"
+    );
+}
+
+/// The pseudo-Gaussian tile: unit norm, positive upper half, negative lower half, peaked at the
+/// centre of each half, and its transpose when asked.
+#[test]
+fn pseudo_gaussian_tile_has_the_papers_shape() {
+    for s in [3usize, 5, 7, 25] {
+        let p = pseudo_gaussian(s, false);
+        let n: f32 = p.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-5, "norm {n}");
+        let top = s / 2;
+        assert!(p[..top * s].iter().all(|&v| v > 0.0));
+        assert!(p[top * s..].iter().all(|&v| v < 0.0));
+        let peak = p[(top / 2) * s + s / 2];
+        assert!(p[..top * s].iter().all(|&v| v <= peak + 1e-7));
+        let t = pseudo_gaussian(s, true);
+        for r in 0..s {
+            for c in 0..s {
+                assert_eq!(t[c * s + r], p[r * s + c]);
+            }
+        }
+    }
+    assert_eq!(l2_window_side(0.8, 28, 28), 25);
+    assert_eq!(l2_window_side(0.8 / 512.0, 28, 28), 3);
+    assert_eq!(l2_window_side(0.05, 28, 28), 7); // √39.2 = 6.26 -> 6 -> odd 7
+    assert_eq!(l2_window_side(0.8, 2, 2), 2);
 }

@@ -1,5 +1,7 @@
-//! FAB-T (Croce & Hein 2020, "Minimally distorted adversarial examples with a fast adaptive
-//! boundary attack"), targeted, ℓ∞ and ℓ2. For a target class t, each iteration linearises the
+//! FAB (Croce & Hein 2020, "Minimally distorted adversarial examples with a fast adaptive
+//! boundary attack"), ℓ∞ and ℓ2: FAB-T, targeted, and the untargeted FAB of AutoAttack's "plus"
+//! suite. For a target class t (untargeted: at each iteration the class whose linearised
+//! boundary is closest), each iteration linearises the
 //! boundary z_t = z_y at the current point x₁ and projects both x₁ and the original x₀ onto
 //! that hyperplane inside the box [0, 1] (least ℓp norm, exactly); it then steps to a convex
 //! combination of the two projections (weight α on x₀'s, at most α_max, with overshoot η).
@@ -7,10 +9,12 @@
 //! back towards x₀ (x₀ + β·(x₁ − x₀)). FAB searches for the smallest perturbation; an example
 //! counts as broken at radius ε when the closest misclassified point found is within ε.
 
+use super::restarts::per_restart;
 use super::targeted::per_target;
 use super::{AttackConfig, Norm, Objective, input_gradient, row_mask, row_norms};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
+use burn::tensor::Distribution;
 
 /// Target classes AutoAttack's standard FAB-T tries (fewer when the model has fewer classes).
 pub const FAB_T_TARGETS: usize = 9;
@@ -38,6 +42,39 @@ pub fn fab_targeted(
     })
 }
 
+/// Untargeted FAB at radius `cfg.eps`, `cfg.steps` iterations per restart: the first restart
+/// starts at the clean input, later ones at a random point of the ε/2-ball (AutoAttack's), each
+/// on the examples no earlier restart broke. x: [B, D] in [0, 1], labels [B] -> [B, D]: the
+/// closest misclassified point found where it lies within ε, else the clean input.
+pub fn fab_untargeted(
+    model: &Classifier,
+    x: Tensor<2>,
+    labels: Tensor<1, Int>,
+    cfg: &AttackConfig,
+    mode: Mode,
+) -> Tensor<2> {
+    per_restart(model, x, labels, cfg.restarts, mode, |restart, x, y| {
+        let start = (restart > 0).then(|| random_start(&x, cfg.norm, 0.5 * cfg.eps));
+        let (found, dist) = fab_search(model, x, y, None, start, cfg, mode);
+        let within = dist.iter().map(|&d| d <= cfg.eps as f32).collect();
+        (found, within)
+    })
+}
+
+/// x + r·t/‖t‖ clipped to the box, t uniform in [−1, 1]^D (ℓ∞) or standard normal (ℓ2): a
+/// random point at distance r (before clipping).
+fn random_start(x: &Tensor<2>, norm: Norm, r: f64) -> Tensor<2> {
+    let t = match norm {
+        Norm::Linf => crate::host_rng::float_like(x, Distribution::Uniform(-1.0, 1.0)),
+        Norm::L2 => crate::host_rng::float_like(x, Distribution::Normal(0.0, 1.0)),
+    };
+    let size = match norm {
+        Norm::Linf => t.clone().abs().max_dim(1),
+        Norm::L2 => row_norms(t.clone()),
+    };
+    (x.clone() + t / (size + 1e-12) * r).clamp(0.0, 1.0)
+}
+
 /// One FAB run towards `target` [n] for x₀ [n, D] with labels [n], `cfg.steps` iterations in
 /// `cfg.norm` (ε is not used). Returns the closest misclassified points found [n, D] (x₀ where
 /// none) and their distances to x₀ [n] (∞ where none).
@@ -49,19 +86,44 @@ pub fn fab_minimal(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> (Tensor<2>, Vec<f32>) {
+    fab_search(model, x0, labels, Some(target), None, cfg, mode)
+}
+
+/// [`fab_minimal`] towards `target`, or (None) towards whichever class's linearised boundary is
+/// closest at each iterate; from `start` (None: x₀).
+fn fab_search(
+    model: &Classifier,
+    x0: Tensor<2>,
+    labels: Tensor<1, Int>,
+    target: Option<Tensor<1, Int>>,
+    start: Option<Tensor<2>>,
+    cfg: &AttackConfig,
+    mode: Mode,
+) -> (Tensor<2>, Vec<f32>) {
     let x0 = x0.detach().inner();
     let [n, d] = x0.dims();
-    let objective = Objective::LogitGap { y: labels, target };
+    let labels = labels.to_device(&x0.device());
+    let fooling = Objective::CrossEntropy(labels.clone());
     let norm_of = |t: Tensor<2>| match cfg.norm {
         Norm::Linf => t.abs().max_dim(1), // [n, 1]
         Norm::L2 => row_norms(t),
     };
-    let mut x1 = x0.clone();
+    let mut x1 = start.unwrap_or_else(|| x0.clone());
     let mut best = x0.clone();
     let mut best_dist = vec![f32::INFINITY; n];
     for _ in 0..cfg.steps {
         // The boundary's linearisation at x₁: g(x₁) + w·(z − x₁) = 0, w = ∇(z_t − z_y).
-        let (w, g, _) = input_gradient(model, x1.clone(), &objective, mode); // [n, D], [n]
+        let (w, g) = match &target {
+            Some(t) => {
+                let gap = Objective::LogitGap {
+                    y: labels.clone(),
+                    target: t.clone(),
+                };
+                let (w, g, _) = input_gradient(model, x1.clone(), &gap, mode);
+                (w, g)
+            }
+            None => closest_boundary(model, x1.clone(), &labels, cfg.norm, mode),
+        }; // [n, D], [n]
         let dot = |z: Tensor<2>| (w.clone() * z).sum_dim(1).squeeze_dim::<1>(1); // [n]
         // Steps δ with w·δ = c: from x₁, c = −g(x₁); from x₀, c = w·(x₁ − x₀) − g(x₁).
         let c1 = g.clone().neg();
@@ -82,7 +144,7 @@ pub fn fab_minimal(
             .clamp(0.0, 1.0);
         // Misclassified iterates: record the closest, then pull back towards x₀.
         let logits = model.forward(x1.clone(), mode).detach().inner();
-        let fooled: Vec<bool> = objective
+        let fooled: Vec<bool> = fooling
             .fooled(&logits)
             .into_data()
             .try_to_vec()
@@ -106,6 +168,40 @@ pub fn fab_minimal(
         x1 = x1.mask_where(row_mask(&fooled, d, &x0.device()), pulled);
     }
     (best, best_dist)
+}
+
+/// The linearised boundary z_t − z_y closest to x [n, D] in the dual norm over the classes
+/// t ≠ y: its gradient w [n, D] and value g [n] (one backward pass over the K copies of the
+/// batch).
+fn closest_boundary(
+    model: &Classifier,
+    x: Tensor<2>,
+    labels: &Tensor<1, Int>,
+    norm: Norm,
+    mode: Mode,
+) -> (Tensor<2>, Tensor<1>) {
+    let [n, _] = x.dims();
+    let device = x.device();
+    let k = model.forward(x.clone().narrow(0, 0, 1), mode).dims()[1];
+    let ys = Tensor::cat(vec![labels.clone(); k], 0); // [K·n]
+    let targets = Tensor::<1, Int>::arange(0..k as i64, &device)
+        .reshape([k, 1])
+        .expand([k, n])
+        .reshape([k * n]);
+    let gap = Objective::LogitGap {
+        y: ys.clone(),
+        target: targets.clone(),
+    };
+    let (w, g, _) = input_gradient(model, Tensor::cat(vec![x; k], 0), &gap, mode);
+    let dual = match norm {
+        Norm::Linf => w.clone().abs().sum_dim(1),
+        Norm::L2 => row_norms(w.clone()),
+    }
+    .squeeze_dim::<1>(1);
+    let dist = (g.clone().abs() / (dual + 1e-12)).mask_fill(targets.equal(ys), f32::INFINITY);
+    let closest = dist.reshape([k, n]).argmin(0).reshape([n]); // class index per example
+    let rows = closest * n as i64 + Tensor::<1, Int>::arange(0..n as i64, &device);
+    (w.select(0, rows.clone()), g.select(0, rows))
 }
 
 /// The least-norm step δ [n, D] from the points `x` [n, D] in [0, 1] with w·δ = c inside the

@@ -12,17 +12,20 @@ mod apgd_t;
 mod fab;
 mod objective;
 mod pgd;
+mod restarts;
 mod robustness;
 mod square;
+mod square_l2;
 mod targeted;
 
 pub use apgd::apgd;
 pub use apgd_t::{APGD_T_TARGETS, apgd_targeted};
-pub use fab::{FAB_T_TARGETS, fab_minimal, fab_targeted, project_onto_hyperplane};
+pub use fab::{FAB_T_TARGETS, fab_minimal, fab_targeted, fab_untargeted, project_onto_hyperplane};
 pub use objective::{Objective, dlr_loss, dlr_targeted_loss, margin};
 pub use pgd::{pgd, pgd_from};
 pub use robustness::{BatchRobustness, Schedule, batch_robustness, batch_robustness_with};
 pub use square::{SQUARE_P_INIT, square, window_fraction, window_side};
+pub use square_l2::{l2_window_side, pseudo_gaussian, square_l2};
 
 use crate::error::CoreError;
 use crate::models::{Classifier, Mode};
@@ -79,7 +82,10 @@ pub enum AttackKind {
     /// FAB-T: minimal-distortion boundary attack towards each of the 9 highest wrong classes;
     /// an example counts as broken when the closest point found lies within ε.
     FabT,
-    /// Square: gradient-free random search, `steps` queries per example (ℓ∞).
+    /// Untargeted FAB (AutoAttack's "plus" suite): towards the closest linearised boundary of
+    /// any class at each iterate, with random starts after the first restart.
+    Fab,
+    /// Square: gradient-free random search, `steps` queries per example (ℓ∞ and ℓ2).
     Square,
     /// PGD in the standardised latent space of a learned perturbation set (ℓ2 ball of radius
     /// ε in u; needs a CVAE: [`attack_with`]).
@@ -95,6 +101,7 @@ impl AttackKind {
             AttackKind::ApgdDlr => "apgd-dlr",
             AttackKind::ApgdT => "apgd-t",
             AttackKind::FabT => "fab-t",
+            AttackKind::Fab => "fab",
             AttackKind::Square => "square",
             AttackKind::Latent => "latent",
         }
@@ -111,10 +118,11 @@ impl std::str::FromStr for AttackKind {
             "apgd-dlr" => Ok(AttackKind::ApgdDlr),
             "apgd-t" => Ok(AttackKind::ApgdT),
             "fab-t" => Ok(AttackKind::FabT),
+            "fab" => Ok(AttackKind::Fab),
             "square" => Ok(AttackKind::Square),
             "latent" => Ok(AttackKind::Latent),
             other => Err(CoreError::Config(format!(
-                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, square or latent"
+                "unknown attack `{other}`: expected fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or latent"
             ))),
         }
     }
@@ -225,11 +233,6 @@ impl AttackConfig {
                 )));
             }
         }
-        if self.kind == AttackKind::Square && self.norm != Norm::Linf {
-            return Err(CoreError::config(
-                "the square attack is implemented for linf only so far",
-            ));
-        }
         if self.kind == AttackKind::Latent && self.norm != Norm::L2 {
             return Err(CoreError::config(
                 "the latent attack works in the l2 ball of the CVAE's standardised latent space: use norm l2",
@@ -297,6 +300,10 @@ pub fn attack_with(
         AttackKind::FabT => {
             let y = objective.labels().expect("FAB-T needs labels").clone();
             fab_targeted(model, x, y, cfg, mode)
+        }
+        AttackKind::Fab => {
+            let y = objective.labels().expect("FAB needs labels").clone();
+            fab_untargeted(model, x, y, cfg, mode)
         }
         AttackKind::Square => {
             let y = objective.labels().expect("Square needs labels").clone();

@@ -34,6 +34,8 @@ pub struct BatchRobustness {
     /// Examples each attack broke that no other attack broke (independent), or that every
     /// earlier attack had left robust (sequence).
     pub only: Vec<usize>,
+    /// Wall time of each attack on this batch (its run and the check of its points), seconds.
+    pub seconds: Vec<f64>,
     /// Correct under every attack (and clean).
     pub worst: usize,
 }
@@ -81,6 +83,7 @@ pub fn batch_robustness_with(
         clean: ok.iter().filter(|k| **k).count(),
         per_attack: vec![0; attacks.len()],
         only: vec![0; attacks.len()],
+        seconds: vec![0.0; attacks.len()],
         worst: 0,
     };
     // robust[i]: example i is clean-correct and no attack run so far broke it;
@@ -103,6 +106,7 @@ pub fn batch_robustness_with(
             let x = batch.x.clone().select(0, idx.clone());
             let y = batch.y.clone().select(0, idx);
             let objective = Objective::CrossEntropy(y.clone());
+            let started = web_time::Instant::now();
             let adv = attack_with(model, x, &objective, cfg, Mode::Eval, cvae);
             for (&r, still) in rows.iter().zip(correct_mask(adv, &y)) {
                 if !still {
@@ -110,6 +114,7 @@ pub fn batch_robustness_with(
                     robust[r as usize] = false;
                 }
             }
+            result.seconds[a] = started.elapsed().as_secs_f64();
         }
         result.per_attack[a] = match schedule {
             Schedule::Independent => (0..n).filter(|&i| ok[i] && !broken[i][a]).count(),

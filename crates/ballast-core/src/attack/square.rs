@@ -1,12 +1,13 @@
 //! Square (Andriushchenko et al. 2020, "Square Attack: a query-efficient black-box
-//! adversarial attack via random search"), ℓ∞: random search over square windows, using the
-//! model's outputs only (no gradients). Each example starts at vertical stripes of ±ε; each
+//! adversarial attack via random search"), ℓ∞ (ℓ2: [`super::square_l2`]): random search over
+//! square windows, using the model's outputs only (no gradients). Each example starts at vertical stripes of ±ε; each
 //! query sets one random square window of one example to x ± ε (a random sign per channel) and
 //! keeps it when the margin z_y − max_{j≠y} z_j falls. The window's area follows the paper's
 //! schedule, from p_init of the image down to p_init/512. Examples stop querying once
 //! misclassified (the batch shrinks as points break).
 
-use super::{AttackConfig, margin, put_rows, row_mask};
+use super::restarts::per_restart;
+use super::{AttackConfig, Norm, correct_flags, margin, put_rows, row_mask, square_l2};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -39,10 +40,35 @@ pub fn window_side(fraction: f64, h: usize, w: usize) -> usize {
     s.clamp(1, cap.max(1))
 }
 
-/// Square ℓ∞ with `cfg.steps` queries per example (after the initial one) at radius `cfg.eps`.
-/// x: [B, D] in [0, 1] (the model's image [C, H, W] flattened), labels [B] -> adversarial
-/// [B, D]: the lowest-margin point found (the first misclassifying one for broken examples).
+/// Square with `cfg.steps` queries per example (after the initial one) at radius `cfg.eps`,
+/// `cfg.restarts` times (each restart a fresh random search on the examples still robust): the
+/// ℓ∞ search below, or [`square_l2`] for `Norm::L2`. x: [B, D] in [0, 1] (the model's image
+/// [C, H, W] flattened), labels [B] -> adversarial [B, D]: with one restart the lowest-margin
+/// point found (the first misclassifying one for broken examples); with several, each broken
+/// example's first misclassifying point, else its clean input.
 pub fn square(
+    model: &Classifier,
+    x: Tensor<2>,
+    labels: Tensor<1, Int>,
+    cfg: &AttackConfig,
+    mode: Mode,
+) -> Tensor<2> {
+    let search = |x: Tensor<2>, y: Tensor<1, Int>| match cfg.norm {
+        Norm::Linf => square_linf(model, x, y, cfg, mode),
+        Norm::L2 => square_l2(model, x, y, cfg, mode),
+    };
+    if cfg.restarts <= 1 {
+        return search(x, labels);
+    }
+    per_restart(model, x, labels, cfg.restarts, mode, |_, x, y| {
+        let found = search(x, y.clone());
+        let still = correct_flags(model.forward(found.clone(), mode).detach().inner(), &y);
+        (found, still.iter().map(|&c| !c).collect())
+    })
+}
+
+/// One Square ℓ∞ search (see the module's doc).
+fn square_linf(
     model: &Classifier,
     x: Tensor<2>,
     labels: Tensor<1, Int>,

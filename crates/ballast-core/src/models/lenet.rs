@@ -11,7 +11,7 @@ use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct LeNet {
-    norm: Normalize,
+    pub(crate) norm: Normalize,
     convs: Vec<Conv2d>,
     pool: MaxPool2d,
     fc: Linear,

@@ -7,7 +7,7 @@ use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct Mlp {
-    norm: Normalize,
+    pub(crate) norm: Normalize,
     hidden: Vec<Linear>,
     head: Linear,
 }

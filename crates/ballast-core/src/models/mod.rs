@@ -129,6 +129,12 @@ pub struct ModelConfig {
     pub widen: usize,
     /// WideResNet dropout between the block convolutions.
     pub dropout: f64,
+    /// Round every input to this many grey levels before the network (0: off). A step function
+    /// has a zero gradient almost everywhere, so gradient attacks stall on such a model while
+    /// it stays as breakable as before: the textbook case of gradient masking (Athalye et al.
+    /// 2018), for showing what the attack reports' masking warning catches. Not a defence.
+    #[serde(default)]
+    pub input_levels: usize,
 }
 
 impl Default for ModelConfig {
@@ -140,6 +146,7 @@ impl Default for ModelConfig {
             depth: 0,
             widen: 10,
             dropout: 0.0,
+            input_levels: 0,
         }
     }
 }
@@ -176,6 +183,11 @@ impl ModelConfig {
                 "model.width must be positive, got {}",
                 self.width
             )));
+        }
+        if self.input_levels == 1 {
+            return Err(CoreError::Config(
+                "model.input_levels must be 0 (no quantiser) or at least 2, got 1".into(),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(CoreError::Config(format!(
@@ -236,6 +248,8 @@ impl ModelConfig {
                 Classifier::ResNetCifar(ResNetCifar::new(input, self.depth_or_default(), w, device))
             }
         };
+        let mut model = model;
+        model.input_normalize_mut().set_levels(self.input_levels);
         model.visit(&mut TouchParams);
         model
     }
@@ -276,10 +290,26 @@ pub enum Classifier {
     ResNetCifar(ResNetCifar),
 }
 
+/// Test hook: while `ON` is set on a thread, a forward of an input on an autodiff device panics
+/// there, so a test can show that an attack never differentiates the model (with the model on a
+/// plain device, a gradient needs an autodiff input, and so such a forward).
+#[cfg(test)]
+pub(crate) mod forbid_differentiable_forwards {
+    use std::cell::Cell;
+    thread_local! {
+        pub(crate) static ON: Cell<bool> = const { Cell::new(false) };
+    }
+}
+
 impl Classifier {
     /// Forward pass that also carries tangents along the parameter direction `v`
     /// (`None`: the ordinary forward). x: [B, D] in [0, 1].
     pub fn forward_dual(&self, x: Dual<2>, mode: Mode, v: Option<Tangents>) -> DualOutput {
+        #[cfg(test)]
+        assert!(
+            !(forbid_differentiable_forwards::ON.get() && x.p.is_autodiff()),
+            "a differentiable forward (the first step of any gradient) under forbid_differentiable_forwards"
+        );
         match self {
             Classifier::Mlp(m) => m.forward_dual(x, v),
             Classifier::LeNet(m) => m.forward_dual(x, v),
@@ -287,6 +317,18 @@ impl Classifier {
             Classifier::PreActResNet18(m) => m.forward_dual(x, mode, v),
             Classifier::WideResNet(m) => m.forward_dual(x, mode, v),
             Classifier::ResNetCifar(m) => m.forward_dual(x, mode, v),
+        }
+    }
+
+    /// The input standardisation (and quantiser) in front of the network.
+    fn input_normalize_mut(&mut self) -> &mut Normalize {
+        match self {
+            Classifier::Mlp(m) => &mut m.norm,
+            Classifier::LeNet(m) => &mut m.norm,
+            Classifier::SmallCnn(m) => &mut m.norm,
+            Classifier::PreActResNet18(m) => &mut m.norm,
+            Classifier::WideResNet(m) => &mut m.norm,
+            Classifier::ResNetCifar(m) => &mut m.norm,
         }
     }
 
@@ -358,6 +400,42 @@ mod tests {
             assert_eq!(out.logits.dims(), [3, input.num_classes], "{cfg:?}");
             assert_eq!(out.features.dims(), [3, features], "{cfg:?}");
         }
+    }
+
+    /// Behind the quantiser the model sees round(x·(L−1))/(L−1), and the input gradient is zero.
+    #[test]
+    fn input_quantiser_rounds_inputs_and_has_zero_input_gradient() {
+        let input = InputSpec {
+            shape: vec![1, 6, 6],
+            num_classes: 3,
+            mean: vec![0.4],
+            std: vec![0.3],
+        };
+        let device = Device::flex();
+        device.seed(5);
+        let plain = ModelConfig::of(Arch::SmallCnn).init(&input, &device);
+        let mut quantised = plain.clone();
+        quantised.input_normalize_mut().set_levels(4);
+        let x = Tensor::<2>::random([5, 36], Distribution::Uniform(0.0, 1.0), &device);
+        let rounded = x.clone().mul_scalar(3.0).round().div_scalar(3.0);
+        let a = quantised.forward(x.clone(), Mode::Eval);
+        let b = plain.forward(rounded, Mode::Eval);
+        let gap = (a - b).abs().max().into_scalar::<f32>();
+        assert!(gap < 1e-6, "{gap}");
+        let xt = x.autodiff().require_grad();
+        let grads = quantised.forward(xt.clone(), Mode::Eval).sum().backward();
+        let g = xt.grad(&grads).expect("input gradient");
+        assert_eq!(g.abs().max().into_scalar::<f32>(), 0.0);
+        let bad = ModelConfig {
+            input_levels: 1,
+            ..ModelConfig::of(Arch::SmallCnn)
+        };
+        assert!(
+            bad.validate(&input)
+                .unwrap_err()
+                .to_string()
+                .contains("input_levels")
+        );
     }
 
     #[test]

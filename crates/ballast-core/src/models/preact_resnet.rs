@@ -44,7 +44,7 @@ impl PreActBlock {
 
 #[derive(Module, Debug)]
 pub struct PreActResNet18 {
-    norm: Normalize,
+    pub(crate) norm: Normalize,
     stem: Conv2d,
     blocks: Vec<PreActBlock>,
     bn: BatchNorm,

@@ -68,7 +68,7 @@ impl BasicBlock {
 
 #[derive(Module, Debug)]
 pub struct ResNetCifar {
-    norm: Normalize,
+    pub(crate) norm: Normalize,
     stem: Conv2d,
     bn: BatchNorm,
     blocks: Vec<BasicBlock>,

@@ -11,7 +11,7 @@ use burn::prelude::*;
 
 #[derive(Module, Debug)]
 pub struct SmallCnn {
-    norm: Normalize,
+    pub(crate) norm: Normalize,
     convs: Vec<Conv2d>,
     fc: Linear,
     head: Linear,

@@ -48,7 +48,7 @@ impl WideBlock {
 
 #[derive(Module, Debug)]
 pub struct WideResNet {
-    norm: Normalize,
+    pub(crate) norm: Normalize,
     stem: Conv2d,
     blocks: Vec<WideBlock>,
     bn: BatchNorm,
