@@ -221,6 +221,62 @@ fn adversarial_training_keeps_the_best_model_and_attacks_report_every_knob() {
         .sum();
     let clean = r["clean_accuracy"].as_f64().unwrap();
     assert!(((clean - worst) * 30.0 - broke as f64).abs() < 1e-9, "{r}");
+    // Small budgets are not AutoAttack: no RobustBench summary.
+    assert!(aa.get("robustbench").is_none(), "{aa}");
+
+    // aa-plus at l2: its six attacks in order, the restarts where AutoAttack puts them.
+    let plus_path = tmp.path().join("plus.json");
+    ballast_ok(
+        tmp.path(),
+        &[
+            "attack",
+            run.to_str().unwrap(),
+            &data,
+            "--attack",
+            "aa-plus",
+            "--norm",
+            "l2",
+            "--eps",
+            "1.5",
+            "--apgd-steps",
+            "3",
+            "--square-queries",
+            "20",
+            "--examples",
+            "20",
+            "--out",
+            plus_path.to_str().unwrap(),
+        ],
+    );
+    let plus = read_json(&plus_path);
+    assert_eq!(plus["spec"]["schedule"], "sequence", "{plus}");
+    let per_attack = plus["results"][0]["per_attack"].as_array().unwrap();
+    let kinds_restarts: Vec<(&str, u64)> = per_attack
+        .iter()
+        .map(|a| {
+            (
+                a["attack"]["kind"].as_str().unwrap(),
+                a["attack"]["restarts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds_restarts,
+        [
+            ("apgd-ce", 5),
+            ("apgd-dlr", 5),
+            ("fab", 5),
+            ("square", 5),
+            ("apgd-t", 1),
+            ("fab-t", 1)
+        ]
+    );
+    assert!(per_attack.iter().all(|a| a["attack"]["norm"] == "l2"));
+    let running: Vec<f64> = per_attack
+        .iter()
+        .map(|a| a["robust_accuracy"].as_f64().unwrap())
+        .collect();
+    assert!(running.windows(2).all(|w| w[1] <= w[0]), "{running:?}");
 
     // Bad requests are errors that say what is wrong.
     for (args, needle) in [

@@ -168,9 +168,6 @@ impl AttackSpec {
                 "name at least one attack (--attack aa-standard, aa-plus, pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or aa-lite)"
             );
         }
-        if self.square_restarts == 0 {
-            bail!("--square-restarts must be at least 1");
-        }
         if self.eps.is_empty() {
             bail!("give at least one radius with --eps");
         }
@@ -254,6 +251,41 @@ pub struct AttackReport {
     pub wall_time_s: f64,
     pub ballast_version: String,
     pub burn_version: String,
+}
+
+/// One [`RobustBenchSummary`] per radius when `spec` is exactly an AutoAttack version, else
+/// none. The split's examples are the first `n_ex` of `spec.split`.
+pub fn robustbench_summaries(
+    spec: &AttackSpec,
+    results: &[RadiusResult],
+    model: &str,
+    dataset: &str,
+    checkpoint_sha256: &str,
+) -> Vec<RobustBenchSummary> {
+    let Some(version) = spec.autoattack_version() else {
+        return Vec::new();
+    };
+    results
+        .iter()
+        .map(|r| RobustBenchSummary {
+            model: model.into(),
+            checkpoint_sha256: checkpoint_sha256.into(),
+            dataset: dataset.into(),
+            split: format!("{}[0..{}]", spec.split.name(), r.result.examples),
+            threat_model: match spec.norm {
+                Norm::Linf => "Linf",
+                Norm::L2 => "L2",
+            }
+            .into(),
+            norm: spec.norm.name().into(),
+            eps: r.eps,
+            n_ex: r.result.examples,
+            clean_acc: percent(r.result.clean_accuracy),
+            autoattack_acc: percent(r.result.worst_case_accuracy),
+            version: version.into(),
+            commit: crate::COMMIT.into(),
+        })
+        .collect()
 }
 
 /// A fraction as a percentage rounded to 2 decimals (RobustBench's precision).
@@ -364,30 +396,13 @@ pub fn attack_report(
         eprintln!("warning: {}", w.message);
     }
     let checkpoint_sha256 = crate::checkpoint::file_sha256(checkpoint)?;
-    let robustbench = match spec.autoattack_version() {
-        Some(version) => results
-            .iter()
-            .map(|r| RobustBenchSummary {
-                model: format!("{:?}", cfg.model.arch),
-                checkpoint_sha256: checkpoint_sha256.clone(),
-                dataset: format!("{:?}", cfg.data.dataset),
-                split: format!("{}[0..{}]", spec.split.name(), positions.len()),
-                threat_model: match spec.norm {
-                    Norm::Linf => "Linf",
-                    Norm::L2 => "L2",
-                }
-                .into(),
-                norm: spec.norm.name().into(),
-                eps: r.eps,
-                n_ex: r.result.examples,
-                clean_acc: percent(r.result.clean_accuracy),
-                autoattack_acc: percent(r.result.worst_case_accuracy),
-                version: version.into(),
-                commit: crate::COMMIT.into(),
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let robustbench = robustbench_summaries(
+        spec,
+        &results,
+        &format!("{:?}", cfg.model.arch),
+        &format!("{:?}", cfg.data.dataset),
+        &checkpoint_sha256,
+    );
     for s in &robustbench {
         eprintln!(
             "AutoAttack ({}), {} eps {} on {} {}: clean {:.2} %, robust {:.2} % (commit {})",
@@ -505,4 +520,86 @@ pub fn parse_radius(s: &str) -> Result<f64> {
         bail!("a radius must be a finite number >= 0, got {s}");
     }
     Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(attacks: &[AttackKind], schedule: Schedule, restarts: usize) -> AttackSpec {
+        AttackSpec {
+            attacks: attacks.to_vec(),
+            schedule,
+            norm: Norm::Linf,
+            eps: vec![0.3],
+            steps: 40,
+            apgd_steps: AA_ITERATIONS,
+            step_size: None,
+            restarts: 1,
+            apgd_restarts: restarts,
+            square_queries: AA_SQUARE_QUERIES,
+            square_restarts: restarts,
+            random_start: true,
+            early_stop: false,
+            split: Split::Test,
+            examples: 2000,
+            batch_size: 500,
+            seed: 0,
+            cvae: None,
+        }
+    }
+
+    /// Only the exact suites (attacks, order, sequence, budgets) are AutoAttack figures.
+    #[test]
+    fn autoattack_versions_are_recognised_exactly() {
+        let standard = spec(&AA_STANDARD, Schedule::Sequence, 1);
+        assert_eq!(standard.autoattack_version(), Some("standard"));
+        let plus = spec(&AA_PLUS, Schedule::Sequence, AA_PLUS_RESTARTS);
+        assert_eq!(plus.autoattack_version(), Some("plus"));
+        for not in [
+            spec(&AA_STANDARD, Schedule::Independent, 1),
+            spec(&AA_STANDARD[..3], Schedule::Sequence, 1),
+            spec(&AA_PLUS, Schedule::Sequence, 1),
+            AttackSpec {
+                square_queries: 1000,
+                ..spec(&AA_STANDARD, Schedule::Sequence, 1)
+            },
+            AttackSpec {
+                apgd_steps: 50,
+                ..spec(&AA_STANDARD, Schedule::Sequence, 1)
+            },
+        ] {
+            assert_eq!(not.autoattack_version(), None, "{not:?}");
+        }
+    }
+
+    /// The summary of an aa-standard report: one entry per radius, accuracies in % at 2
+    /// decimals, the split's examples and the build's commit; none for other attack sets.
+    #[test]
+    fn robustbench_summary_per_radius_of_an_autoattack_report() {
+        let result = |eps: f64, clean: f64, worst: f64| RadiusResult {
+            eps,
+            result: RobustResult {
+                examples: 2000,
+                schedule: Schedule::Sequence,
+                clean_accuracy: clean,
+                per_attack: Vec::new(),
+                worst_case_accuracy: worst,
+            },
+        };
+        let results = [result(0.1, 0.9855, 0.97), result(0.3, 0.9855, 0.87554)];
+        let standard = spec(&AA_STANDARD, Schedule::Sequence, 1);
+        let s = robustbench_summaries(&standard, &results, "SmallCnn", "Mnist", "abc");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].split, "test[0..2000]");
+        assert_eq!(
+            (s[1].threat_model.as_str(), s[1].eps, s[1].n_ex),
+            ("Linf", 0.3, 2000)
+        );
+        assert_eq!((s[1].clean_acc, s[1].autoattack_acc), (98.55, 87.55));
+        assert_eq!(s[1].version, "standard");
+        assert_eq!(s[1].commit, crate::COMMIT);
+        let custom = spec(&[AttackKind::Pgd], Schedule::Independent, 1);
+        assert!(robustbench_summaries(&custom, &results, "SmallCnn", "Mnist", "abc").is_empty());
+    }
 }

@@ -2,7 +2,7 @@
 //! targets are the highest-scoring wrong classes at the clean input, in order, and each run
 //! attacks only the examples no earlier run misclassified (the batch shrinks as points break).
 
-use super::targeted::per_target;
+use super::rounds::per_target;
 use super::{AttackConfig, Objective, apgd};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;

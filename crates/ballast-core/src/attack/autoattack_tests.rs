@@ -9,14 +9,21 @@ use crate::models::{InputSpec, ModelConfig};
 use burn::tensor::Distribution;
 
 fn linear(d: usize, k: usize, seed: u64) -> (Classifier, Device) {
+    linear_of_shape(vec![d], k, seed)
+}
+
+/// A linear classifier (an MLP without hidden layers) of inputs `shape`, inputs standardised
+/// with mean 0.5 and std 0.3 per channel.
+fn linear_of_shape(shape: Vec<usize>, k: usize, seed: u64) -> (Classifier, Device) {
     let device = Device::flex();
     device.seed(seed);
     crate::host_rng::seed(seed);
+    let channels = if shape.len() == 3 { shape[0] } else { 1 };
     let input = InputSpec {
-        shape: vec![d],
+        shape,
         num_classes: k,
-        mean: vec![0.5],
-        std: vec![0.3],
+        mean: vec![0.5; channels],
+        std: vec![0.3; channels],
     };
     (ModelConfig::mlp(&[]).init(&input, &device), device)
 }
@@ -415,16 +422,7 @@ fn square_window_schedule_follows_the_paper() {
 
 /// A linear classifier of [C, H, W] images (so Square ℓ2 has real windows to move mass between).
 fn linear_images(shape: [usize; 3], k: usize, seed: u64) -> (Classifier, Device) {
-    let device = Device::flex();
-    device.seed(seed);
-    crate::host_rng::seed(seed);
-    let input = InputSpec {
-        shape: shape.to_vec(),
-        num_classes: k,
-        mean: vec![0.5; shape[0]],
-        std: vec![0.3; shape[0]],
-    };
-    (ModelConfig::mlp(&[]).init(&input, &device), device)
+    linear_of_shape(shape.to_vec(), k, seed)
 }
 
 /// Square ℓ2 on 8×8 two-channel images of a linear model: every example whose exact minimal ℓ2

@@ -9,12 +9,10 @@
 //! back towards x₀ (x₀ + β·(x₁ − x₀)). FAB searches for the smallest perturbation; an example
 //! counts as broken at radius ε when the closest misclassified point found is within ε.
 
-use super::restarts::per_restart;
-use super::targeted::per_target;
-use super::{AttackConfig, Norm, Objective, input_gradient, row_mask, row_norms};
+use super::rounds::{per_restart, per_target};
+use super::{AttackConfig, Norm, Objective, input_gradient, random_start, row_mask, row_norms};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
-use burn::tensor::Distribution;
 
 /// Target classes AutoAttack's standard FAB-T tries (fewer when the model has fewer classes).
 pub const FAB_T_TARGETS: usize = 9;
@@ -43,7 +41,7 @@ pub fn fab_targeted(
 }
 
 /// Untargeted FAB at radius `cfg.eps`, `cfg.steps` iterations per restart: the first restart
-/// starts at the clean input, later ones at a random point of the ε/2-ball (AutoAttack's), each
+/// starts at the clean input, later ones at a random point of the ε/2-ball (as AutoAttack), each
 /// on the examples no earlier restart broke. x: [B, D] in [0, 1], labels [B] -> [B, D]: the
 /// closest misclassified point found where it lies within ε, else the clean input.
 pub fn fab_untargeted(
@@ -53,26 +51,14 @@ pub fn fab_untargeted(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
+    let classes = model.forward(x.clone().narrow(0, 0, 1), mode).dims()[1];
     per_restart(model, x, labels, cfg.restarts, mode, |restart, x, y| {
         let start = (restart > 0).then(|| random_start(&x, cfg.norm, 0.5 * cfg.eps));
-        let (found, dist) = fab_search(model, x, y, None, start, cfg, mode);
+        let towards = Boundary::Closest { classes };
+        let (found, dist) = fab_search(model, x, y, towards, start, cfg, mode);
         let within = dist.iter().map(|&d| d <= cfg.eps as f32).collect();
         (found, within)
     })
-}
-
-/// x + r·t/‖t‖ clipped to the box, t uniform in [−1, 1]^D (ℓ∞) or standard normal (ℓ2): a
-/// random point at distance r (before clipping).
-fn random_start(x: &Tensor<2>, norm: Norm, r: f64) -> Tensor<2> {
-    let t = match norm {
-        Norm::Linf => crate::host_rng::float_like(x, Distribution::Uniform(-1.0, 1.0)),
-        Norm::L2 => crate::host_rng::float_like(x, Distribution::Normal(0.0, 1.0)),
-    };
-    let size = match norm {
-        Norm::Linf => t.clone().abs().max_dim(1),
-        Norm::L2 => row_norms(t.clone()),
-    };
-    (x.clone() + t / (size + 1e-12) * r).clamp(0.0, 1.0)
 }
 
 /// One FAB run towards `target` [n] for x₀ [n, D] with labels [n], `cfg.steps` iterations in
@@ -86,16 +72,23 @@ pub fn fab_minimal(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> (Tensor<2>, Vec<f32>) {
-    fab_search(model, x0, labels, Some(target), None, cfg, mode)
+    fab_search(model, x0, labels, Boundary::Target(target), None, cfg, mode)
 }
 
-/// [`fab_minimal`] towards `target`, or (None) towards whichever class's linearised boundary is
-/// closest at each iterate; from `start` (None: x₀).
+/// Which boundary a FAB run linearises at each iterate.
+enum Boundary {
+    /// z_t = z_y for the target t [n].
+    Target(Tensor<1, Int>),
+    /// The closest (in the dual norm) of the model's `classes` − 1 boundaries z_t = z_y.
+    Closest { classes: usize },
+}
+
+/// [`fab_minimal`] towards `towards`'s boundary, from `start` (None: x₀).
 fn fab_search(
     model: &Classifier,
     x0: Tensor<2>,
     labels: Tensor<1, Int>,
-    target: Option<Tensor<1, Int>>,
+    towards: Boundary,
     start: Option<Tensor<2>>,
     cfg: &AttackConfig,
     mode: Mode,
@@ -113,8 +106,8 @@ fn fab_search(
     let mut best_dist = vec![f32::INFINITY; n];
     for _ in 0..cfg.steps {
         // The boundary's linearisation at x₁: g(x₁) + w·(z − x₁) = 0, w = ∇(z_t − z_y).
-        let (w, g) = match &target {
-            Some(t) => {
+        let (w, g) = match &towards {
+            Boundary::Target(t) => {
                 let gap = Objective::LogitGap {
                     y: labels.clone(),
                     target: t.clone(),
@@ -122,7 +115,9 @@ fn fab_search(
                 let (w, g, _) = input_gradient(model, x1.clone(), &gap, mode);
                 (w, g)
             }
-            None => closest_boundary(model, x1.clone(), &labels, cfg.norm, mode),
+            Boundary::Closest { classes } => {
+                closest_boundary(model, x1.clone(), &labels, *classes, cfg.norm, mode)
+            }
         }; // [n, D], [n]
         let dot = |z: Tensor<2>| (w.clone() * z).sum_dim(1).squeeze_dim::<1>(1); // [n]
         // Steps δ with w·δ = c: from x₁, c = −g(x₁); from x₀, c = w·(x₁ − x₀) − g(x₁).
@@ -171,18 +166,18 @@ fn fab_search(
 }
 
 /// The linearised boundary z_t − z_y closest to x [n, D] in the dual norm over the classes
-/// t ≠ y: its gradient w [n, D] and value g [n] (one backward pass over the K copies of the
-/// batch).
+/// t ≠ y of the model's K: its gradient w [n, D] and value g [n] (one backward pass over K
+/// copies of the batch).
 fn closest_boundary(
     model: &Classifier,
     x: Tensor<2>,
     labels: &Tensor<1, Int>,
+    k: usize,
     norm: Norm,
     mode: Mode,
 ) -> (Tensor<2>, Tensor<1>) {
     let [n, _] = x.dims();
     let device = x.device();
-    let k = model.forward(x.clone().narrow(0, 0, 1), mode).dims()[1];
     let ys = Tensor::cat(vec![labels.clone(); k], 0); // [K·n]
     let targets = Tensor::<1, Int>::arange(0..k as i64, &device)
         .reshape([k, 1])

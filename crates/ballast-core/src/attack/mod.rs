@@ -12,11 +12,10 @@ mod apgd_t;
 mod fab;
 mod objective;
 mod pgd;
-mod restarts;
 mod robustness;
+mod rounds;
 mod square;
 mod square_l2;
-mod targeted;
 
 pub use apgd::apgd;
 pub use apgd_t::{APGD_T_TARGETS, apgd_targeted};
@@ -25,7 +24,7 @@ pub use objective::{Objective, dlr_loss, dlr_targeted_loss, margin};
 pub use pgd::{pgd, pgd_from};
 pub use robustness::{BatchRobustness, Schedule, batch_robustness, batch_robustness_with};
 pub use square::{SQUARE_P_INIT, square, window_fraction, window_side};
-pub use square_l2::{l2_window_side, pseudo_gaussian, square_l2};
+pub use square_l2::{l2_window_side, pseudo_gaussian};
 
 use crate::error::CoreError;
 use crate::models::{Classifier, Mode};
@@ -183,8 +182,8 @@ impl AttackConfig {
         }
     }
 
-    /// Square with `queries` queries per example (no random start or restarts of its own: its
-    /// search is random throughout).
+    /// Square with `queries` queries per example and one restart (no random start: its search
+    /// is random throughout).
     pub fn square(norm: Norm, eps: f64, queries: usize) -> Self {
         Self {
             kind: AttackKind::Square,

@@ -1,13 +1,14 @@
 //! Square (Andriushchenko et al. 2020, "Square Attack: a query-efficient black-box
 //! adversarial attack via random search"), ℓ∞ (ℓ2: [`super::square_l2`]): random search over
-//! square windows, using the model's outputs only (no gradients). Each example starts at vertical stripes of ±ε; each
-//! query sets one random square window of one example to x ± ε (a random sign per channel) and
-//! keeps it when the margin z_y − max_{j≠y} z_j falls. The window's area follows the paper's
+//! square windows, using the model's outputs only (no gradients). Each example starts at
+//! vertical stripes of ±ε; each query sets one random square window of one example to x ± ε (a
+//! random sign per channel) and keeps it when the margin z_y − max_{j≠y} z_j falls. The window's area follows the paper's
 //! schedule, from p_init of the image down to p_init/512. Examples stop querying once
 //! misclassified (the batch shrinks as points break).
 
-use super::restarts::per_restart;
-use super::{AttackConfig, Norm, correct_flags, margin, put_rows, row_mask, square_l2};
+use super::rounds::per_restart;
+use super::square_l2::square_l2;
+use super::{AttackConfig, Norm, correct_flags, margin, put_rows, row_mask};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -53,6 +54,16 @@ pub fn square(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
+    let [c, h, w] = model.image_shape();
+    let [b, d] = x.dims();
+    assert_eq!(
+        c * h * w,
+        d,
+        "square: the inputs are not the model's images"
+    );
+    if cfg.eps == 0.0 || b == 0 {
+        return x.detach().inner();
+    }
     let search = |x: Tensor<2>, y: Tensor<1, Int>| match cfg.norm {
         Norm::Linf => square_linf(model, x, y, cfg, mode),
         Norm::L2 => square_l2(model, x, y, cfg, mode),
@@ -67,7 +78,7 @@ pub fn square(
     })
 }
 
-/// One Square ℓ∞ search (see the module's doc).
+/// One Square ℓ∞ search (see the module's doc); ε > 0, B > 0, x: [B, C·H·W].
 fn square_linf(
     model: &Classifier,
     x: Tensor<2>,
@@ -80,15 +91,7 @@ fn square_linf(
     let labels = labels.to_device(&device);
     let [b, d] = x.dims();
     let [c, h, w] = model.image_shape();
-    assert_eq!(
-        c * h * w,
-        d,
-        "square: the inputs are not the model's images"
-    );
     let eps = cfg.eps;
-    if eps == 0.0 || b == 0 {
-        return x;
-    }
     let margins = |xs: Tensor<2>, ys: Tensor<1, Int>| -> Vec<f32> {
         let m = margin(model.forward(xs, mode).detach().inner(), ys);
         m.try_to_vec_as::<f32>().expect("f32 data")

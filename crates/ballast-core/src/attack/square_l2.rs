@@ -187,10 +187,11 @@ fn initial_delta(shape: [usize; 3]) -> Vec<f32> {
     delta
 }
 
-/// Square ℓ2 with `cfg.steps` queries per example (after the initial one) at radius `cfg.eps`.
-/// x: [B, D] in [0, 1] (the model's image [C, H, W] flattened), labels [B] -> adversarial
-/// [B, D]: the lowest-margin point found (the first misclassifying one for broken examples).
-pub fn square_l2(
+/// Square ℓ2 with `cfg.steps` queries per example (after the initial one) at radius `cfg.eps`
+/// (> 0). x: [B, D] in [0, 1] (B > 0; the model's image [C, H, W] flattened), labels [B] ->
+/// adversarial [B, D]: the lowest-margin point found (the first misclassifying one for broken
+/// examples). Called through [`super::square`], which checks the shapes.
+pub(crate) fn square_l2(
     model: &Classifier,
     x: Tensor<2>,
     labels: Tensor<1, Int>,
@@ -202,15 +203,7 @@ pub fn square_l2(
     let [b, d] = x.dims();
     let shape = model.image_shape();
     let [c, h, w] = shape;
-    assert_eq!(
-        c * h * w,
-        d,
-        "square: the inputs are not the model's images"
-    );
     let eps = cfg.eps as f32;
-    if eps == 0.0 || b == 0 {
-        return x;
-    }
     let xs: Vec<f32> = x.clone().try_to_vec_as::<f32>().expect("f32 inputs");
     let labels = labels.to_device(&device);
     // Margins of `points` ([rows.len()·D]) for the batch rows `rows`.

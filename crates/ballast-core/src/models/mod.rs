@@ -229,7 +229,7 @@ impl ModelConfig {
     /// random stream depend on the order parameters are first read).
     pub fn init(&self, input: &InputSpec, device: &Device) -> Classifier {
         let w = self.width;
-        let model = match self.arch {
+        let mut model = match self.arch {
             Arch::Mlp => Classifier::Mlp(Mlp::new(input, &self.hidden, w, device)),
             Arch::Lenet => Classifier::LeNet(LeNet::new(input, w, device)),
             Arch::SmallCnn => Classifier::SmallCnn(SmallCnn::new(input, w, device)),
@@ -248,7 +248,6 @@ impl ModelConfig {
                 Classifier::ResNetCifar(ResNetCifar::new(input, self.depth_or_default(), w, device))
             }
         };
-        let mut model = model;
         model.input_normalize_mut().set_levels(self.input_levels);
         model.visit(&mut TouchParams);
         model
