@@ -423,3 +423,118 @@ fn adversarial_methods_refuse_toy_coordinates_and_a_zero_radius() {
     assert!(!out.status.success());
     assert!(text(&out).contains("eps"), "{}", text(&out));
 }
+
+/// A model trained by PyTorch (`tests/fixtures/pytorch/make.py`) evaluated by `ballast attack`:
+/// the same clean accuracy on the same 200 test digits, the import recorded in the report,
+/// and clear errors for a missing normalisation and for tensors the model has no place for.
+#[test]
+fn a_pytorch_checkpoint_is_attacked_with_its_clean_accuracy_reproduced() {
+    fetch_mnist();
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = common::repo_root().join("tests/fixtures/pytorch");
+    let expected = read_json(&fixtures.join("small-cnn-w025.json"));
+    let data = format!("--data-dir={}", data_dir().display());
+    let report_path = tmp.path().join("report.json");
+    let pt = fixtures.join("small-cnn-w025.pt");
+    let common_args = [
+        "--arch",
+        "small-cnn",
+        "--width",
+        "0.25",
+        "--dataset",
+        "mnist",
+        "--examples",
+        "200",
+        "--eps",
+        "0.1",
+    ];
+    let mut args = vec!["attack", pt.to_str().unwrap()];
+    args.extend_from_slice(&common_args);
+    args.extend_from_slice(&[
+        "--mean",
+        "0.1307",
+        "--std",
+        "0.3081",
+        "--state-dict-key",
+        "state_dict",
+        "--rename",
+        "^0\\.=convs.0.",
+        "--rename",
+        "^2\\.=convs.1.",
+        "--rename",
+        "^5\\.=fc.",
+        "--rename",
+        "^7\\.=head.",
+        "--attack",
+        "apgd-ce",
+        "--apgd-steps",
+        "20",
+        data.as_str(),
+        "--out",
+        report_path.to_str().unwrap(),
+    ]);
+    let log = ballast_ok(tmp.path(), &args);
+    assert!(
+        log.contains("imported") && log.contains("8 tensors"),
+        "{log}"
+    );
+    let report = read_json(&report_path);
+    let clean = report["clean_accuracy"].as_f64().unwrap();
+    let torch = expected["test_accuracy"].as_f64().unwrap();
+    assert!(
+        (clean - torch).abs() < 1e-6,
+        "Ballast {clean}, PyTorch {torch}"
+    );
+    assert!(report.get("run_config").is_none(), "{report}");
+    let imported = &report["imported"];
+    assert_eq!(imported["format"], "pytorch");
+    assert_eq!(imported["model"]["arch"], "small-cnn");
+    assert_eq!(imported["mean"], serde_json::json!([0.1307]));
+    assert_eq!(imported["sha256"], report["checkpoint_sha256"]);
+    let robust = report["results"][0]["worst_case_accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(robust < clean, "{report}");
+
+    // No normalisation given: refused with the flags named.
+    let mut args = vec!["attack", pt.to_str().unwrap()];
+    args.extend_from_slice(&common_args);
+    args.push(data.as_str());
+    let out = ballast(tmp.path(), &args);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--mean and --std"), "{}", text(&out));
+
+    // The safetensors fixture carries normalisation buffers: named unless skipped.
+    let st = fixtures.join("small-cnn-w025.safetensors");
+    let mut args = vec!["attack", st.to_str().unwrap()];
+    args.extend_from_slice(&common_args);
+    args.extend_from_slice(&[
+        "--mean",
+        "0.1307",
+        "--std",
+        "0.3081",
+        "--attack",
+        "fgsm",
+        data.as_str(),
+    ]);
+    let out = ballast(tmp.path(), &args);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("norm.mean, norm.std"), "{}", text(&out));
+    args.extend_from_slice(&["--skip", "^norm\\.", "--out", report_path.to_str().unwrap()]);
+    ballast_ok(tmp.path(), &args);
+    let report = read_json(&report_path);
+    assert_eq!(report["clean_accuracy"].as_f64().unwrap(), clean);
+    assert_eq!(
+        report["imported"]["skipped_tensors"],
+        serde_json::json!(["norm.mean", "norm.std"])
+    );
+
+    // A PyTorch file without --arch: told what to add.
+    let out = ballast(tmp.path(), &["attack", pt.to_str().unwrap(), data.as_str()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("--arch, --dataset, --mean and --std"),
+        "{}",
+        text(&out)
+    );
+}

@@ -99,9 +99,17 @@ enum Command {
     /// (`ballast attack runs/pgd-at --eps 0.3`), or those named, e.g.
     /// `--attack pgd,aa-lite --steps 40 --restarts 5`.
     /// Writes a JSON report with every knob; several --eps values add a curve.
+    ///
+    /// Models trained elsewhere: PATH is a PyTorch state_dict (torch.save) or a safetensors
+    /// file, with --arch, --dataset, --mean and --std, e.g.
+    /// `ballast attack model.pt --arch preact-resnet18 --dataset cifar10
+    /// --mean 0.4914,0.4822,0.4465 --std 0.2471,0.2435,0.2616 --eps 8/255`.
     Attack {
-        /// A run directory, or a checkpoint directory / model.bpk inside one.
+        /// A run directory, or a checkpoint directory / model.bpk inside one; with --arch, a
+        /// PyTorch or safetensors file.
         path: PathBuf,
+        #[command(flatten)]
+        import: ImportArgs,
         #[command(flatten)]
         attack: AttackArgs,
         #[command(flatten)]
@@ -383,6 +391,102 @@ struct AttackArgs {
     curve: Option<PathBuf>,
 }
 
+/// A model trained elsewhere (`ballast attack FILE --arch ...`); the default imports nothing.
+#[derive(Args, Clone, Default)]
+struct ImportArgs {
+    /// Evaluate a model trained elsewhere: PATH is a PyTorch state_dict saved with torch.save
+    /// (.pt/.pth) or a .safetensors file holding this Ballast architecture: lenet, small-cnn,
+    /// preact-resnet18, wide-resnet, resnet-cifar or mlp. Tensor names are PyTorch's (those of
+    /// Ballast's own model.safetensors); see --rename and --skip for other layouts.
+    #[arg(long, value_parser = parse_name::<Arch>)]
+    arch: Option<Arch>,
+    /// The dataset the model classifies (mnist, fashion-mnist, cifar10, cifar100, svhn); its
+    /// test split is attacked.
+    #[arg(long, requires = "arch", value_parser = parse_name::<ballast_train::config::DatasetName>)]
+    dataset: Option<ballast_train::config::DatasetName>,
+    /// The per-channel mean the model's inputs were normalised with, (x − mean) / std
+    /// (comma-separated; one value for every channel). Ballast normalises inside the model,
+    /// so attacks work on [0, 1] pixels. Use --mean 0 --std 1 for a model that normalises
+    /// itself or not at all.
+    #[arg(long, requires = "arch", value_delimiter = ',')]
+    mean: Vec<f32>,
+    /// The per-channel std of that normalisation.
+    #[arg(long, requires = "arch", value_delimiter = ',')]
+    std: Vec<f32>,
+    /// Ballast's width multiplier of the architecture (1 = the published sizes).
+    #[arg(long, requires = "arch", default_value_t = 1.0)]
+    width: f64,
+    /// WideResNet depth (6n + 4) or CIFAR ResNet depth (6n + 2) [default: 28 / 32].
+    #[arg(long, requires = "arch", default_value_t = 0)]
+    depth: usize,
+    /// WideResNet widening factor.
+    #[arg(long, requires = "arch", default_value_t = 10)]
+    widen: usize,
+    /// Key of the state_dict inside a torch.save'd dictionary, e.g. state_dict or
+    /// model_state_dict [default: the file is the state_dict].
+    #[arg(long, requires = "arch")]
+    state_dict_key: Option<String>,
+    /// Rename the file's tensors: REGEX=REPLACEMENT, repeatable, applied in order ($1 for a
+    /// group), e.g. --rename '^module\.=' (DataParallel) or --rename '^linear\.=head.'.
+    #[arg(long, requires = "arch", value_name = "REGEX=REPLACEMENT")]
+    rename: Vec<String>,
+    /// Leave out the file's tensors whose (renamed) key matches REGEX, repeatable (e.g.
+    /// normalisation buffers). Every other tensor must fit the model.
+    #[arg(long, requires = "arch", value_name = "REGEX")]
+    skip: Vec<String>,
+}
+
+impl ImportArgs {
+    /// The import `path` asks for, or none for a Ballast run.
+    fn spec(&self, path: &Path) -> Result<Option<ballast_train::import::ImportSpec>> {
+        let Some(arch) = self.arch else {
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+            if path.is_file() && matches!(ext, "pt" | "pth" | "bin" | "safetensors") {
+                anyhow::bail!(
+                    "{} looks like a model trained elsewhere: name its architecture, dataset and \
+                     normalisation with --arch, --dataset, --mean and --std",
+                    path.display()
+                );
+            }
+            return Ok(None);
+        };
+        let dataset = self
+            .dataset
+            .context("--arch: name the dataset the model classifies with --dataset")?;
+        if self.mean.is_empty() || self.std.is_empty() {
+            anyhow::bail!(
+                "--arch: give the normalisation the model was trained with, --mean and --std \
+                 (--mean 0 --std 1 if it normalises inside or not at all)"
+            );
+        }
+        let renames = self
+            .rename
+            .iter()
+            .map(|r| {
+                r.split_once('=')
+                    .map(|(from, to)| (from.to_string(), to.to_string()))
+                    .with_context(|| format!("--rename {r}: expected REGEX=REPLACEMENT"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ballast_train::import::ImportSpec {
+            path: path.to_path_buf(),
+            model: ModelConfig {
+                arch,
+                width: self.width,
+                depth: self.depth,
+                widen: self.widen,
+                ..ModelConfig::default()
+            },
+            dataset,
+            mean: self.mean.clone(),
+            std: self.std.clone(),
+            state_dict_key: self.state_dict_key.clone(),
+            renames,
+            skip: self.skip.clone(),
+        }))
+    }
+}
+
 impl AttackArgs {
     /// What to run; with no --attack, `default` (e.g. aa-standard for `ballast attack`).
     fn spec(&self, default: &[&str]) -> Result<ballast_train::attack_report::AttackSpec> {
@@ -603,14 +707,15 @@ fn run(cli: Cli) -> Result<()> {
             } else if attack.attack.is_empty() {
                 eval(&path, &attack, &common)
             } else {
-                attack_command(&path, &attack, &common)
+                attack_command(&path, &ImportArgs::default(), &attack, &common)
             }
         }
         Command::Attack {
             path,
+            import,
             attack,
             common,
-        } => attack_command(&path, &attack, &common),
+        } => attack_command(&path, &import, &attack, &common),
         Command::Certify {
             path,
             cvae,
@@ -915,12 +1020,46 @@ fn dataset_name(d: FetchArg) -> &'static str {
     }
 }
 
-fn attack_command(path: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
+fn attack_command(
+    path: &Path,
+    import: &ImportArgs,
+    args: &AttackArgs,
+    common: &Common,
+) -> Result<()> {
+    use ballast_train::attack_report::ModelSource;
     let spec = args.spec(&["aa-standard"])?;
     let device = common.backend()?.device()?;
-    let (run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
+    let (source, cfg, model, ckpt) = match import.spec(path)? {
+        Some(import) => {
+            if args.best {
+                anyhow::bail!("--best names a run's best model; it does not apply to --arch");
+            }
+            let (cfg, model, record) =
+                ballast_train::import::import_model(&import, &common.data_dir(), &device)?;
+            eprintln!(
+                "imported {} ({} tensors{})",
+                path.display(),
+                record.loaded_tensors,
+                if record.skipped_tensors.is_empty() {
+                    String::new()
+                } else {
+                    format!("; left out {}", record.skipped_tensors.join(", "))
+                }
+            );
+            (
+                ModelSource::Imported(record),
+                cfg,
+                model,
+                path.to_path_buf(),
+            )
+        }
+        None => {
+            let (run_dir, cfg, model, ckpt) = load_named_model(path, args.best, &device)?;
+            (ModelSource::Run(run_dir), cfg, model, ckpt)
+        }
+    };
     let report = ballast_train::attack_report::attack_report(
-        &run_dir,
+        &source,
         &cfg,
         &model,
         &ckpt,

@@ -226,7 +226,12 @@ pub struct RadiusResult {
 pub struct AttackReport {
     pub checkpoint: PathBuf,
     pub checkpoint_sha256: String,
-    pub run_config: PathBuf,
+    /// The run's config (models trained by Ballast).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_config: Option<PathBuf>,
+    /// How a model trained elsewhere was imported (`ballast attack FILE --arch ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<crate::import::ImportRecord>,
     pub dataset: String,
     pub split: Split,
     pub examples: usize,
@@ -308,9 +313,17 @@ pub fn check_pixel_range(set: &ballast_data::Dataset) -> Result<()> {
     Ok(())
 }
 
+/// Where the attacked model comes from.
+pub enum ModelSource {
+    /// A Ballast run directory.
+    Run(PathBuf),
+    /// A model trained elsewhere ([`crate::import`]).
+    Imported(crate::import::ImportRecord),
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn attack_report(
-    run_dir: &Path,
+    source: &ModelSource,
     cfg: &RunConfig,
     model: &Classifier,
     checkpoint: &Path,
@@ -419,7 +432,14 @@ pub fn attack_report(
     Ok(AttackReport {
         checkpoint: checkpoint.to_path_buf(),
         checkpoint_sha256,
-        run_config: run_dir.join(crate::run_dir::CONFIG_FILE),
+        run_config: match source {
+            ModelSource::Run(run_dir) => Some(run_dir.join(crate::run_dir::CONFIG_FILE)),
+            ModelSource::Imported(_) => None,
+        },
+        imported: match source {
+            ModelSource::Run(_) => None,
+            ModelSource::Imported(record) => Some(record.clone()),
+        },
         dataset: format!("{:?}", cfg.data.dataset),
         split: spec.split,
         examples: positions.len(),

@@ -15,6 +15,7 @@ pub mod data_parallel;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod import;
 pub mod masking;
 pub mod metrics;
 pub mod op_profile;
