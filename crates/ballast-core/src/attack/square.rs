@@ -8,7 +8,7 @@
 
 use super::rounds::per_restart;
 use super::square_l2::square_l2;
-use super::{AttackConfig, Norm, correct_flags, margin, put_rows, row_mask};
+use super::{AttackConfig, Norm, correct_flags};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -78,7 +78,9 @@ pub fn square(
     })
 }
 
-/// One Square ℓ∞ search (see the module's doc); ε > 0, B > 0, x: [B, C·H·W].
+/// One Square ℓ∞ search (see the module's doc); ε > 0, B > 0, x: [B, C·H·W]. The search's
+/// bookkeeping runs on the host (a query changes one window per example); the device runs
+/// one forward per query on the examples still robust.
 fn square_linf(
     model: &Classifier,
     x: Tensor<2>,
@@ -88,156 +90,116 @@ fn square_linf(
 ) -> Tensor<2> {
     let x = x.detach().inner();
     let device = x.device();
-    let labels = labels.to_device(&device);
     let [b, d] = x.dims();
     let [c, h, w] = model.image_shape();
-    let eps = cfg.eps;
-    let margins = |xs: Tensor<2>, ys: Tensor<1, Int>| -> Vec<f32> {
-        let m = margin(model.forward(xs, mode).detach().inner(), ys);
-        m.try_to_vec_as::<f32>().expect("f32 data")
+    let eps = cfg.eps as f32;
+    let xs: Vec<f32> = x.try_to_vec_as::<f32>().expect("f32 inputs");
+    let labels: Vec<i64> = labels.try_to_vec_as::<i64>().expect("int labels");
+    let margins = |rows: &[usize], points: Vec<f32>| -> Vec<f32> {
+        host_margins(model, rows, points, d, &labels, mode, &device)
     };
     // Vertical stripes: one sign per (example, channel, column).
-    let stripes = signs([b, c, 1, w], &device)
-        .expand([b, c, h, w])
-        .reshape([b, d]);
-    let mut best = (x.clone() + stripes * eps).clamp(0.0, 1.0);
-    let mut best_margin = margins(best.clone(), labels.clone());
-    let rows_h = index_grid(h, &device).reshape([1, 1, h, 1]);
-    let cols_w = index_grid(w, &device).reshape([1, 1, 1, w]);
-    // The examples still correctly classified, and their inputs, best points and labels; the
-    // set is compacted only when some of them break.
-    let mut working = Active::of(&best_margin, &x, &best, &labels, eps);
+    let stripes = crate::host_rng::host_floats(b * c * w, Distribution::Bernoulli(0.5));
+    let mut best: Vec<f32> = (0..b * d)
+        .map(|i| {
+            let (r, ch, col) = (i / d, (i % d) / (h * w), i % w);
+            let sign = stripes[(r * c + ch) * w + col] * 2.0 - 1.0;
+            (xs[i] + sign * eps).clamp(0.0, 1.0)
+        })
+        .collect();
+    let lo: Vec<f32> = xs.iter().map(|&v| (v - eps).max(0.0)).collect();
+    let hi: Vec<f32> = xs.iter().map(|&v| (v + eps).min(1.0)).collect();
+    let everyone: Vec<usize> = (0..b).collect();
+    let mut best_margin = margins(&everyone, best.clone());
+    let mut active: Vec<usize> = everyone
+        .into_iter()
+        .filter(|&r| best_margin[r] > 0.0)
+        .collect();
+    let step = 2.0 * eps;
     for i in 0..cfg.steps {
-        let Some(active) = working.as_mut() else {
+        if active.is_empty() {
             break;
-        };
-        let n = active.rows.len();
+        }
+        let n = active.len();
         let s = window_side(window_fraction(SQUARE_P_INIT, i, cfg.steps), h, w);
         let (sh, sw) = (s.min(h), s.min(w));
         // One window per example: top-left corner uniform over the valid positions.
-        let corner = |span: usize| {
-            crate::host_rng::float([n, 1, 1, 1], Distribution::Uniform(0.0, 1.0), &device)
-                .mul_scalar((span + 1) as f64)
-                .floor()
-                .clamp_max(span as f64)
-        };
-        let (top, left) = (corner(h - sh), corner(w - sw));
-        let inside = |grid: Tensor<4>, start: Tensor<4>, side: usize, shape: [usize; 4]| {
-            let grid = grid.expand(shape);
-            let start = start.expand(shape);
-            // 1 where start ≤ grid < start + side (integer-valued floats).
-            (grid.clone() - start.clone() + 1.0).clamp(0.0, 1.0)
-                * (start + side as f64 - grid).clamp(0.0, 1.0)
-        };
-        let window = inside(rows_h.clone(), top, sh, [n, 1, h, 1]).expand([n, c, h, w])
-            * inside(cols_w.clone(), left, sw, [n, 1, 1, w]).expand([n, c, h, w]);
-        let window = window.reshape([n, d]);
-        let sign = signs([n, c, 1, 1], &device)
-            .expand([n, c, h, w])
-            .reshape([n, d]);
-        let candidate = |sign: Tensor<2>| {
-            let moved = active.best.clone() + window.clone() * sign * (2.0 * eps);
-            moved
-                .max_pair(active.lo.clone())
-                .min_pair(active.hi.clone())
-        };
-        // A window already at those signs changes nothing: take the opposite signs there.
-        let first = candidate(sign.clone());
-        let unchanged = (first.clone() - active.best.clone())
-            .abs()
-            .max_dim(1)
-            .lower_equal_elem(1e-7)
-            .expand([n, d]);
-        let proposal = first.mask_where(unchanged, candidate(sign.neg()));
-        let proposed = margins(proposal.clone(), active.labels.clone());
-        let better: Vec<bool> = proposed
-            .iter()
-            .zip(&active.margin)
-            .map(|(new, old)| new < old)
-            .collect();
-        if !better.iter().any(|&b| b) {
-            continue;
-        }
-        active.best = active
-            .best
-            .clone()
-            .mask_where(row_mask(&better, d, &device), proposal);
-        for (j, &take) in better.iter().enumerate() {
-            if take {
-                active.margin[j] = proposed[j];
+        let position =
+            |u: f32, span: usize| (u * (span + 1) as f32).floor().min(span as f32) as usize;
+        let tops = crate::host_rng::host_floats(n, Distribution::Uniform(0.0, 1.0));
+        let lefts = crate::host_rng::host_floats(n, Distribution::Uniform(0.0, 1.0));
+        let signs = crate::host_rng::host_floats(n * c, Distribution::Bernoulli(0.5));
+        let mut proposals = Vec::with_capacity(n * d);
+        for (j, &r) in active.iter().enumerate() {
+            let (top, left) = (position(tops[j], h - sh), position(lefts[j], w - sw));
+            let row = r * d..(r + 1) * d;
+            let at = proposals.len();
+            proposals.extend_from_slice(&best[row.clone()]);
+            let prop = &mut proposals[at..];
+            let (lo, hi) = (&lo[row.clone()], &hi[row]);
+            let window = |ch: usize| {
+                (top..top + sh)
+                    .flat_map(move |y| (left..left + sw).map(move |x| (ch * h + y) * w + x))
+            };
+            // The window moved to x ± ε (one sign per channel); a window already there
+            // changes nothing, so it takes the opposite signs.
+            let mut moved = false;
+            for ch in 0..c {
+                let sign = signs[j * c + ch] * 2.0 - 1.0;
+                for k in window(ch) {
+                    let v = (prop[k] + sign * step).max(lo[k]).min(hi[k]);
+                    moved |= (v - prop[k]).abs() > 1e-7;
+                    prop[k] = v;
+                }
+            }
+            if !moved {
+                for ch in 0..c {
+                    let sign = 1.0 - signs[j * c + ch] * 2.0;
+                    for k in window(ch) {
+                        prop[k] = (prop[k] + sign * step).max(lo[k]).min(hi[k]);
+                    }
+                }
             }
         }
-        if active.margin.iter().any(|&m| m <= 0.0) {
-            // Write the working points back and keep attacking only the robust ones.
-            best = active.write_back(best, &mut best_margin);
-            working = Active::of(&best_margin, &x, &best, &labels, eps);
+        let proposed = margins(&active, proposals.clone());
+        for (j, &r) in active.iter().enumerate() {
+            if proposed[j] < best_margin[r] {
+                best_margin[r] = proposed[j];
+                best[r * d..(r + 1) * d].copy_from_slice(&proposals[j * d..(j + 1) * d]);
+            }
         }
+        active.retain(|&r| best_margin[r] > 0.0);
     }
-    match working {
-        Some(active) => active.write_back(best, &mut best_margin),
-        None => best,
-    }
+    Tensor::from_data(TensorData::new(best, [b, d]), &device)
 }
 
-/// Square's working set: the examples still correctly classified (margin > 0).
-struct Active {
-    /// Their rows in the batch.
-    rows: Vec<i32>,
-    /// [n, D] best points so far.
-    best: Tensor<2>,
-    /// [n, D] the ε-ball ∩ [0, 1] around their inputs.
-    lo: Tensor<2>,
-    hi: Tensor<2>,
-    /// [n]
-    labels: Tensor<1, Int>,
-    /// Their best margins (host).
-    margin: Vec<f32>,
-}
-
-impl Active {
-    /// The working set of the examples with a positive margin (None when there are none).
-    fn of(
-        margin: &[f32],
-        x: &Tensor<2>,
-        best: &Tensor<2>,
-        labels: &Tensor<1, Int>,
-        eps: f64,
-    ) -> Option<Self> {
-        let rows: Vec<i32> = (0..margin.len() as i32)
-            .filter(|&r| margin[r as usize] > 0.0)
-            .collect();
-        if rows.is_empty() {
-            return None;
-        }
-        let device = x.device();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(rows.clone(), [rows.len()]), &device);
-        let x_n = x.clone().select(0, idx.clone());
-        Some(Self {
-            best: best.clone().select(0, idx.clone()),
-            lo: (x_n.clone() - eps).clamp_min(0.0),
-            hi: (x_n + eps).clamp_max(1.0),
-            labels: labels.clone().select(0, idx),
-            margin: rows.iter().map(|&r| margin[r as usize]).collect(),
-            rows,
+/// Margins z_y − max_{j≠y} z_j of `points` ([rows.len()·D], host) for the batch rows `rows`
+/// with labels `labels` (the batch's): one forward on the device, the rest on the host.
+pub(crate) fn host_margins(
+    model: &Classifier,
+    rows: &[usize],
+    points: Vec<f32>,
+    d: usize,
+    labels: &[i64],
+    mode: Mode,
+    device: &Device,
+) -> Vec<f32> {
+    let n = rows.len();
+    let points = Tensor::<2>::from_data(TensorData::new(points, [n, d]), device);
+    let logits = model.forward(points, mode).detach().inner();
+    let [_, k] = logits.dims();
+    let logits: Vec<f32> = logits.try_to_vec_as::<f32>().expect("f32 logits");
+    rows.iter()
+        .zip(logits.chunks_exact(k))
+        .map(|(&r, z)| {
+            let y = labels[r] as usize;
+            let other = z
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != y)
+                .map(|(_, &v)| v)
+                .fold(f32::NEG_INFINITY, f32::max);
+            z[y] - other
         })
-    }
-
-    /// `best` [B, D] and the batch's margins with the working set's points and margins in.
-    fn write_back(&self, best: Tensor<2>, margin: &mut [f32]) -> Tensor<2> {
-        for (&r, &m) in self.rows.iter().zip(&self.margin) {
-            margin[r as usize] = m;
-        }
-        let everyone = vec![true; self.rows.len()];
-        put_rows(best, &self.rows, self.best.clone(), &everyone)
-    }
-}
-
-/// ±1 with equal probability, `shape`, drawn on the host.
-fn signs(shape: [usize; 4], device: &Device) -> Tensor<4> {
-    crate::host_rng::float(shape, Distribution::Bernoulli(0.5), device) * 2.0 - 1.0
-}
-
-/// 0, 1, …, n − 1 as floats [n].
-fn index_grid(n: usize, device: &Device) -> Tensor<1> {
-    Tensor::<1, Int>::arange(0..n as i64, device).float()
+        .collect()
 }

@@ -12,7 +12,7 @@
 //! The per-example bookkeeping (two windows, per-channel norms) runs on the host: the queries'
 //! forwards dominate the cost, and the proposals are uploaded as one [n, D] batch per query.
 
-use super::{AttackConfig, SQUARE_P_INIT, margin, window_fraction};
+use super::{AttackConfig, SQUARE_P_INIT, window_fraction};
 use crate::host_rng;
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
@@ -205,18 +205,10 @@ pub(crate) fn square_l2(
     let [c, h, w] = shape;
     let eps = cfg.eps as f32;
     let xs: Vec<f32> = x.clone().try_to_vec_as::<f32>().expect("f32 inputs");
-    let labels = labels.to_device(&device);
+    let labels: Vec<i64> = labels.try_to_vec_as::<i64>().expect("int labels");
     // Margins of `points` ([rows.len()·D]) for the batch rows `rows`.
     let margins = |rows: &[usize], points: Vec<f32>| -> Vec<f32> {
-        let n = rows.len();
-        let idx: Vec<i32> = rows.iter().map(|&r| r as i32).collect();
-        let idx = Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), &device);
-        let points = Tensor::<2>::from_data(TensorData::new(points, [n, d]), &device);
-        let m = margin(
-            model.forward(points, mode).detach().inner(),
-            labels.clone().select(0, idx),
-        );
-        m.try_to_vec_as::<f32>().expect("f32 margins")
+        super::square::host_margins(model, rows, points, d, &labels, mode, &device)
     };
     let everyone: Vec<usize> = (0..b).collect();
     let mut best: Vec<f32> = Vec::with_capacity(b * d);
