@@ -10,8 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${N:-1000}"
+# The release binary of this tree (cargo rebuilds only what changed), unless BALLAST_BIN names one.
+if [ -z "${BALLAST_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
 BIN="${BALLAST_BIN:-target/release/ballast}"
-[ -x "$BIN" ] || cargo build --release
 export BALLAST_DATA_DIR="${BALLAST_DATA_DIR:-$PWD/data}"
 "$BIN" data fetch mnist > /dev/null
 work="$(mktemp -d)"
