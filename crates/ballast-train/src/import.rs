@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What to import and how to read it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportSpec {
     /// A `torch.save` file (`.pt`, `.pth`, `.bin`, ...) or a `.safetensors` file.
     pub path: PathBuf,
@@ -47,15 +47,10 @@ pub struct ImportSpec {
 pub struct ImportRecord {
     /// `pytorch` (torch.save) or `safetensors`.
     pub format: String,
-    pub path: PathBuf,
     pub sha256: String,
-    pub model: ModelConfig,
-    pub dataset: DatasetName,
-    pub mean: Vec<f32>,
-    pub std: Vec<f32>,
-    pub state_dict_key: Option<String>,
-    pub renames: Vec<(String, String)>,
-    pub skip: Vec<String>,
+    /// The import as given, its normalisation expanded to one value per channel.
+    #[serde(flatten)]
+    pub spec: ImportSpec,
     /// Tensors the file holds that were left out (skipped, or BatchNorm's
     /// `num_batches_tracked`, which inference does not use).
     pub skipped_tensors: Vec<String>,
@@ -185,15 +180,12 @@ pub fn import_for_input(
     let skipped_tensors = check_complete(&result, &skip, spec, input)?;
     let record = ImportRecord {
         format: format.to_string(),
-        path: spec.path.clone(),
         sha256: crate::checkpoint::file_sha256(&spec.path)?,
-        model: spec.model.clone(),
-        dataset: spec.dataset,
-        mean: input.mean.clone(),
-        std: input.std.clone(),
-        state_dict_key: spec.state_dict_key.clone(),
-        renames: spec.renames.clone(),
-        skip: spec.skip.clone(),
+        spec: ImportSpec {
+            mean: input.mean.clone(),
+            std: input.std.clone(),
+            ..spec.clone()
+        },
         skipped_tensors,
         loaded_tensors: result.applied.len(),
     };

@@ -161,16 +161,30 @@ fn square_linf(
                 }
             }
         }
-        let proposed = margins(&active, proposals.clone());
-        for (j, &r) in active.iter().enumerate() {
-            if proposed[j] < best_margin[r] {
-                best_margin[r] = proposed[j];
-                best[r * d..(r + 1) * d].copy_from_slice(&proposals[j * d..(j + 1) * d]);
-            }
-        }
-        active.retain(|&r| best_margin[r] > 0.0);
+        keep_better(&mut active, proposals, margins, &mut best, &mut best_margin);
     }
     Tensor::from_data(TensorData::new(best, [b, d]), &device)
+}
+
+/// The end of a host-side query: the margins of `proposals` ([active.len()·D], one row per
+/// active batch row); each row whose margin fell keeps its proposal, and rows that broke
+/// (margin ≤ 0) leave `active`.
+pub(crate) fn keep_better(
+    active: &mut Vec<usize>,
+    proposals: Vec<f32>,
+    margins: impl Fn(&[usize], Vec<f32>) -> Vec<f32>,
+    best: &mut [f32],
+    best_margin: &mut [f32],
+) {
+    let d = proposals.len() / active.len().max(1);
+    let proposed = margins(active, proposals.clone());
+    for (j, &r) in active.iter().enumerate() {
+        if proposed[j] < best_margin[r] {
+            best_margin[r] = proposed[j];
+            best[r * d..(r + 1) * d].copy_from_slice(&proposals[j * d..(j + 1) * d]);
+        }
+    }
+    active.retain(|&r| best_margin[r] > 0.0);
 }
 
 /// Margins z_y − max_{j≠y} z_j of `points` ([rows.len()·D], host) for the batch rows `rows`

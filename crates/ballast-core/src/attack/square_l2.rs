@@ -257,14 +257,7 @@ pub(crate) fn square_l2(
             );
             proposals.extend(point_at(x_r, &delta, eps));
         }
-        let proposed = margins(&active, proposals.clone());
-        for (j, &r) in active.iter().enumerate() {
-            if proposed[j] < best_margin[r] {
-                best_margin[r] = proposed[j];
-                best[r * d..(r + 1) * d].copy_from_slice(&proposals[j * d..(j + 1) * d]);
-            }
-        }
-        active.retain(|&r| best_margin[r] > 0.0);
+        super::square::keep_better(&mut active, proposals, margins, &mut best, &mut best_margin);
     }
     Tensor::from_data(TensorData::new(best, [b, d]), &device)
 }
