@@ -14,10 +14,12 @@ use crate::data::PreparedData;
 use crate::error::{Result, TrainError, bail};
 use ballast_core::Classifier;
 use ballast_core::models::{InputSpec, ModelConfig};
-use burn::prelude::Device;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::prelude::*;
 use burn::store::{
     ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
+use burn::tensor::DType;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -178,6 +180,8 @@ pub fn import_for_input(
         }
     };
     let skipped_tensors = check_complete(&result, &skip, spec, input)?;
+    // Tensors keep the file's dtype (f16, bf16, f64 checkpoints); Ballast computes in f32.
+    let model = model.map(&mut ToF32);
     let record = ImportRecord {
         format: format.to_string(),
         sha256: crate::checkpoint::file_sha256(&spec.path)?,
@@ -190,6 +194,18 @@ pub fn import_for_input(
         loaded_tensors: result.applied.len(),
     };
     Ok((model, record))
+}
+
+/// Casts every float tensor of a module (parameters and running statistics) to f32.
+struct ToF32;
+
+impl ModuleMapper for ToF32 {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if param.val().dtype() == DType::F32 {
+            return param;
+        }
+        param.map(|t| t.cast(DType::F32))
+    }
 }
 
 /// Every parameter loaded, every tensor of the file used or skipped, shapes right; returns
@@ -243,7 +259,8 @@ fn check_complete(
         if spec.state_dict_key.is_none() && !unused.is_empty() {
             let firsts: std::collections::BTreeSet<&str> =
                 unused.iter().filter_map(|k| k.split('.').next()).collect();
-            if firsts.len() == 1 && result.applied.is_empty() {
+            let nested = firsts.len() == 1 && firsts.iter().all(|f| f.parse::<usize>().is_err());
+            if nested && result.applied.is_empty() {
                 hint.push_str(&format!(
                     "; every key starts with `{}.`: is the state_dict stored under that key? (--state-dict-key {})",
                     firsts.first().unwrap(),
@@ -309,8 +326,12 @@ mod tests {
         .collect()
     }
 
-    /// Logits of `model` on the fixture's synthetic inputs against PyTorch's.
+    /// Logits of `model` on the fixture's synthetic inputs against PyTorch's, to `rel`.
     fn assert_pytorch_logits(model: &Classifier, device: &Device) {
+        assert_pytorch_logits_within(model, device, 1e-4);
+    }
+
+    fn assert_pytorch_logits_within(model: &Classifier, device: &Device, rel: f64) {
         let record: serde_json::Value =
             serde_json::from_slice(&std::fs::read(fixture("small-cnn-w025.json")).unwrap())
                 .unwrap();
@@ -329,7 +350,7 @@ mod tests {
             for (j, &want) in row.iter().enumerate() {
                 let have = got[k * 10 + j] as f64;
                 assert!(
-                    (have - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                    (have - want).abs() <= rel * (1.0 + want.abs()),
                     "input {k}, class {j}: Ballast {have}, PyTorch {want}"
                 );
             }
@@ -362,6 +383,33 @@ mod tests {
         assert_eq!(record.format, "safetensors");
         assert_eq!(record.skipped_tensors, vec!["norm.mean", "norm.std"]);
         assert_pytorch_logits(&model, &device);
+    }
+
+    /// A half-precision checkpoint loads into the f32 model (its tensors cast on load) and
+    /// gives PyTorch's f32 logits up to f16 rounding of the weights.
+    #[test]
+    fn a_half_precision_checkpoint_is_cast_to_f32() {
+        let device = Device::flex();
+        let spec = ImportSpec {
+            state_dict_key: Some("state_dict".into()),
+            renames: sequential_renames(),
+            ..small_cnn_spec("small-cnn-w025-f16.pt")
+        };
+        let (model, _) = import_for_input(&spec, &mnist_input(), &device).unwrap();
+        struct Dtypes(Vec<DType>);
+        impl burn::module::ModuleVisitor for Dtypes {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.push(param.val().dtype());
+            }
+        }
+        let mut dtypes = Dtypes(Vec::new());
+        model.visit(&mut dtypes);
+        assert!(
+            !dtypes.0.is_empty() && dtypes.0.iter().all(|&d| d == DType::F32),
+            "{:?}",
+            dtypes.0
+        );
+        assert_pytorch_logits_within(&model, &device, 2e-2);
     }
 
     #[test]
