@@ -429,17 +429,15 @@ pub fn attack_report(
             s.commit
         );
     }
+    let (run_config, imported) = match source {
+        ModelSource::Run(run_dir) => (Some(run_dir.join(crate::run_dir::CONFIG_FILE)), None),
+        ModelSource::Imported(record) => (None, Some(record.clone())),
+    };
     Ok(AttackReport {
         checkpoint: checkpoint.to_path_buf(),
         checkpoint_sha256,
-        run_config: match source {
-            ModelSource::Run(run_dir) => Some(run_dir.join(crate::run_dir::CONFIG_FILE)),
-            ModelSource::Imported(_) => None,
-        },
-        imported: match source {
-            ModelSource::Run(_) => None,
-            ModelSource::Imported(record) => Some(record.clone()),
-        },
+        run_config,
+        imported,
         dataset: format!("{:?}", cfg.data.dataset),
         split: spec.split,
         examples: positions.len(),

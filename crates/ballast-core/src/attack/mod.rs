@@ -10,6 +10,7 @@
 mod apgd;
 mod apgd_t;
 mod fab;
+mod host_search;
 mod objective;
 mod pgd;
 mod robustness;

@@ -6,6 +6,7 @@
 //! schedule, from p_init of the image down to p_init/512. Examples stop querying once
 //! misclassified (the batch shrinks as points break).
 
+use super::host_search::HostSearch;
 use super::rounds::per_restart;
 use super::square_l2::square_l2;
 use super::{AttackConfig, Norm, correct_flags};
@@ -88,39 +89,31 @@ fn square_linf(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
-    let x = x.detach().inner();
-    let device = x.device();
-    let [b, d] = x.dims();
     let [c, h, w] = model.image_shape();
     let eps = cfg.eps as f32;
-    let xs: Vec<f32> = x.try_to_vec_as::<f32>().expect("f32 inputs");
-    let labels: Vec<i64> = labels.try_to_vec_as::<i64>().expect("int labels");
-    let margins = |rows: &[usize], points: Vec<f32>| -> Vec<f32> {
-        host_margins(model, rows, points, d, &labels, mode, &device)
-    };
     // Vertical stripes: one sign per (example, channel, column).
-    let stripes = crate::host_rng::host_floats(b * c * w, Distribution::Bernoulli(0.5));
-    let mut best: Vec<f32> = (0..b * d)
-        .map(|i| {
-            let (r, ch, col) = (i / d, (i % d) / (h * w), i % w);
-            let sign = stripes[(r * c + ch) * w + col] * 2.0 - 1.0;
-            (xs[i] + sign * eps).clamp(0.0, 1.0)
-        })
-        .collect();
-    let lo: Vec<f32> = xs.iter().map(|&v| (v - eps).max(0.0)).collect();
-    let hi: Vec<f32> = xs.iter().map(|&v| (v + eps).min(1.0)).collect();
-    let everyone: Vec<usize> = (0..b).collect();
-    let mut best_margin = margins(&everyone, best.clone());
-    let mut active: Vec<usize> = everyone
-        .into_iter()
-        .filter(|&r| best_margin[r] > 0.0)
-        .collect();
+    let mut search = HostSearch::start(model, x, labels, mode, |xs| {
+        let d = c * h * w;
+        let stripes =
+            crate::host_rng::host_floats(xs.len() / d * c * w, Distribution::Bernoulli(0.5));
+        xs.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let (r, ch, col) = (i / d, (i % d) / (h * w), i % w);
+                let sign = stripes[(r * c + ch) * w + col] * 2.0 - 1.0;
+                (v + sign * eps).clamp(0.0, 1.0)
+            })
+            .collect()
+    });
+    let d = search.d;
+    let lo: Vec<f32> = search.xs.iter().map(|&v| (v - eps).max(0.0)).collect();
+    let hi: Vec<f32> = search.xs.iter().map(|&v| (v + eps).min(1.0)).collect();
     let step = 2.0 * eps;
     for i in 0..cfg.steps {
-        if active.is_empty() {
+        if search.active.is_empty() {
             break;
         }
-        let n = active.len();
+        let n = search.active.len();
         let s = window_side(window_fraction(SQUARE_P_INIT, i, cfg.steps), h, w);
         let (sh, sw) = (s.min(h), s.min(w));
         // One window per example: top-left corner uniform over the valid positions.
@@ -130,11 +123,11 @@ fn square_linf(
         let lefts = crate::host_rng::host_floats(n, Distribution::Uniform(0.0, 1.0));
         let signs = crate::host_rng::host_floats(n * c, Distribution::Bernoulli(0.5));
         let mut proposals = Vec::with_capacity(n * d);
-        for (j, &r) in active.iter().enumerate() {
+        for (j, &r) in search.active.iter().enumerate() {
             let (top, left) = (position(tops[j], h - sh), position(lefts[j], w - sw));
             let row = r * d..(r + 1) * d;
             let at = proposals.len();
-            proposals.extend_from_slice(&best[row.clone()]);
+            proposals.extend_from_slice(&search.best[row.clone()]);
             let prop = &mut proposals[at..];
             let (lo, hi) = (&lo[row.clone()], &hi[row]);
             let window = |ch: usize| {
@@ -161,59 +154,7 @@ fn square_linf(
                 }
             }
         }
-        keep_better(&mut active, proposals, margins, &mut best, &mut best_margin);
+        search.query(proposals);
     }
-    Tensor::from_data(TensorData::new(best, [b, d]), &device)
-}
-
-/// The end of a host-side query: the margins of `proposals` ([active.len()·D], one row per
-/// active batch row); each row whose margin fell keeps its proposal, and rows that broke
-/// (margin ≤ 0) leave `active`.
-pub(crate) fn keep_better(
-    active: &mut Vec<usize>,
-    proposals: Vec<f32>,
-    margins: impl Fn(&[usize], Vec<f32>) -> Vec<f32>,
-    best: &mut [f32],
-    best_margin: &mut [f32],
-) {
-    let d = proposals.len() / active.len().max(1);
-    let proposed = margins(active, proposals.clone());
-    for (j, &r) in active.iter().enumerate() {
-        if proposed[j] < best_margin[r] {
-            best_margin[r] = proposed[j];
-            best[r * d..(r + 1) * d].copy_from_slice(&proposals[j * d..(j + 1) * d]);
-        }
-    }
-    active.retain(|&r| best_margin[r] > 0.0);
-}
-
-/// Margins z_y − max_{j≠y} z_j of `points` ([rows.len()·D], host) for the batch rows `rows`
-/// with labels `labels` (the batch's): one forward on the device, the rest on the host.
-pub(crate) fn host_margins(
-    model: &Classifier,
-    rows: &[usize],
-    points: Vec<f32>,
-    d: usize,
-    labels: &[i64],
-    mode: Mode,
-    device: &Device,
-) -> Vec<f32> {
-    let n = rows.len();
-    let points = Tensor::<2>::from_data(TensorData::new(points, [n, d]), device);
-    let logits = model.forward(points, mode).detach().inner();
-    let [_, k] = logits.dims();
-    let logits: Vec<f32> = logits.try_to_vec_as::<f32>().expect("f32 logits");
-    rows.iter()
-        .zip(logits.chunks_exact(k))
-        .map(|(&r, z)| {
-            let y = labels[r] as usize;
-            let other = z
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != y)
-                .map(|(_, &v)| v)
-                .fold(f32::NEG_INFINITY, f32::max);
-            z[y] - other
-        })
-        .collect()
+    search.finish()
 }

@@ -12,6 +12,7 @@
 //! The per-example bookkeeping (two windows, per-channel norms) runs on the host: the queries'
 //! forwards dominate the cost, and the proposals are uploaded as one [n, D] batch per query.
 
+use super::host_search::HostSearch;
 use super::{AttackConfig, SQUARE_P_INIT, window_fraction};
 use crate::host_rng;
 use crate::models::{Classifier, Mode};
@@ -22,7 +23,7 @@ use burn::tensor::Distribution;
 /// least 3 and odd (the paper's choice), at most min(h, w).
 pub fn l2_window_side(fraction: f64, h: usize, w: usize) -> usize {
     let mut s = ((fraction * (h * w) as f64).sqrt().round() as usize).max(3);
-    if s % 2 == 0 {
+    if s.is_multiple_of(2) {
         s += 1;
     }
     s.min(h.min(w)).max(1)
@@ -115,7 +116,7 @@ impl Perturbation<'_> {
             (one.0..one.0 + s).contains(&r) && (one.1..one.1 + s).contains(&col)
         };
         let mut fresh = vec![0.0f32; s * s];
-        for ch in 0..c {
+        for (ch, &sign) in signs.iter().enumerate().take(c) {
             let own: Vec<f32> = self
                 .window(ch, one.0, one.1, s)
                 .map(|i| self.delta[i])
@@ -129,7 +130,7 @@ impl Perturbation<'_> {
                 .sum();
             let mass = (unused + own_norm * own_norm + second).sqrt();
             for (f, (&p, &o)) in fresh.iter_mut().zip(pattern.iter().zip(&own)) {
-                *f = p * signs[ch] + o / (own_norm + 1e-10);
+                *f = p * sign + o / (own_norm + 1e-10);
             }
             let fresh_norm = norm(&fresh);
             let scale = if fresh_norm > 0.0 {
@@ -198,43 +199,30 @@ pub(crate) fn square_l2(
     cfg: &AttackConfig,
     mode: Mode,
 ) -> Tensor<2> {
-    let x = x.detach().inner();
-    let device = x.device();
-    let [b, d] = x.dims();
     let shape = model.image_shape();
     let [c, h, w] = shape;
     let eps = cfg.eps as f32;
-    let xs: Vec<f32> = x.clone().try_to_vec_as::<f32>().expect("f32 inputs");
-    let labels: Vec<i64> = labels.try_to_vec_as::<i64>().expect("int labels");
-    // Margins of `points` ([rows.len()·D]) for the batch rows `rows`.
-    let margins = |rows: &[usize], points: Vec<f32>| -> Vec<f32> {
-        super::square::host_margins(model, rows, points, d, &labels, mode, &device)
-    };
-    let everyone: Vec<usize> = (0..b).collect();
-    let mut best: Vec<f32> = Vec::with_capacity(b * d);
-    for r in 0..b {
-        let delta = initial_delta(shape);
-        best.extend(point_at(&xs[r * d..(r + 1) * d], &delta, eps));
-    }
-    let mut best_margin = margins(&everyone, best.clone());
-    let mut active: Vec<usize> = everyone
-        .into_iter()
-        .filter(|&r| best_margin[r] > 0.0)
-        .collect();
+    let mut search = HostSearch::start(model, x, labels, mode, |xs| {
+        xs.chunks_exact(c * h * w)
+            .flat_map(|x_r| point_at(x_r, &initial_delta(shape), eps).collect::<Vec<_>>())
+            .collect()
+    });
+    let d = search.d;
     for i in 0..cfg.steps {
-        if active.is_empty() {
+        if search.active.is_empty() {
             break;
         }
         let s = l2_window_side(window_fraction(SQUARE_P_INIT, i, cfg.steps), h, w);
         let per = 4 + c;
-        let draws = host_rng::host_floats(1 + active.len() * per, Distribution::Uniform(0.0, 1.0));
+        let n = search.active.len();
+        let draws = host_rng::host_floats(1 + n * per, Distribution::Uniform(0.0, 1.0));
         let pattern = pseudo_gaussian(s, draws[0] > 0.5);
         let position = |u: f32, span: usize| ((u * (span + 1) as f32) as usize).min(span);
-        let mut proposals = Vec::with_capacity(active.len() * d);
-        for (j, &r) in active.iter().enumerate() {
+        let mut proposals = Vec::with_capacity(n * d);
+        for (j, &r) in search.active.iter().enumerate() {
             let u = &draws[1 + j * per..1 + (j + 1) * per];
-            let x_r = &xs[r * d..(r + 1) * d];
-            let mut delta: Vec<f32> = best[r * d..(r + 1) * d]
+            let x_r = &search.xs[r * d..(r + 1) * d];
+            let mut delta: Vec<f32> = search.best[r * d..(r + 1) * d]
                 .iter()
                 .zip(x_r)
                 .map(|(p, x)| p - x)
@@ -257,7 +245,7 @@ pub(crate) fn square_l2(
             );
             proposals.extend(point_at(x_r, &delta, eps));
         }
-        super::square::keep_better(&mut active, proposals, margins, &mut best, &mut best_margin);
+        search.query(proposals);
     }
-    Tensor::from_data(TensorData::new(best, [b, d]), &device)
+    search.finish()
 }
