@@ -538,3 +538,128 @@ fn a_pytorch_checkpoint_is_attacked_with_its_clean_accuracy_reproduced() {
         text(&out)
     );
 }
+
+/// A randomised defence (test-time Gaussian input noise) attacked with aa-rand: the report
+/// records the noise and the EOT draws, runs APGD-CE then APGD-DLR with 20 draws in sequence,
+/// warns when the randomness and the attacks' EOT do not match, and bad noise levels are
+/// errors naming the flag.
+#[test]
+fn aa_rand_attacks_a_randomised_defence_and_records_its_knobs() {
+    fetch_mnist();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("erm");
+    short_run(tmp.path(), &run, "erm", 20, &[]);
+    let data = format!("--data-dir={}", data_dir().display());
+    let attack = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "attack",
+            run.to_str().unwrap(),
+            data.as_str(),
+            "--eps",
+            "0.1",
+            "--apgd-steps",
+            "3",
+            "--examples",
+            "20",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let printed = ballast_ok(tmp.path(), &args);
+        (printed, read_json(out))
+    };
+    let warning_kinds = |report: &serde_json::Value| -> Vec<String> {
+        report["warnings"]
+            .as_array()
+            .map(|w| {
+                w.iter()
+                    .map(|w| w["kind"].as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+
+    let (_, rand) = attack(
+        &["--attack", "aa-rand", "--input-noise", "0.1"],
+        &tmp.path().join("rand.json"),
+    );
+    assert_eq!(rand["spec"]["input_noise"], 0.1, "{rand}");
+    assert_eq!(rand["spec"]["eot_draws"], 20, "{rand}");
+    assert_eq!(rand["spec"]["schedule"], "sequence", "{rand}");
+    assert!(rand["mode"].as_str().unwrap().contains("noise"), "{rand}");
+    let per_attack = rand["results"][0]["per_attack"].as_array().unwrap();
+    let attacks: Vec<(&str, u64, u64)> = per_attack
+        .iter()
+        .map(|a| {
+            (
+                a["attack"]["kind"].as_str().unwrap(),
+                a["attack"]["eot_draws"].as_u64().unwrap(),
+                a["attack"]["restarts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(attacks, [("apgd-ce", 20, 1), ("apgd-dlr", 20, 1)]);
+    let running: Vec<f64> = per_attack
+        .iter()
+        .map(|a| a["robust_accuracy"].as_f64().unwrap())
+        .collect();
+    assert!(running.windows(2).all(|w| w[1] <= w[0]), "{running:?}");
+    assert!(warning_kinds(&rand).is_empty(), "{rand}");
+    // 3 iterations are not AutoAttack's 100: no RobustBench summary.
+    assert!(rand.get("robustbench").is_none(), "{rand}");
+
+    // A noisy model without EOT, and EOT on a deterministic model, warn (stdout and JSON).
+    let (printed, no_eot) = attack(
+        &["--attack", "apgd-ce", "--input-noise", "0.1"],
+        &tmp.path().join("no-eot.json"),
+    );
+    assert_eq!(
+        warning_kinds(&no_eot),
+        ["randomised-without-eot"],
+        "{no_eot}"
+    );
+    assert!(printed.contains("without EOT"), "{printed}");
+    let (_, wasted) = attack(&["--attack", "aa-rand"], &tmp.path().join("wasted.json"));
+    assert_eq!(wasted["spec"]["input_noise"], 0.0, "{wasted}");
+    assert_eq!(
+        warning_kinds(&wasted),
+        ["eot-on-deterministic-model"],
+        "{wasted}"
+    );
+
+    for bad in [
+        "--input-noise=-0.1",
+        "--input-noise=NaN",
+        "--input-noise=abc",
+    ] {
+        let all = [
+            "attack",
+            run.to_str().unwrap(),
+            data.as_str(),
+            "--attack",
+            "aa-rand",
+            bad,
+        ];
+        let out = ballast(tmp.path(), &all);
+        assert!(!out.status.success(), "{all:?} should fail");
+        assert!(
+            text(&out).contains("--input-noise"),
+            "{all:?}: {}",
+            text(&out)
+        );
+    }
+    let out = ballast(
+        tmp.path(),
+        &[
+            "attack",
+            run.to_str().unwrap(),
+            data.as_str(),
+            "--attack",
+            "aa-rand",
+            "--eot-draws",
+            "0",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("eot-draws"), "{}", text(&out));
+}

@@ -428,3 +428,22 @@ fn two_devices_train_what_one_device_trains() {
         text(&refused)
     );
 }
+
+/// A reader that leaves before the output ends (`ballast eval RUN | head`) ends the command the
+/// way it ends a Unix tool, by SIGPIPE, not with a panic on the broken pipe (exit 101).
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // every write to stdout now meets a closed pipe
+    let out = std::process::Command::new(common::ballast_bin())
+        .arg("methods")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {stderr}", out.status);
+}

@@ -315,11 +315,13 @@ struct AttackArgs {
     /// Attacks, comma-separated or repeated: aa-standard (AutoAttack's standard suite, run in
     /// sequence: apgd-ce, apgd-t, fab-t, square; the default of `ballast attack`), aa-plus
     /// (AutoAttack's suite for careful checks: apgd-ce, apgd-dlr, fab, square with 5 restarts
-    /// each, then apgd-t, fab-t), fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, fab (untargeted),
-    /// square, aa-lite (= apgd-ce,apgd-dlr), latent (PGD in a learned perturbation set: --cvae,
-    /// ε in latent units). With aa-standard or aa-plus every attack named runs in sequence,
-    /// each on the examples the earlier ones left robust; otherwise each runs on every
-    /// clean-correct example.
+    /// each, then apgd-t, fab-t), aa-rand (AutoAttack's version for randomised defences:
+    /// apgd-ce then apgd-dlr, 1 restart, 100 iterations, each gradient averaged over 20 draws
+    /// (EOT); pair it with --input-noise), fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, fab-t, fab
+    /// (untargeted), square, aa-lite (= apgd-ce,apgd-dlr), latent (PGD in a learned
+    /// perturbation set: --cvae, ε in latent units). With aa-standard, aa-plus or aa-rand every
+    /// attack named runs in sequence, each on the examples the earlier ones left robust;
+    /// otherwise each runs on every clean-correct example.
     #[arg(long, value_delimiter = ',')]
     attack: Vec<String>,
     /// The CVAE run (`method = "cvae"`) of --attack latent [default: the run's
@@ -357,6 +359,21 @@ struct AttackArgs {
     /// APGD-CE / APGD-DLR and untargeted FAB restarts [default: 1; 5 with aa-plus].
     #[arg(long)]
     apgd_restarts: Option<usize>,
+    /// APGD's forward + backward passes per iterate, gradients and objectives averaged (EOT
+    /// against a randomised model) [default: 1; 20 with aa-rand].
+    #[arg(long)]
+    eot_draws: Option<usize>,
+    /// Evaluate the model as a randomised defence: Gaussian noise of std SIGMA added to every
+    /// input (in [0, 1] pixel units, not clamped) before the model's normalisation, a fresh
+    /// draw at every forward. The clean accuracy and each attack's check then take one
+    /// forward per example (one noise draw), as AutoAttack does. Attack it with aa-rand.
+    #[arg(
+        long,
+        value_name = "SIGMA",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    input_noise: f64,
     /// Square's queries per example.
     #[arg(long, default_value_t = ballast_train::attack_report::AA_SQUARE_QUERIES)]
     square_queries: usize,
@@ -491,7 +508,15 @@ impl AttackArgs {
     /// What to run; with no --attack, `default` (e.g. aa-standard for `ballast attack`).
     fn spec(&self, default: &[&str]) -> Result<ballast_train::attack_report::AttackSpec> {
         use ballast_core::attack::{AttackKind, Schedule};
-        use ballast_train::attack_report::{AA_PLUS, AA_PLUS_RESTARTS, AA_STANDARD};
+        use ballast_train::attack_report::{
+            AA_PLUS, AA_PLUS_RESTARTS, AA_RAND, AA_RAND_EOT_DRAWS, AA_STANDARD,
+        };
+        if !(self.input_noise >= 0.0 && self.input_noise.is_finite()) {
+            anyhow::bail!(
+                "--input-noise must be a finite number >= 0 (the std of the Gaussian input noise), got {}",
+                self.input_noise
+            );
+        }
         let named: Vec<&str> = if self.attack.is_empty() {
             default.to_vec()
         } else {
@@ -500,6 +525,7 @@ impl AttackArgs {
         let mut attacks = Vec::new();
         let mut schedule = Schedule::Independent;
         let mut restarts = 1;
+        let mut eot_draws = 1;
         for a in named {
             match a {
                 "aa-lite" => attacks.extend([AttackKind::ApgdCe, AttackKind::ApgdDlr]),
@@ -511,6 +537,11 @@ impl AttackArgs {
                     attacks.extend(AA_PLUS);
                     schedule = Schedule::Sequence;
                     restarts = AA_PLUS_RESTARTS;
+                }
+                "aa-rand" => {
+                    attacks.extend(AA_RAND);
+                    schedule = Schedule::Sequence;
+                    eot_draws = AA_RAND_EOT_DRAWS;
                 }
                 other => attacks.push(other.parse::<AttackKind>().map_err(anyhow::Error::msg)?),
             }
@@ -530,6 +561,8 @@ impl AttackArgs {
             schedule,
             square_queries: self.square_queries,
             square_restarts: self.square_restarts.unwrap_or(restarts),
+            eot_draws: self.eot_draws.unwrap_or(eot_draws),
+            input_noise: self.input_noise,
             norm: self.norm.parse().map_err(anyhow::Error::msg)?,
             eps,
             steps: self.steps,
@@ -627,9 +660,22 @@ impl ballast_data::Progress for FetchBars {
 }
 
 fn main() {
+    end_quietly_on_a_closed_stdout();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+/// `ballast eval RUN | head`: a write to a stdout whose reader has gone ends the process by
+/// SIGPIPE, as it ends a Unix tool. Rust starts programs with SIGPIPE ignored, so the write
+/// would return an error that `println!` turns into a panic.
+fn end_quietly_on_a_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal, at the start of main, before any
+    // other thread exists; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

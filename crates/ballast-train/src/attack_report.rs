@@ -60,6 +60,15 @@ pub struct AttackSpec {
     /// Square's restarts (fresh random searches on the examples still robust; aa-plus: 5).
     #[serde(default = "one")]
     pub square_restarts: usize,
+    /// APGD's forward + backward passes per iterate, averaged (EOT against a randomised model;
+    /// aa-rand: 20; 1: the deterministic attack).
+    #[serde(default = "one")]
+    pub eot_draws: usize,
+    /// σ of the Gaussian noise the model adds to every input at every forward (the randomised
+    /// defence, `--input-noise`; 0: the model as trained). Clean accuracy and each attack's
+    /// check then take one forward per example, as AutoAttack does.
+    #[serde(default)]
+    pub input_noise: f64,
     pub random_start: bool,
     pub early_stop: bool,
     pub split: Split,
@@ -98,6 +107,12 @@ pub const AA_PLUS: [AttackKind; 6] = [
     AttackKind::ApgdT,
     AttackKind::FabT,
 ];
+/// AutoAttack's version for randomised defences (`version='rand'`): APGD-CE then APGD-DLR, one
+/// restart each, 100 iterations, each iterate's gradient averaged over [`AA_RAND_EOT_DRAWS`]
+/// draws (EOT), run as a sequence.
+pub const AA_RAND: [AttackKind; 2] = [AttackKind::ApgdCe, AttackKind::ApgdDlr];
+/// aa-rand's EOT draws per APGD iterate.
+pub const AA_RAND_EOT_DRAWS: usize = 20;
 /// Restarts of aa-plus's APGD-CE / APGD-DLR, FAB and Square.
 pub const AA_PLUS_RESTARTS: usize = 5;
 /// AutoAttack's iterations per APGD / FAB run.
@@ -122,13 +137,19 @@ impl AttackSpec {
                     early_stop: self.early_stop,
                     ..AttackConfig::pgd(self.norm, eps, self.steps, self.restarts)
                 },
-                AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::Fab => {
+                AttackKind::ApgdCe | AttackKind::ApgdDlr => AttackConfig {
+                    eot_draws: self.eot_draws,
+                    ..AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.apgd_restarts)
+                },
+                AttackKind::Fab => {
                     AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, self.apgd_restarts)
                 }
                 // One run per target (AutoAttack's standard and plus suites alike).
-                AttackKind::ApgdT | AttackKind::FabT => {
-                    AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, 1)
-                }
+                AttackKind::ApgdT => AttackConfig {
+                    eot_draws: self.eot_draws,
+                    ..AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, 1)
+                },
+                AttackKind::FabT => AttackConfig::apgd(kind, self.norm, eps, self.apgd_steps, 1),
                 AttackKind::Square => AttackConfig {
                     restarts: self.square_restarts,
                     ..AttackConfig::square(self.norm, eps, self.square_queries)
@@ -143,12 +164,21 @@ impl AttackSpec {
             .collect()
     }
 
-    /// The AutoAttack version this spec runs exactly ("standard" or "plus": its attacks, order,
-    /// sequence and budgets), else None.
+    /// The AutoAttack version this spec runs exactly ("standard", "plus" or "rand": its
+    /// attacks, order, sequence and budgets), else None.
     pub fn autoattack_version(&self) -> Option<&'static str> {
+        let rand = self.schedule == Schedule::Sequence
+            && self.apgd_steps == AA_ITERATIONS
+            && self.attacks == AA_RAND
+            && self.apgd_restarts == 1
+            && self.eot_draws == AA_RAND_EOT_DRAWS;
+        if rand {
+            return Some("rand");
+        }
         let sequence = self.schedule == Schedule::Sequence
             && self.apgd_steps == AA_ITERATIONS
-            && self.square_queries == AA_SQUARE_QUERIES;
+            && self.square_queries == AA_SQUARE_QUERIES
+            && self.eot_draws == 1;
         if sequence && self.attacks == AA_STANDARD && self.apgd_restarts == 1 {
             Some("standard")
         } else if sequence
@@ -165,8 +195,17 @@ impl AttackSpec {
     pub fn validate(&self, num_classes: usize) -> Result<()> {
         if self.attacks.is_empty() {
             bail!(
-                "name at least one attack (--attack aa-standard, aa-plus, pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or aa-lite)"
+                "name at least one attack (--attack aa-standard, aa-plus, aa-rand, pgd, fgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab, square or aa-lite)"
             );
+        }
+        if !(self.input_noise >= 0.0 && self.input_noise.is_finite()) {
+            bail!(
+                "--input-noise must be a finite number >= 0 (the std of the Gaussian input noise), got {}",
+                self.input_noise
+            );
+        }
+        if self.eot_draws == 0 {
+            bail!("--eot-draws must be at least 1");
         }
         if self.eps.is_empty() {
             bail!("give at least one radius with --eps");
@@ -293,6 +332,60 @@ pub fn robustbench_summaries(
         .collect()
 }
 
+/// How the model is run, for the report.
+fn mode_description(input_noise: f64) -> String {
+    let mut mode = "inference (running BatchNorm statistics, no dropout); inputs in [0, 1], projected onto the eps-ball and the box every step".to_string();
+    if input_noise > 0.0 {
+        mode.push_str(&format!(
+            "; randomised: Gaussian noise of std {input_noise} added to every input at every forward (clean accuracy and each attack's check: one forward per example)"
+        ));
+    }
+    mode
+}
+
+/// Whether the attacks of `spec` match the model's randomness, one warning per radius when not:
+/// a randomised model (input noise σ > 0) attacked without EOT (no APGD among the attacks, or
+/// one draw per iterate) gets a single-draw gradient, a noisy estimate that overstates
+/// robustness; EOT on a deterministic model averages identical gradients (wasted work).
+pub fn randomness_warnings(spec: &AttackSpec) -> Vec<crate::masking::MaskingWarning> {
+    use crate::masking::{MaskingSign, MaskingWarning};
+    let uses_eot = spec.eot_draws > 1
+        && spec.attacks.iter().any(|k| {
+            matches!(
+                k,
+                AttackKind::ApgdCe | AttackKind::ApgdDlr | AttackKind::ApgdT
+            )
+        });
+    let randomised = spec.input_noise > 0.0;
+    if randomised == uses_eot {
+        return Vec::new();
+    }
+    spec.eps
+        .iter()
+        .map(|&eps| {
+            if randomised {
+                MaskingWarning {
+                    eps,
+                    kind: MaskingSign::RandomisedWithoutEot,
+                    message: format!(
+                        "randomised model (input noise sigma {}) attacked without EOT at eps {eps}: each gradient comes from a single noise draw, which overstates robustness; use --attack aa-rand (APGD with EOT over {AA_RAND_EOT_DRAWS} draws) or --eot-draws",
+                        spec.input_noise
+                    ),
+                }
+            } else {
+                MaskingWarning {
+                    eps,
+                    kind: MaskingSign::EotOnDeterministicModel,
+                    message: format!(
+                        "EOT over {} draws on a deterministic model (no --input-noise) at eps {eps}: every draw gives the same gradient, so APGD does {}x the work of one draw for the same result",
+                        spec.eot_draws, spec.eot_draws
+                    ),
+                }
+            }
+        })
+        .collect()
+}
+
 /// A fraction as a percentage rounded to 2 decimals (RobustBench's precision).
 fn percent(fraction: f64) -> f64 {
     (fraction * 10_000.0).round() / 100.0
@@ -360,6 +453,10 @@ pub fn attack_report(
     } else {
         None
     };
+    // The randomised defence, switched on for this evaluation only.
+    let mut model = model.clone();
+    model.set_input_noise(spec.input_noise);
+    let model = &model;
     let positions = first_positions(set.len(), spec.examples);
     let started = Instant::now();
     let mut results = Vec::new();
@@ -394,6 +491,7 @@ pub fn attack_report(
         results.push(RadiusResult { eps, result: r });
     }
     let mut warnings = crate::masking::report_warnings(&results);
+    warnings.extend(randomness_warnings(spec));
     if !spec.attacks.contains(&AttackKind::Latent) {
         let labels: Vec<u32> = positions.iter().map(|&p| set.labels[p]).collect();
         warnings.extend(crate::masking::uniform_image_warnings(
@@ -442,14 +540,17 @@ pub fn attack_report(
         split: spec.split,
         examples: positions.len(),
         model: format!("{:?}", cfg.model.arch),
-        mode: "inference (running BatchNorm statistics, no dropout); inputs in [0, 1], projected onto the eps-ball and the box every step".into(),
+        mode: mode_description(spec.input_noise),
         spec: spec.clone(),
         cvae_checkpoint: cvae.as_ref().map(|c| c.checkpoint.clone()),
         cvae_checkpoint_sha256: cvae
             .as_ref()
             .map(|c| crate::checkpoint::file_sha256(&c.checkpoint))
             .transpose()?,
-        clean_accuracy: results.first().map(|r| r.result.clean_accuracy).unwrap_or(0.0),
+        clean_accuracy: results
+            .first()
+            .map(|r| r.result.clean_accuracy)
+            .unwrap_or(0.0),
         results,
         warnings,
         robustbench,
@@ -557,6 +658,8 @@ mod tests {
             apgd_restarts: restarts,
             square_queries: AA_SQUARE_QUERIES,
             square_restarts: restarts,
+            eot_draws: 1,
+            input_noise: 0.0,
             random_start: true,
             early_stop: false,
             split: Split::Test,
@@ -589,6 +692,111 @@ mod tests {
         ] {
             assert_eq!(not.autoattack_version(), None, "{not:?}");
         }
+    }
+
+    /// aa-rand is AutoAttack's `rand` version only with its 20 EOT draws, one restart and 100
+    /// iterations in sequence; EOT makes the other suites something else.
+    #[test]
+    fn aa_rand_is_recognised_with_its_eot_draws() {
+        let rand = AttackSpec {
+            eot_draws: AA_RAND_EOT_DRAWS,
+            ..spec(&AA_RAND, Schedule::Sequence, 1)
+        };
+        assert_eq!(rand.autoattack_version(), Some("rand"));
+        let configs = rand.configs(0.3);
+        assert_eq!(configs.len(), 2);
+        assert!(configs.iter().all(|c| c.eot_draws == AA_RAND_EOT_DRAWS
+            && c.restarts == 1
+            && c.steps == AA_ITERATIONS));
+        for not in [
+            spec(&AA_RAND, Schedule::Sequence, 1),
+            AttackSpec {
+                eot_draws: AA_RAND_EOT_DRAWS,
+                ..spec(&AA_RAND, Schedule::Independent, 1)
+            },
+            AttackSpec {
+                eot_draws: AA_RAND_EOT_DRAWS,
+                ..spec(&AA_STANDARD, Schedule::Sequence, 1)
+            },
+            AttackSpec {
+                eot_draws: 2,
+                ..spec(&AA_STANDARD, Schedule::Sequence, 1)
+            },
+        ] {
+            assert_eq!(not.autoattack_version(), None, "{not:?}");
+        }
+        // EOT reaches every APGD and nothing else.
+        let mixed = AttackSpec {
+            eot_draws: 5,
+            ..spec(
+                &[AttackKind::Pgd, AttackKind::ApgdT, AttackKind::Fab],
+                Schedule::Independent,
+                1,
+            )
+        };
+        let draws: Vec<usize> = mixed.configs(0.1).iter().map(|c| c.eot_draws).collect();
+        assert_eq!(draws, [1, 5, 1]);
+    }
+
+    /// A noisy model without EOT, and EOT on a deterministic model, each warn once per radius;
+    /// the matched pairs do not; bad noise levels and zero draws are errors naming the flag.
+    #[test]
+    fn randomness_and_eot_must_match() {
+        use crate::masking::MaskingSign;
+        let rand = AttackSpec {
+            eot_draws: AA_RAND_EOT_DRAWS,
+            eps: vec![0.1, 0.3],
+            ..spec(&AA_RAND, Schedule::Sequence, 1)
+        };
+        let noisy = |s: &AttackSpec| AttackSpec {
+            input_noise: 0.1,
+            ..s.clone()
+        };
+        assert!(randomness_warnings(&noisy(&rand)).is_empty());
+        let wasted = randomness_warnings(&rand);
+        assert_eq!(wasted.len(), 2);
+        assert!(
+            wasted
+                .iter()
+                .all(|w| w.kind == MaskingSign::EotOnDeterministicModel)
+        );
+        let standard = spec(&AA_STANDARD, Schedule::Sequence, 1);
+        assert!(randomness_warnings(&standard).is_empty());
+        let unmatched = randomness_warnings(&noisy(&standard));
+        assert_eq!(unmatched.len(), 1);
+        assert_eq!(unmatched[0].kind, MaskingSign::RandomisedWithoutEot);
+        assert!(unmatched[0].message.contains("aa-rand"));
+        // EOT on attacks that ignore it is no EOT.
+        let pgd = AttackSpec {
+            eot_draws: 20,
+            ..noisy(&spec(&[AttackKind::Pgd], Schedule::Independent, 1))
+        };
+        assert_eq!(
+            randomness_warnings(&pgd)[0].kind,
+            MaskingSign::RandomisedWithoutEot
+        );
+        for bad in [-0.1, f64::NAN, f64::INFINITY] {
+            let s = AttackSpec {
+                input_noise: bad,
+                ..standard.clone()
+            };
+            assert!(
+                s.validate(10)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("--input-noise")
+            );
+        }
+        let zero = AttackSpec {
+            eot_draws: 0,
+            ..standard.clone()
+        };
+        assert!(
+            zero.validate(10)
+                .unwrap_err()
+                .to_string()
+                .contains("--eot-draws")
+        );
     }
 
     /// The summary of an aa-standard report: one entry per radius, accuracies in % at 2

@@ -33,6 +33,10 @@ pub enum MaskingSign {
     GradientFreeBreaksMore,
     AccuracyRisesWithRadius,
     AboveTheUniformImageBound,
+    /// A randomised model (input noise) attacked without EOT: single-draw gradients.
+    RandomisedWithoutEot,
+    /// EOT on a deterministic model: identical draws, wasted work (not masking).
+    EotOnDeterministicModel,
 }
 
 fn gradient_free(kind: AttackKind) -> bool {

@@ -1,11 +1,13 @@
 //! APGD (Croce & Hein 2020, "Reliable evaluation of adversarial robustness with an ensemble
 //! of diverse parameter-free attacks"): PGD with momentum 0.75 and a per-example step size
 //! that starts at 2ε and halves at checkpoints where the objective stopped improving, each
-//! halving restarting from the example's best point.
+//! halving restarting from the example's best point. Against a randomised model each iterate's
+//! gradient and objective are means over `cfg.eot_draws` forward + backward passes (EOT, as
+//! AutoAttack's `eot_iter`): [`eot_input_gradient`].
 
 use super::{
-    AttackConfig, Objective, input_gradient, keep_worst, project, random_start, row_mask, score,
-    steepest,
+    AttackConfig, Objective, eot_input_gradient, keep_worst, project, random_start, row_mask,
+    score, steepest,
 };
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
@@ -28,7 +30,8 @@ pub fn checkpoints(steps: usize) -> Vec<usize> {
     w
 }
 
-/// APGD on `objective` (CE, or DLR for APGD-DLR), `cfg.steps` iterations per restart.
+/// APGD on `objective` (CE, or DLR for APGD-DLR), `cfg.steps` iterations per restart, each
+/// iterate's gradient and objective averaged over `cfg.eot_draws` passes.
 /// x: [B, D] in [0, 1] -> adversarial [B, D]: the first misclassifying point of an example,
 /// else its highest-objective point.
 pub fn apgd(
@@ -73,7 +76,8 @@ fn apgd_run(
     } else {
         x.clone()
     };
-    let (mut grad, values, logits) = input_gradient(model, x_adv.clone(), objective, mode);
+    let (mut grad, values, logits) =
+        eot_input_gradient(model, x_adv.clone(), objective, mode, cfg.eot_draws);
     // Per-example state: step size η (starts at 2ε), best objective and its point.
     let mut eta = vec![2.0 * eps as f32; b];
     let mut f_best = to_vec(values.clone());
@@ -102,7 +106,8 @@ fn apgd_run(
         };
         x_prev = x_adv;
         x_adv = next;
-        let (g, values, logits) = input_gradient(model, x_adv.clone(), objective, mode);
+        let (g, values, logits) =
+            eot_input_gradient(model, x_adv.clone(), objective, mode, cfg.eot_draws);
         grad = g;
         // Keep the first point at which each example is misclassified.
         let now_fooled = objective.fooled(&logits);

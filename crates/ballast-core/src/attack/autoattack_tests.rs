@@ -494,6 +494,67 @@ fn square_never_uses_gradients() {
     );
 }
 
+/// On the small CNN (CPU) Square re-evaluates only the changed window from cached activations.
+/// ℓ∞: the search is the one the full device forward makes, point for point (its moves of ±2ε
+/// change margins far beyond rounding). ℓ2 moves can be small enough that a margin comparison
+/// falls within rounding and the two searches part ways, so there the windowed search must
+/// break as many examples (±2) inside the ball.
+#[test]
+fn square_on_the_windowed_forward_finds_what_the_full_forward_finds() {
+    use super::host_search::WINDOWED_OFF;
+    let device = Device::flex();
+    crate::host_rng::seed(14);
+    let mut cfg = ModelConfig::of(crate::models::Arch::SmallCnn);
+    cfg.width = 0.5;
+    let input = InputSpec {
+        shape: vec![1, 16, 16],
+        num_classes: 10,
+        mean: vec![0.5],
+        std: vec![0.3],
+    };
+    let model = cfg.init(&input, &device);
+    assert!(model.windowed_forward().is_some());
+    let x = crate::host_rng::float([24, 256], Distribution::Uniform(0.0, 1.0), &device);
+    let y = model
+        .forward(x.clone(), Mode::Eval)
+        .argmax(1)
+        .squeeze_dim::<1>(1);
+    let objective = Objective::CrossEntropy(y.clone());
+    for (norm, eps) in [(Norm::Linf, 0.05), (Norm::L2, 0.5)] {
+        let cfg = AttackConfig::square(norm, eps, 200);
+        let run = |off: bool| {
+            WINDOWED_OFF.set(off);
+            crate::host_rng::seed(3);
+            let adv = attack(&model, x.clone(), &objective, &cfg, Mode::Eval);
+            WINDOWED_OFF.set(false);
+            adv
+        };
+        let (windowed, full) = (run(false), run(true));
+        let broken = |adv: Tensor<2>| {
+            let correct = correct_flags(model.forward(adv, Mode::Eval), &y);
+            correct.iter().filter(|&&c| !c).count()
+        };
+        let (w, f) = (broken(windowed.clone()), broken(full.clone()));
+        assert!(
+            (3..24).contains(&f),
+            "{norm:?}: {f} of 24 broken: the test says little"
+        );
+        let delta = windowed.clone() - x.clone();
+        let size = match norm {
+            Norm::Linf => delta.abs().max_dim(1),
+            Norm::L2 => row_norms(delta),
+        };
+        assert!(size.max().into_scalar::<f32>() <= eps as f32 * (1.0 + 1e-5));
+        match norm {
+            Norm::Linf => assert_eq!(
+                windowed.into_data().try_to_vec::<f32>().unwrap(),
+                full.into_data().try_to_vec::<f32>().unwrap()
+            ),
+            Norm::L2 => assert!(w.abs_diff(f) <= 2, "l2: {w} vs {f} broken"),
+        }
+    }
+}
+
 /// The pseudo-Gaussian tile: unit norm, positive upper half, negative lower half, peaked at the
 /// centre of each half, and its transpose when asked.
 #[test]

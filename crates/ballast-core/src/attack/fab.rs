@@ -9,8 +9,9 @@
 //! back towards x₀ (x₀ + β·(x₁ − x₀)). FAB searches for the smallest perturbation; an example
 //! counts as broken at radius ε when the closest misclassified point found is within ε.
 
+use super::hyperplane::{Scratch, project_row};
 use super::rounds::{per_restart, per_target};
-use super::{AttackConfig, Norm, Objective, input_gradient, random_start, row_mask, row_norms};
+use super::{AttackConfig, Norm, Objective, input_gradient, random_start, row_norms};
 use crate::models::{Classifier, Mode};
 use burn::prelude::*;
 
@@ -83,7 +84,8 @@ enum Boundary {
     Closest { classes: usize },
 }
 
-/// [`fab_minimal`] towards `towards`'s boundary, from `start` (None: x₀).
+/// [`fab_minimal`] towards `towards`'s boundary, from `start` (None: x₀). The model's forward
+/// and gradient run on the device; the projections and the step, row by row, on the host.
 fn fab_search(
     model: &Classifier,
     x0: Tensor<2>,
@@ -94,75 +96,104 @@ fn fab_search(
     mode: Mode,
 ) -> (Tensor<2>, Vec<f32>) {
     let x0 = x0.detach().inner();
+    let device = x0.device();
     let [n, d] = x0.dims();
-    let labels = labels.to_device(&x0.device());
+    let labels = labels.to_device(&device);
     let fooling = Objective::CrossEntropy(labels.clone());
-    let norm_of = |t: Tensor<2>| match cfg.norm {
-        Norm::Linf => t.abs().max_dim(1), // [n, 1]
-        Norm::L2 => row_norms(t),
-    };
-    let mut x1 = start.unwrap_or_else(|| x0.clone());
-    let mut best = x0.clone();
+    let upload = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [n, d]), &device);
+    let x0h = host_floats(x0);
+    let mut x1h = start.map_or_else(|| x0h.clone(), host_floats);
+    let mut best = x0h.clone();
     let mut best_dist = vec![f32::INFINITY; n];
+    let (mut d1, mut d0) = (vec![0.0f32; d], vec![0.0f32; d]);
+    let mut scratch = Scratch::default();
+    let (eta, alpha_max, beta) = (FAB_ETA as f32, FAB_ALPHA_MAX as f32, FAB_BETA as f32);
     for _ in 0..cfg.steps {
         // The boundary's linearisation at x₁: g(x₁) + w·(z − x₁) = 0, w = ∇(z_t − z_y).
+        let x1 = upload(&x1h);
         let (w, g) = match &towards {
             Boundary::Target(t) => {
                 let gap = Objective::LogitGap {
                     y: labels.clone(),
                     target: t.clone(),
                 };
-                let (w, g, _) = input_gradient(model, x1.clone(), &gap, mode);
+                let (w, g, _) = input_gradient(model, x1, &gap, mode);
                 (w, g)
             }
             Boundary::Closest { classes } => {
-                closest_boundary(model, x1.clone(), &labels, *classes, cfg.norm, mode)
+                closest_boundary(model, x1, &labels, *classes, cfg.norm, mode)
             }
         }; // [n, D], [n]
-        let dot = |z: Tensor<2>| (w.clone() * z).sum_dim(1).squeeze_dim::<1>(1); // [n]
-        // Steps δ with w·δ = c: from x₁, c = −g(x₁); from x₀, c = w·(x₁ − x₀) − g(x₁).
-        let c1 = g.clone().neg();
-        let c0 = dot(x1.clone() - x0.clone()) - g;
-        let steps = project_onto_hyperplane(
-            Tensor::cat(vec![w.clone(), w], 0),
-            Tensor::cat(vec![c1, c0], 0),
-            Tensor::cat(vec![x1.clone(), x0.clone()], 0),
-            cfg.norm,
-        ); // [2n, D]
-        let d1 = steps.clone().narrow(0, 0, n);
-        let d0 = steps.narrow(0, n, n);
-        let (a1, a0) = (norm_of(d1.clone()), norm_of(d0.clone()));
-        let alpha = (a1.clone() / (a1 + a0 + 1e-12)).clamp(0.0, FAB_ALPHA_MAX); // [n, 1]
-        let alpha = alpha.expand([n, d]);
-        x1 = ((x1 + d1 * FAB_ETA) * (alpha.clone().neg() + 1.0)
-            + (x0.clone() + d0 * FAB_ETA) * alpha)
-            .clamp(0.0, 1.0);
+        let (w, g) = (host_floats(w), host_floats(g));
+        for (j, x1j) in x1h.chunks_exact_mut(d).enumerate() {
+            let (wj, x0j) = (&w[j * d..(j + 1) * d], &x0h[j * d..(j + 1) * d]);
+            // Steps δ with w·δ = c: from x₁, c = −g(x₁); from x₀, c = w·(x₁ − x₀) − g(x₁).
+            let moved: f64 = wj
+                .iter()
+                .zip(x1j.iter().zip(x0j))
+                .map(|(&wi, (&a, &b))| f64::from(wi) * f64::from(a - b))
+                .sum();
+            project_row(wj, -g[j], x1j, cfg.norm, &mut d1, &mut scratch);
+            project_row(
+                wj,
+                moved as f32 - g[j],
+                x0j,
+                cfg.norm,
+                &mut d0,
+                &mut scratch,
+            );
+            let (a1, a0) = (row_norm(&d1, cfg.norm), row_norm(&d0, cfg.norm));
+            let alpha = (a1 / (a1 + a0 + 1e-12)).clamp(0.0, alpha_max);
+            for i in 0..d {
+                let from_x1 = x1j[i] + d1[i] * eta;
+                let from_x0 = x0j[i] + d0[i] * eta;
+                x1j[i] = (from_x1 * (1.0 - alpha) + from_x0 * alpha).clamp(0.0, 1.0);
+            }
+        }
         // Misclassified iterates: record the closest, then pull back towards x₀.
-        let logits = model.forward(x1.clone(), mode).detach().inner();
+        let logits = model.forward(upload(&x1h), mode).detach().inner();
         let fooled: Vec<bool> = fooling
             .fooled(&logits)
             .into_data()
             .try_to_vec()
             .expect("bool data");
-        if !fooled.iter().any(|&f| f) {
-            continue;
-        }
-        let dist: Vec<f32> = norm_of(x1.clone() - x0.clone())
-            .try_to_vec_as::<f32>()
-            .expect("f32 data");
-        let closer: Vec<bool> = (0..n)
-            .map(|j| fooled[j] && dist[j] < best_dist[j])
-            .collect();
-        for j in 0..n {
-            if closer[j] {
-                best_dist[j] = dist[j];
+        for (j, x1j) in x1h.chunks_exact_mut(d).enumerate() {
+            if !fooled[j] {
+                continue;
+            }
+            let x0j = &x0h[j * d..(j + 1) * d];
+            let step: Vec<f32> = x1j.iter().zip(x0j).map(|(&a, &b)| a - b).collect();
+            let dist = row_norm(&step, cfg.norm);
+            if dist < best_dist[j] {
+                best_dist[j] = dist;
+                best[j * d..(j + 1) * d].copy_from_slice(x1j);
+            }
+            for ((v, &o), &s) in x1j.iter_mut().zip(x0j).zip(&step) {
+                *v = o + s * beta;
             }
         }
-        best = best.mask_where(row_mask(&closer, d, &x0.device()), x1.clone());
-        let pulled = x0.clone() + (x1.clone() - x0.clone()) * FAB_BETA;
-        x1 = x1.mask_where(row_mask(&fooled, d, &x0.device()), pulled);
     }
-    (best, best_dist)
+    (upload(&best), best_dist)
+}
+
+/// A tensor's values on the host, row-major.
+fn host_floats<const N: usize>(t: Tensor<N>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data")
+}
+
+/// ‖v‖∞ or ‖v‖₂.
+fn row_norm(v: &[f32], norm: Norm) -> f32 {
+    match norm {
+        Norm::Linf => v.iter().fold(0.0f32, |m, &a| m.max(a.abs())),
+        Norm::L2 => v
+            .iter()
+            .map(|&a| f64::from(a) * f64::from(a))
+            .sum::<f64>()
+            .sqrt() as f32,
+    }
 }
 
 /// The linearised boundary z_t − z_y closest to x [n, D] in the dual norm over the classes
@@ -199,54 +230,18 @@ fn closest_boundary(
     (w.select(0, rows.clone()), g.select(0, rows))
 }
 
-/// The least-norm step δ [n, D] from the points `x` [n, D] in [0, 1] with w·δ = c inside the
+/// The least-norm step δ [n, D] from the points `x` [n, D] in [0, 1] with w·δ = c [n] inside the
 /// box (0 ≤ x + δ ≤ 1), row by row; where the box cannot reach c, the step of the box that
-/// comes closest. Coordinate i moves in the direction s_i = sign(c·w_i) by at most its room
-/// b_i (1 − x_i or x_i): ℓ∞ moves every coordinate by min(τ, b_i), ℓ2 by min(τ·|w_i|, b_i),
-/// with the least τ that reaches |c| — found exactly by sorting the breakpoints.
+/// comes closest (see [`super::hyperplane`]; computed on the host).
 pub fn project_onto_hyperplane(w: Tensor<2>, c: Tensor<1>, x: Tensor<2>, norm: Norm) -> Tensor<2> {
+    let device = x.device();
     let [n, d] = w.dims();
-    let w_s = w * c.clone().sign().unsqueeze_dim::<2>(1).expand([n, d]); // points along c
-    let s = w_s.clone().sign();
-    let a = w_s.abs(); // |w_i|
-    let room = (x.clone().neg() + 1.0).mask_where(s.clone().lower_elem(0.0), x); // b_i
-    // Σ_i u_i·min(τ, r_i) = |c| with (ℓ∞) u = a, r = b; (ℓ2) u = a², r = b / a.
-    let (u, r) = match norm {
-        Norm::Linf => (a.clone(), room.clone()),
-        Norm::L2 => (
-            a.clone().powi_scalar(2),
-            (room.clone() / a.clone().clamp_min(1e-30)).mask_fill(a.clone().equal_elem(0.0), 0.0),
-        ),
-    };
-    let tau = water_level(u, r, c.abs()).expand([n, d]); // [n, D]
-    let moved = match norm {
-        Norm::Linf => tau,
-        Norm::L2 => tau * a,
-    };
-    s * moved.min_pair(room)
-}
-
-/// τ [n, 1] with Σ_i u_i·min(τ, r_i) = c per row (u, r ≥ 0 [n, D], c ≥ 0 [n]); max_i r_i where
-/// even that falls short. The left side is piecewise linear and non-decreasing in τ with
-/// breakpoints r_i: sorted, its value at every breakpoint comes from prefix sums, and τ lies on
-/// the first segment that reaches c.
-fn water_level(u: Tensor<2>, r: Tensor<2>, c: Tensor<1>) -> Tensor<2> {
-    let [n, d] = u.dims();
-    let (r_sorted, order) = r.sort_with_indices(1); // ascending
-    let u_sorted = u.gather(1, order);
-    let ur = u_sorted.clone() * r_sorted.clone();
-    let ur_before = ur.clone().cumsum(1) - ur; // Σ_{j<k} u_j r_j
-    let u_from =
-        u_sorted.clone().sum_dim(1).expand([n, d]) - (u_sorted.clone().cumsum(1) - u_sorted); // Σ_{j≥k} u_j
-    let at_breakpoint = ur_before.clone() + r_sorted.clone() * u_from.clone(); // F(r_k)
-    let c = c.unsqueeze_dim::<2>(1); // [n, 1]
-    let short = at_breakpoint
-        .lower(c.clone().expand([n, d]))
-        .int()
-        .sum_dim(1); // [n, 1]
-    let segment = short.clone().clamp_max(d as i64 - 1);
-    let tau =
-        (c - ur_before.gather(1, segment.clone())) / u_from.gather(1, segment).clamp_min(1e-30);
-    let top = r_sorted.narrow(1, d - 1, 1);
-    tau.mask_where(short.greater_equal_elem(d as i64), top)
+    let (w, c, x) = (host_floats(w), host_floats(c), host_floats(x));
+    let mut delta = vec![0.0f32; n * d];
+    let mut scratch = Scratch::default();
+    for (j, row) in delta.chunks_exact_mut(d).enumerate() {
+        let span = j * d..(j + 1) * d;
+        project_row(&w[span.clone()], c[j], &x[span], norm, row, &mut scratch);
+    }
+    Tensor::from_data(TensorData::new(delta, [n, d]), &device)
 }

@@ -11,6 +11,7 @@ mod apgd;
 mod apgd_t;
 mod fab;
 mod host_search;
+mod hyperplane;
 mod objective;
 mod pgd;
 mod robustness;
@@ -150,6 +151,16 @@ pub struct AttackConfig {
     pub random_start: bool,
     /// Stop moving an example once it is misclassified (evaluation only).
     pub early_stop: bool,
+    /// APGD (CE, DLR, targeted): forward + backward passes averaged into each iterate's input
+    /// gradient and objective, Expectation over Transformation against a randomised model
+    /// (AutoAttack's `eot_iter`; its `rand` version uses 20). 1: one pass, the deterministic
+    /// attack. The other attacks take one pass per step whatever this says.
+    #[serde(default = "one_draw")]
+    pub eot_draws: usize,
+}
+
+fn one_draw() -> usize {
+    1
 }
 
 impl AttackConfig {
@@ -164,6 +175,7 @@ impl AttackConfig {
             restarts,
             random_start: true,
             early_stop: false,
+            eot_draws: 1,
         }
     }
 
@@ -226,6 +238,11 @@ impl AttackConfig {
                 "attack restarts must be at least 1".into(),
             ));
         }
+        if self.eot_draws == 0 {
+            return Err(CoreError::Config(
+                "attack eot_draws must be at least 1".into(),
+            ));
+        }
         if let Some(a) = self.step_size {
             if !(a > 0.0 && a.is_finite()) {
                 return Err(CoreError::Config(format!(
@@ -253,8 +270,13 @@ impl AttackConfig {
         } else {
             String::new()
         };
+        let eot = if self.eot_draws > 1 {
+            format!("-eot{}", self.eot_draws)
+        } else {
+            String::new()
+        };
         format!(
-            "{}{budget}{restarts} {} eps={}",
+            "{}{budget}{restarts}{eot} {} eps={}",
             self.kind.name(),
             self.norm.name(),
             self.eps
@@ -332,6 +354,35 @@ pub fn input_gradient(
         .grad(&grads)
         .expect("the input takes part in the forward pass");
     (g.inner(), values.detach().inner(), logits.detach().inner())
+}
+
+/// [`input_gradient`] averaged over `draws` forward + backward passes at the same `x`:
+/// Expectation over Transformation (Athalye et al. 2018) against a randomised model, whose
+/// every forward draws its own randomness (input noise: [`Classifier::set_input_noise`]).
+/// Returns ḡ = (1/n)·Σ_j ∇ₓ Σ_i f_i(x; ω_j) [B, D], the mean objective f̄_i = (1/n)·Σ_j
+/// f_i(x; ω_j) [B] and the logits [B, K] of the last draw (AutoAttack's APGD takes the
+/// prediction from its last draw too; for the objective it keeps the last draw's value, the
+/// mean here is the less noisy estimate of the same expectation). Draws are made in order
+/// j = 1..n from the host generator. `draws` = 1 is exactly [`input_gradient`].
+pub fn eot_input_gradient(
+    model: &Classifier,
+    x: Tensor<2>,
+    objective: &Objective,
+    mode: Mode,
+    draws: usize,
+) -> (Tensor<2>, Tensor<1>, Tensor<2>) {
+    let (mut g, mut values, mut logits) = input_gradient(model, x.clone(), objective, mode);
+    if draws <= 1 {
+        return (g, values, logits);
+    }
+    for _ in 1..draws {
+        let (gj, vj, lj) = input_gradient(model, x.clone(), objective, mode);
+        g = g + gj;
+        values = values + vj;
+        logits = lj;
+    }
+    let n = draws as f64;
+    (g.div_scalar(n), values.div_scalar(n), logits)
 }
 
 /// ℓ2 norm of each row, [B, D] -> [B, 1].
@@ -480,3 +531,6 @@ pub(crate) fn put_rows(
 
 #[cfg(test)]
 mod autoattack_tests;
+
+#[cfg(test)]
+mod eot_tests;

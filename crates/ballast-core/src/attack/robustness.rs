@@ -43,7 +43,9 @@ pub struct BatchRobustness {
 /// Correct predictions of `model` (plain, inference mode) on `batch` (plain): clean, then
 /// under each attack run independently on the clean-correct examples only (the others count
 /// as errors under every attack). Attack `a` draws its randomness from the host generator
-/// seeded with `seed` and `batch_index · attacks + a`, so a report is reproducible.
+/// seeded with `seed` and `batch_index · attacks + a`, so a report is reproducible. A
+/// randomised model ([`Classifier::set_input_noise`]) is judged by one forward per example,
+/// clean and after each attack (as AutoAttack does), its clean draw from a stream of its own.
 pub fn batch_robustness(
     model: &Classifier,
     batch: &Batch,
@@ -76,6 +78,13 @@ pub fn batch_robustness_with(
     let device = batch.x.device();
     let correct_mask =
         |x: Tensor<2>, y: &Tensor<1, Int>| correct_flags(model.forward(x, Mode::Eval), y);
+    if model.input_noise() > 0.0 {
+        // Only a randomised model draws here; a deterministic one leaves the generator alone.
+        crate::host_rng::seed(
+            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_sub(1 + batch_index as u64),
+        );
+    }
     let ok = correct_mask(batch.x.clone(), &batch.y);
     let n = ok.len();
     let mut result = BatchRobustness {

@@ -5,7 +5,7 @@ use crate::batch::Batch;
 use crate::models::{InputSpec, ModelConfig};
 use crate::step::correct;
 
-fn vector_input(d: usize, k: usize) -> InputSpec {
+pub(super) fn vector_input(d: usize, k: usize) -> InputSpec {
     InputSpec {
         shape: vec![d],
         num_classes: k,

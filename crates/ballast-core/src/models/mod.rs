@@ -12,6 +12,8 @@ mod resnet_cifar;
 mod small_cnn;
 mod wide_resnet;
 
+pub(crate) use small_cnn::{Activations, WindowedSmallCnn};
+
 pub use batch_norm::{BatchNorm, Mode};
 pub use lenet::LeNet;
 pub use mlp::Mlp;
@@ -331,6 +333,26 @@ impl Classifier {
         }
     }
 
+    /// Switches the randomised defence on: every forward adds σ·N(0, I) to its input x in
+    /// [0, 1] before the normalisation (a fresh draw each time, in every mode; σ = 0 switches
+    /// it off). See [`Normalize::set_input_noise`]. Evaluate such a model with EOT
+    /// (`AttackConfig::eot_draws`).
+    pub fn set_input_noise(&mut self, sigma: f64) {
+        self.input_normalize_mut().set_input_noise(sigma);
+    }
+
+    /// The σ of [`Classifier::set_input_noise`] (0: deterministic).
+    pub fn input_noise(&self) -> f64 {
+        match self {
+            Classifier::Mlp(m) => m.norm.input_noise(),
+            Classifier::LeNet(m) => m.norm.input_noise(),
+            Classifier::SmallCnn(m) => m.norm.input_noise(),
+            Classifier::PreActResNet18(m) => m.norm.input_noise(),
+            Classifier::WideResNet(m) => m.norm.input_noise(),
+            Classifier::ResNetCifar(m) => m.norm.input_noise(),
+        }
+    }
+
     /// x: [B, D] in [0, 1] -> features and logits.
     pub fn forward_output(&self, x: Tensor<2>, mode: Mode) -> ModelOutput {
         let out = self.forward_dual(Dual::constant(x), mode, None);
@@ -343,6 +365,15 @@ impl Classifier {
     /// x: [B, D] in [0, 1] -> logits [B, K].
     pub fn forward(&self, x: Tensor<2>, mode: Mode) -> Tensor<2> {
         self.forward_output(x, mode).logits
+    }
+
+    /// The model's forward on the host that re-evaluates only a changed input window, where
+    /// it has one (the small CNN without an input quantiser).
+    pub(crate) fn windowed_forward(&self) -> Option<WindowedSmallCnn> {
+        match self {
+            Classifier::SmallCnn(m) => WindowedSmallCnn::new(m),
+            _ => None,
+        }
     }
 
     /// The input as an image [C, H, W] (an MLP's D features: [1, 1, D]).

@@ -3,11 +3,20 @@
 //! FC 100 -> K. On 28×28 inputs the spatial size goes 28 -> 14 -> 7. About 9× cheaper than
 //! the L2RW LeNet, which makes multi-step adversarial training affordable on a CPU.
 
+mod window;
+
+pub(crate) use window::{Activations, WindowedSmallCnn};
+
 use super::{DualOutput, InputSpec, Normalize, layers::scaled};
 use crate::jvp::{self, Dual, Tangents};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+
+/// Every convolution's kernel side, stride and zero padding.
+const KERNEL: usize = 4;
+const STRIDE: usize = 2;
+const PADDING: usize = 1;
 
 #[derive(Module, Debug)]
 pub struct SmallCnn {
@@ -30,14 +39,17 @@ impl SmallCnn {
         let convs = channels
             .windows(2)
             .map(|p| {
-                Conv2dConfig::new([p[0], p[1]], [4, 4])
-                    .with_stride([2, 2])
-                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                Conv2dConfig::new([p[0], p[1]], [KERNEL, KERNEL])
+                    .with_stride([STRIDE, STRIDE])
+                    .with_padding(PaddingConfig2d::Explicit(
+                        PADDING, PADDING, PADDING, PADDING,
+                    ))
                     .init(device)
             })
             .collect();
-        // Each conv maps s -> floor((s + 2 − 4) / 2) + 1 = floor(s / 2).
-        let shrink = |s: usize| s / 2 / 2;
+        // Each conv maps s -> floor((s + 2·PADDING − KERNEL) / STRIDE) + 1 = floor(s / 2).
+        let conv = |s: usize| (s + 2 * PADDING - KERNEL) / STRIDE + 1;
+        let shrink = |s: usize| conv(conv(s));
         let flat = channels[2] * shrink(h) * shrink(w);
         let hidden = scaled(100, width);
         Self {
