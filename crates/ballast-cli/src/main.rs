@@ -71,6 +71,9 @@ enum Command {
         /// Continue the run in --out from its last checkpoint.
         #[arg(long, requires = "out")]
         resume: bool,
+        /// Write into --out even when it is a non-empty directory that is not a Ballast run.
+        #[arg(long, requires = "out")]
+        force: bool,
         /// Stop after this many steps in total (the schedule spans the full budget).
         #[arg(long)]
         stop_after: Option<usize>,
@@ -682,7 +685,7 @@ fn end_quietly_on_a_closed_stdout() {
 fn run_training(
     cfg: RunConfig,
     out: PathBuf,
-    resume: bool,
+    (resume, force): (bool, bool),
     stop_after: Option<usize>,
     quiet: bool,
     devices: usize,
@@ -692,6 +695,7 @@ fn run_training(
         out: out.clone(),
         backend: common.backend()?,
         resume,
+        force,
         stop_after,
         progress: !quiet,
         data_dir: common.data_dir(),
@@ -711,13 +715,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart { out, set, common } => {
             let cfg = RunConfig::parse(QUICKSTART, &set).context("quickstart config")?;
             let out = out.unwrap_or_else(|| fresh_run_dir("quickstart"));
-            run_training(cfg, out, false, None, false, 1, &common)
+            run_training(cfg, out, (false, false), None, false, 1, &common)
         }
         Command::Train {
             config,
             set,
             out,
             resume,
+            force,
             stop_after,
             quiet,
             devices,
@@ -733,7 +738,7 @@ fn run(cli: Cli) -> Result<()> {
             run_training(
                 cfg,
                 out,
-                resume,
+                (resume, force),
                 stop_after,
                 quiet,
                 devices as usize,

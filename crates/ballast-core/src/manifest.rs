@@ -25,7 +25,12 @@ pub struct RobustEntry {
 pub struct ModelEntry {
     pub name: String,
     pub file: String,
+    /// sha256 of the file, checked when the page decodes it.
     pub sha256: String,
+    /// Content digest of the weights ([`crate::record::content_digest`]), checked when the
+    /// page decodes the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
     pub bytes: u64,
     pub method: String,
     pub model: ModelConfig,
@@ -156,6 +161,18 @@ pub fn decode_model(
     device: &Device,
 ) -> Result<Classifier, CoreError> {
     check_size(&entry.file, bytes, entry.bytes)?;
+    check_sha256(&entry.file, bytes, &entry.sha256)?;
+    if let Some(want) = &entry.content_digest {
+        let got = crate::record::content_digest(bytes, &entry.file)?;
+        if &got != want {
+            return Err(CoreError::Decode {
+                what: entry.file.clone(),
+                reason: format!(
+                    "its weights do not match the manifest's content digest ({want}, found {got})"
+                ),
+            });
+        }
+    }
     entry
         .model
         .validate(&entry.input)
@@ -171,12 +188,27 @@ pub fn decode_set(
     device: &Device,
 ) -> Result<PerturbationSet, CoreError> {
     check_size(&entry.file, bytes, entry.bytes)?;
+    check_sha256(&entry.file, bytes, &entry.sha256)?;
     entry
         .cvae
         .validate()
         .map_err(|e| CoreError::Config(format!("{}: {e}", entry.name)))?;
     let set = entry.cvae.init_set(device);
     load_model_bytes(set, bytes, &entry.file)
+}
+
+/// A shipped file has the sha256 its manifest entry records.
+fn check_sha256(file: &str, bytes: &[u8], want: &str) -> Result<(), CoreError> {
+    let got = ballast_data::sha256_hex(bytes);
+    if got != want {
+        return Err(CoreError::Decode {
+            what: file.to_string(),
+            reason: format!(
+                "its sha256 is {got}, the manifest says {want}: the file is damaged or not the one the manifest describes"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A shipped file has the size its manifest entry records.

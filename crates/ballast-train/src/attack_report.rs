@@ -264,7 +264,12 @@ pub struct RadiusResult {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttackReport {
     pub checkpoint: PathBuf,
+    /// sha256 of the checkpoint file: names the file.
     pub checkpoint_sha256: String,
+    /// Content digest of a burnpack checkpoint (its tensors, whatever the file layout): names
+    /// the weights ([`crate::checkpoint::content_digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_content_digest: Option<String>,
     /// The run's config (models trained by Ballast).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_config: Option<PathBuf>,
@@ -531,9 +536,17 @@ pub fn attack_report(
         ModelSource::Run(run_dir) => (Some(run_dir.join(crate::run_dir::CONFIG_FILE)), None),
         ModelSource::Imported(record) => (None, Some(record.clone())),
     };
+    let checkpoint_content_digest = match source {
+        ModelSource::Run(_) => Some(crate::checkpoint::content_digest(
+            &crate::checkpoint::read_model(checkpoint)?,
+            checkpoint,
+        )?),
+        ModelSource::Imported(_) => None,
+    };
     Ok(AttackReport {
         checkpoint: checkpoint.to_path_buf(),
         checkpoint_sha256,
+        checkpoint_content_digest,
         run_config,
         imported,
         dataset: format!("{:?}", cfg.data.dataset),

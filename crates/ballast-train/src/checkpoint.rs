@@ -2,7 +2,13 @@
 //! safetensors, the latter loadable by PyTorch), the optimiser state and the loop state.
 //! Every file is written to a temporary name and renamed, the directory is assembled under
 //! a temporary name and renamed, and `checkpoints/LATEST` is replaced atomically last, so
-//! an interrupted write never leaves a half checkpoint behind the pointer.
+//! an interrupted write never leaves a half checkpoint behind the pointer. Files and their
+//! directory reach the disk (fsync) before the pointer moves.
+//!
+//! Every checkpoint and best-model directory records what its files hold ([`FileDigests`], in
+//! `state.json` / `info.json`): the model's content digest and the sha256 of every other file.
+//! Every load checks them ([`read_model`], [`read_checked`]), so a damaged file is an error
+//! naming it, never a silently different model.
 
 use crate::error::{Context, Result, TrainError, bail};
 use ballast_core::Classifier;
@@ -12,16 +18,136 @@ use burn::optim::ModuleOptimizer;
 use burn::store::{BurnToPyTorchAdapter, ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const MODEL_FILE: &str = "model.bpk";
 pub const SAFETENSORS_FILE: &str = "model.safetensors";
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 pub const STATE_FILE: &str = "state.json";
+pub const BEST_INFO_FILE: &str = "info.json";
 const LATEST: &str = "LATEST";
-/// Checkpoints kept besides the newest one.
-const KEEP_OLDER: usize = 1;
+/// Checkpoints kept by default (`budget.keep_checkpoints`), the newest included.
+pub const DEFAULT_KEEP: usize = 2;
+
+/// What a checkpoint's files hold, recorded beside them (`state.json`, `info.json`) and checked
+/// on every load.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileDigests {
+    /// The model file's content digest ([`ballast_core::record::content_digest`]): its
+    /// tensors' names, dtypes, shapes and values, whatever the file's layout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_digest: Option<String>,
+    /// sha256 of every other file, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sha256: BTreeMap<String, String>,
+}
+
+impl FileDigests {
+    /// The digests of `files` (name, bytes); the model file gets its content digest.
+    pub fn of(files: &[(&str, Vec<u8>)]) -> Result<Self> {
+        let mut digests = Self::default();
+        for (name, bytes) in files {
+            if *name == MODEL_FILE {
+                digests.content_digest = Some(content_digest(bytes, Path::new(name))?);
+            } else {
+                digests
+                    .sha256
+                    .insert(name.to_string(), ballast_data::sha256_hex(bytes));
+            }
+        }
+        Ok(digests)
+    }
+
+    /// The digests recorded in checkpoint or best-model directory `dir` (none for directories
+    /// written before digests were recorded).
+    pub fn recorded(dir: &Path) -> Result<Self> {
+        for info in [STATE_FILE, BEST_INFO_FILE] {
+            let path = dir.join(info);
+            if !path.is_file() {
+                continue;
+            }
+            #[derive(Deserialize)]
+            struct Recorded {
+                #[serde(default)]
+                files: FileDigests,
+            }
+            let recorded: Recorded = serde_json::from_slice(&read(&path)?)
+                .with_context(|| format!("{} is malformed", path.display()))?;
+            return Ok(recorded.files);
+        }
+        Ok(Self::default())
+    }
+
+    /// Checks the bytes of file `path` (named by its file name) against these digests.
+    pub fn check(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let (want, got) = if name == MODEL_FILE {
+            match &self.content_digest {
+                Some(want) => (want.clone(), content_digest(bytes, path)?),
+                None => return Ok(()),
+            }
+        } else {
+            match self.sha256.get(name) {
+                Some(want) => (want.clone(), ballast_data::sha256_hex(bytes)),
+                None => return Ok(()),
+            }
+        };
+        if want != got {
+            bail!(
+                "{} is damaged: its contents do not match the digest recorded beside it ({} {}, found {}); it cannot be trusted",
+                path.display(),
+                if name == MODEL_FILE {
+                    "content digest"
+                } else {
+                    "sha256"
+                },
+                short(&want),
+                short(&got)
+            );
+        }
+        Ok(())
+    }
+}
+
+fn short(hex: &str) -> &str {
+    &hex[..hex.len().min(16)]
+}
+
+/// The content digest of a burnpack model file's bytes: it names the weights, not the file.
+pub fn content_digest(bytes: &[u8], what: &Path) -> Result<String> {
+    Ok(ballast_core::record::content_digest(
+        bytes,
+        &what.display().to_string(),
+    )?)
+}
+
+/// The bytes of model file `path`, checked against the digest recorded in its directory.
+pub fn read_model(path: &Path) -> Result<Vec<u8>> {
+    let bytes = read(path)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    FileDigests::recorded(dir)?.check(path, &bytes)?;
+    Ok(bytes)
+}
+
+/// The bytes of file `name` of checkpoint `dir`, checked against its recorded digest.
+pub fn read_checked(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    let bytes = read(&path)?;
+    FileDigests::recorded(dir)?.check(&path, &bytes)?;
+    Ok(bytes)
+}
+
+/// `state.json`: the loop state and the digests of the checkpoint's files.
+#[derive(Serialize, Deserialize)]
+struct StateOnDisk {
+    #[serde(flatten)]
+    state: LoopState,
+    #[serde(default)]
+    files: FileDigests,
+}
 
 /// Loop state needed to continue a run exactly.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -67,15 +193,22 @@ pub const BEST_DIR: &str = "best";
 /// Writes the best model so far to `run_dir/best/` (burnpack, safetensors and `info.json`),
 /// assembled under a temporary name and renamed into place.
 pub fn save_best(run_dir: &Path, model: &Classifier, info: &serde_json::Value) -> Result<PathBuf> {
+    let files = [
+        (MODEL_FILE, model_bytes(model)?),
+        (SAFETENSORS_FILE, safetensors_bytes(model)?),
+    ];
+    let mut info = info.clone();
+    info["files"] = serde_json::to_value(FileDigests::of(&files)?)?;
     let tmp = run_dir.join(".best.tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp)?;
-    }
-    fs::create_dir_all(&tmp)?;
-    fs::write(tmp.join(MODEL_FILE), model_bytes(model)?)?;
-    fs::write(tmp.join(SAFETENSORS_FILE), safetensors_bytes(model)?)?;
-    fs::write(tmp.join("info.json"), serde_json::to_vec_pretty(info)?)?;
     let dir = run_dir.join(BEST_DIR);
+    let written = write_dir(
+        &tmp,
+        files
+            .iter()
+            .map(|(n, b)| (*n, b.as_slice()))
+            .chain([(BEST_INFO_FILE, serde_json::to_vec_pretty(&info)?.as_slice())]),
+    );
+    written.with_context(|| format!("cannot write the best model to {}", dir.display()))?;
     let old = run_dir.join(".best.old");
     if dir.exists() {
         if old.exists() {
@@ -84,10 +217,50 @@ pub fn save_best(run_dir: &Path, model: &Classifier, info: &serde_json::Value) -
         fs::rename(&dir, &old)?;
     }
     fs::rename(&tmp, &dir)?;
+    sync_dir(run_dir)?;
     if old.exists() {
         fs::remove_dir_all(&old)?;
     }
     Ok(dir)
+}
+
+/// Writes `files` into a fresh directory `tmp` and syncs them and it to the disk. On any error
+/// the partial directory is removed (a full disk is not kept full by a half checkpoint) and the
+/// error names the file.
+fn write_dir<'a>(tmp: &Path, files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Result<()> {
+    let result = (|| -> Result<()> {
+        if tmp.exists() {
+            fs::remove_dir_all(tmp)
+                .with_context(|| format!("cannot remove the stale {}", tmp.display()))?;
+        }
+        fs::create_dir_all(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        for (name, bytes) in files {
+            write_synced(&tmp.join(name), bytes)?;
+        }
+        sync_dir(tmp)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_dir_all(tmp);
+    }
+    result
+}
+
+/// Writes `bytes` to a new file at `path` and syncs it to the disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file =
+        fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .and_then(|_| file.sync_all())
+        .with_context(|| format!("cannot write {} ({} bytes)", path.display(), bytes.len()))
+}
+
+/// Syncs a directory's entries (new and renamed files) to the disk.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))?;
+    Ok(())
 }
 
 /// Lower-case hex sha256 of a file's bytes (checkpoints, exported assets): it names the
@@ -97,29 +270,62 @@ pub fn file_sha256(path: &Path) -> Result<String> {
     Ok(ballast_data::sha256_hex(&bytes))
 }
 
-/// Writes bytes to `path` through a temporary file and a rename.
+/// Writes bytes to `path` through a synced temporary file and a rename; a failed write removes
+/// its temporary and names it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
+    let tmp = path.with_extension(match path.extension().and_then(|e| e.to_str()) {
+        Some(ext) => format!("{ext}.tmp"),
+        None => "tmp".to_string(),
+    });
+    if let Err(e) = write_synced(&tmp, bytes) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))?;
+    sync_dir(
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
+    )
 }
 
+/// A module's burnpack bytes, with stable parameter ids: the same weights always give the
+/// same bytes ([`ballast_core::record::with_stable_ids`]).
 pub fn model_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
+    Ok(stable_model_bytes(model)?.0)
+}
+
+fn stable_model_bytes<M: Module>(model: &M) -> Result<(Vec<u8>, ballast_core::record::IdMap)> {
     let bytes = model
         .valid()
         .into_record()
         .into_bytes()
         .map_err(|e| TrainError::msg(format!("cannot encode model: {e:?}")))?;
-    Ok(bytes.to_vec())
+    Ok(ballast_core::record::with_stable_ids(&bytes, "the model")?)
+}
+
+/// A module's and its optimiser's bytes, both keyed by the module's stable parameter ids.
+fn model_and_optimizer_bytes<M: Module>(
+    model: &M,
+    optim: &ModuleOptimizer,
+) -> Result<(Vec<u8>, Vec<u8>)> {
+    let (model, ids) = stable_model_bytes(model)?;
+    let optim = ballast_core::record::optimizer_with_ids(
+        &optimizer_bytes(optim)?,
+        &ids,
+        "the optimizer state",
+    )?;
+    Ok((model, optim))
 }
 
 /// Safetensors in PyTorch conventions: Linear weights [out, in], BatchNorm gamma/beta as
 /// weight/bias, names without the model-family prefix (e.g. `head.weight`).
 pub fn safetensors_bytes(model: &Classifier) -> Result<Vec<u8>> {
+    // Burn's default metadata is a hash map written in no fixed order: one key instead, so the
+    // same weights always give the same bytes.
     let mut store = SafetensorsStore::from_bytes(None)
+        .clear_metadata()
+        .metadata("format", "pt")
         .with_to_adapter(BurnToPyTorchAdapter)
         .skip_enum_variants(true);
     model
@@ -151,10 +357,10 @@ fn load_pair<M: Module>(
     optim: ModuleOptimizer,
 ) -> Result<(M, ModuleOptimizer)> {
     let path = dir.join(module_file);
-    let module = load_model_bytes(module, &read(&path)?, &path)?;
+    let module = load_model_bytes(module, &read_model(&path)?, &path)?;
     let opt_path = dir.join(optim_file);
     let optim = optim
-        .from_bytes(Bytes::from_bytes_vec(read(&opt_path)?))
+        .from_bytes(Bytes::from_bytes_vec(read_checked(dir, optim_file)?))
         .map_err(|e| {
             TrainError::msg(format!(
                 "{} is not a valid optimizer state: {e:?}",
@@ -176,13 +382,26 @@ pub fn load_model_bytes<M: Module>(model: M, bytes: &[u8], what: &Path) -> Resul
 
 pub struct Checkpoints {
     root: PathBuf,
+    /// Checkpoints kept, the newest included.
+    keep: usize,
 }
 
 impl Checkpoints {
     pub fn new(run_dir: &Path) -> Self {
         Self {
             root: run_dir.join("checkpoints"),
+            keep: DEFAULT_KEEP,
         }
+    }
+
+    /// Keeps the newest `keep` checkpoints (at least one) instead of [`DEFAULT_KEEP`].
+    pub fn keeping(mut self, keep: usize) -> Self {
+        self.keep = keep.max(1);
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// A classifier checkpoint: the model (burnpack and safetensors), its optimiser, the
@@ -194,10 +413,11 @@ impl Checkpoints {
         method: &[StateFile],
         state: &LoopState,
     ) -> Result<PathBuf> {
+        let (model_file, optim_file) = model_and_optimizer_bytes(model, optim)?;
         let mut files: Vec<(&str, Vec<u8>)> = vec![
-            (MODEL_FILE, model_bytes(model)?),
+            (MODEL_FILE, model_file),
             (SAFETENSORS_FILE, safetensors_bytes(model)?),
-            (OPTIMIZER_FILE, optimizer_bytes(optim)?),
+            (OPTIMIZER_FILE, optim_file),
         ];
         files.extend(method.iter().map(|f| (f.name, f.bytes.clone())));
         self.save_files(&files, state)
@@ -210,81 +430,197 @@ impl Checkpoints {
         optim: &ModuleOptimizer,
         state: &LoopState,
     ) -> Result<PathBuf> {
-        let files = [
-            (MODEL_FILE, model_bytes(module)?),
-            (OPTIMIZER_FILE, optimizer_bytes(optim)?),
-        ];
+        let (model_file, optim_file) = model_and_optimizer_bytes(module, optim)?;
+        let files = [(MODEL_FILE, model_file), (OPTIMIZER_FILE, optim_file)];
         self.save_files(&files, state)
     }
 
     /// Assembles `step-NNNNNNNN/` from `files` plus the loop state under a temporary name,
     /// renames it into place and moves the pointer.
     fn save_files(&self, files: &[(&str, Vec<u8>)], state: &LoopState) -> Result<PathBuf> {
-        fs::create_dir_all(&self.root)?;
+        fs::create_dir_all(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))?;
         let name = format!("step-{:08}", state.step);
-        let tmp = self.root.join(format!(".{name}.tmp"));
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp)?;
-        }
-        fs::create_dir_all(&tmp)?;
-        for (file, bytes) in files {
-            fs::write(tmp.join(file), bytes)?;
-        }
-        fs::write(tmp.join(STATE_FILE), serde_json::to_vec_pretty(state)?)?;
         let dir = self.root.join(&name);
-        if dir.exists() {
-            fs::remove_dir_all(&dir)?;
+        if let Some((_, model)) = files.iter().find(|(n, _)| *n == MODEL_FILE) {
+            let what = dir.join(MODEL_FILE);
+            if let Some(tensor) =
+                ballast_core::record::first_non_finite(model, &what.display().to_string())?
+            {
+                bail!(
+                    "the weights diverged by step {}: {tensor} holds a NaN or an infinity; stopped without writing that checkpoint, {}. Lower optimizer.lr or check the data.",
+                    state.step,
+                    self.last_good()?
+                );
+            }
         }
-        fs::rename(&tmp, &dir)?;
-        write_atomic(&self.root.join(LATEST), name.as_bytes())?;
+        let on_disk = StateOnDisk {
+            state: state.clone(),
+            files: FileDigests::of(files)?,
+        };
+        let state_bytes = serde_json::to_vec_pretty(&on_disk)?;
+        let tmp = self.root.join(format!(".{name}.tmp"));
+        write_dir(
+            &tmp,
+            files
+                .iter()
+                .map(|(n, b)| (*n, b.as_slice()))
+                .chain([(STATE_FILE, state_bytes.as_slice())]),
+        )
+        .with_context(|| {
+            format!(
+                "cannot write the checkpoint of step {} ({}); the run stays resumable from its last checkpoint",
+                state.step,
+                dir.display()
+            )
+        })?;
+        if dir.exists() {
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot replace {}", dir.display()))?;
+        }
+        fs::rename(&tmp, &dir)
+            .with_context(|| format!("cannot move {} into place", dir.display()))?;
+        sync_dir(&self.root)?;
+        write_atomic(&self.root.join(LATEST), name.as_bytes()).with_context(|| {
+            format!(
+                "cannot point {} at the checkpoint of step {}; the run stays resumable ({} is complete)",
+                self.root.join(LATEST).display(),
+                state.step,
+                dir.display()
+            )
+        })?;
         self.prune(&name)?;
         Ok(dir)
     }
 
-    fn prune(&self, newest: &str) -> Result<()> {
-        let mut names: Vec<String> = fs::read_dir(&self.root)?
+    /// "the last good checkpoint is …" (every checkpoint written holds finite weights and a
+    /// finite loss: the loop stops before writing one that does not).
+    pub fn last_good(&self) -> Result<String> {
+        Ok(match self.latest()? {
+            Some(dir) => format!("the last good checkpoint is {}", dir.display()),
+            None => "no checkpoint was written".to_string(),
+        })
+    }
+
+    /// The names of the complete checkpoint directories (`step-NNNNNNNN`), oldest first.
+    fn step_dirs(&self) -> Result<Vec<String>> {
+        if !self.root.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut names: Vec<String> = fs::read_dir(&self.root)
+            .with_context(|| format!("cannot list {}", self.root.display()))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("step-") && n.as_str() != newest)
+            .filter(|n| n.starts_with("step-"))
             .collect();
         names.sort();
-        let drop = names.len().saturating_sub(KEEP_OLDER);
-        for n in &names[..drop] {
-            fs::remove_dir_all(self.root.join(n))?;
+        Ok(names)
+    }
+
+    fn prune(&self, newest: &str) -> Result<()> {
+        let older: Vec<String> = self
+            .step_dirs()?
+            .into_iter()
+            .filter(|n| n.as_str() != newest)
+            .collect();
+        let drop = older.len().saturating_sub(self.keep - 1);
+        for n in &older[..drop] {
+            let dir = self.root.join(n);
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
         }
         Ok(())
     }
 
-    /// The newest complete checkpoint directory, if any.
+    /// The newest checkpoint directory, if any: the one `LATEST` names, or — when `LATEST` is
+    /// missing, unreadable or names a checkpoint that is gone or incomplete — the newest complete
+    /// one, with a warning.
     pub fn latest(&self) -> Result<Option<PathBuf>> {
         let pointer = self.root.join(LATEST);
-        if !pointer.exists() {
-            return Ok(None);
-        }
-        let name = fs::read_to_string(&pointer)?;
-        let dir = self.root.join(name.trim());
-        if !dir.join(MODEL_FILE).exists() {
-            bail!(
-                "{} points to {}, which is incomplete",
+        let complete =
+            |dir: &Path| dir.join(MODEL_FILE).is_file() && dir.join(STATE_FILE).is_file();
+        let named = if pointer.exists() {
+            match fs::read(&pointer) {
+                Ok(bytes) => match std::str::from_utf8(&bytes).map(str::trim) {
+                    Ok(name) if name.starts_with("step-") && !name.contains(['/', '\\']) => {
+                        let dir = self.root.join(name);
+                        if complete(&dir) {
+                            return Ok(Some(dir));
+                        }
+                        format!("names {}, which is missing or incomplete", dir.display())
+                    }
+                    _ => "does not name a checkpoint".to_string(),
+                },
+                Err(e) => format!("cannot be read ({e})"),
+            }
+        } else {
+            "is missing".to_string()
+        };
+        let newest = self
+            .step_dirs()?
+            .into_iter()
+            .rev()
+            .map(|n| self.root.join(n))
+            .find(|d| complete(d));
+        if let Some(dir) = &newest {
+            eprintln!(
+                "warning: {} {named}; using the newest complete checkpoint, {}",
                 pointer.display(),
                 dir.display()
             );
         }
-        Ok(Some(dir))
+        Ok(newest)
     }
 
-    /// Loads model, optimiser and loop state from a checkpoint directory.
+    /// The newest checkpoint whose files all match their recorded digests, if any (what a
+    /// resume can fall back to when the newest one is damaged).
+    pub fn newest_intact(&self) -> Result<Option<PathBuf>> {
+        for name in self.step_dirs()?.into_iter().rev() {
+            let dir = self.root.join(name);
+            if checkpoint_is_intact(&dir) {
+                return Ok(Some(dir));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Loads model, optimiser and loop state from a checkpoint directory, every file checked
+    /// against its recorded digest.
     pub fn load<M: Module>(
         dir: &Path,
         model: M,
         optim: ModuleOptimizer,
     ) -> Result<(M, ModuleOptimizer, LoopState)> {
         let (model, optim) = load_pair(dir, MODEL_FILE, OPTIMIZER_FILE, model, optim)?;
-        let state_path = dir.join(STATE_FILE);
-        let state: LoopState = serde_json::from_slice(&read(&state_path)?)
-            .with_context(|| format!("{} is malformed", state_path.display()))?;
-        Ok((model, optim, state))
+        Ok((model, optim, read_state(dir)?))
     }
+}
+
+/// The loop state of checkpoint `dir`.
+pub fn read_state(dir: &Path) -> Result<LoopState> {
+    let state_path = dir.join(STATE_FILE);
+    let on_disk: StateOnDisk = serde_json::from_slice(&read(&state_path)?)
+        .with_context(|| format!("{} is malformed", state_path.display()))?;
+    Ok(on_disk.state)
+}
+
+/// Whether every file of checkpoint `dir` that has a recorded digest matches it.
+pub fn checkpoint_is_intact(dir: &Path) -> bool {
+    let Ok(digests) = FileDigests::recorded(dir) else {
+        return false;
+    };
+    let names = digests
+        .content_digest
+        .iter()
+        .map(|_| MODEL_FILE.to_string())
+        .chain(digests.sha256.keys().cloned());
+    for name in names {
+        let path = dir.join(&name);
+        match fs::read(&path) {
+            Ok(bytes) if digests.check(&path, &bytes).is_ok() => {}
+            _ => return false,
+        }
+    }
+    dir.join(MODEL_FILE).is_file()
 }
 
 /// Reads the method's state files of checkpoint `dir` by name. Checkpoints from before

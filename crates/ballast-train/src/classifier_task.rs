@@ -418,6 +418,18 @@ impl Task for ClassifierTask {
         )
     }
 
+    fn diverged(record: &EvalRecord) -> Option<String> {
+        let losses = [
+            ("mean training loss", Some(record.train_loss)),
+            ("validation loss", record.val_loss),
+            ("test loss", Some(record.test_loss)),
+        ];
+        losses.into_iter().find_map(|(what, v)| {
+            v.filter(|v| !v.is_finite())
+                .map(|v| format!("{what} is {v}"))
+        })
+    }
+
     fn checkpoint(&self, run: &RunContext, state: &LoopState) -> Result<PathBuf> {
         run.ckpts
             .save(&self.model, &self.optim, &self.method.save()?, state)

@@ -141,6 +141,9 @@ pub struct BudgetConfig {
     /// (batches of `meta.val_batch_size`), at `finetune_lr` (default 0.1 × optimizer.lr).
     pub finetune_steps: usize,
     pub finetune_lr: Option<f64>,
+    /// Checkpoints kept in `checkpoints/`, the newest included (older ones are deleted as new
+    /// ones are written). The step-0 checkpoint counts like any other.
+    pub keep_checkpoints: usize,
 }
 
 impl BudgetConfig {
@@ -171,6 +174,7 @@ impl Default for BudgetConfig {
             checkpoint_every: 0,
             finetune_steps: 0,
             finetune_lr: None,
+            keep_checkpoints: crate::checkpoint::DEFAULT_KEEP,
         }
     }
 }
@@ -290,6 +294,11 @@ impl RunConfig {
         }
         if b.eval_batch_size == 0 {
             bail!("budget.eval_batch_size must be at least 1");
+        }
+        if b.keep_checkpoints == 0 {
+            bail!(
+                "budget.keep_checkpoints must be at least 1 (the newest checkpoint is always kept)"
+            );
         }
         if b.steps == 0 && b.epochs == 0 {
             bail!("budget: set epochs or steps to at least 1");

@@ -214,13 +214,40 @@ impl PreparedData {
         })
     }
 
-    /// `data.json` in the run directory: split sizes, class counts, noise record.
+    /// `data.json` in the run directory: per split its source and size, class counts and the
+    /// source index of every example in training-position order (`source_indices[i]` is the
+    /// example at position i of the split, the positions batches and weight logs name), and the
+    /// label-noise record, with every example whose label was changed (training position,
+    /// source index, true and given label). A run can be audited from it without re-deriving
+    /// the splits.
     pub fn write_description(&self, run_dir: &Path) -> Result<()> {
+        let split = |d: &Dataset| {
+            serde_json::json!({
+                "name": d.name, "examples": d.len(), "class_counts": d.class_counts(),
+                "source_indices": d.index,
+            })
+        };
+        let noise = self.noise_summary().map(|mut summary| {
+            let changed: Vec<serde_json::Value> = self
+                .true_train_labels
+                .iter()
+                .zip(&self.train.labels)
+                .enumerate()
+                .filter(|(_, (t, y))| t != y)
+                .map(|(i, (t, y))| {
+                    serde_json::json!({
+                        "position": i, "source_index": self.train.index[i], "true": t, "label": y,
+                    })
+                })
+                .collect();
+            summary["changed"] = changed.into();
+            summary
+        });
         let desc = serde_json::json!({
-            "train": { "name": self.train.name, "examples": self.train.len(), "class_counts": self.train.class_counts() },
-            "val": self.val.as_ref().map(|v| serde_json::json!({ "examples": v.len(), "class_counts": v.class_counts() })),
-            "test": { "name": self.test.name, "examples": self.test.len(), "class_counts": self.test.class_counts() },
-            "label_noise": self.noise_summary(),
+            "train": split(&self.train),
+            "val": self.val.as_ref().map(split),
+            "test": split(&self.test),
+            "label_noise": noise,
             "input": self.input,
         });
         crate::checkpoint::write_atomic(

@@ -40,12 +40,13 @@ pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<M
     let (cfg, input, model, latest) = load_run_model(run_dir, &device)?;
     let (model, source) = if best {
         let file = run_dir.join(BEST_DIR).join(MODEL_FILE);
-        let bytes = std::fs::read(&file).with_context(|| {
-            format!(
-                "cannot read {} (only runs with a robust evaluation keep a best model)",
+        if !file.is_file() {
+            bail!(
+                "{} does not exist (only runs with a robust evaluation keep a best model)",
                 file.display()
-            )
-        })?;
+            );
+        }
+        let bytes = crate::checkpoint::read_model(&file)?;
         (
             crate::checkpoint::load_model_bytes(model, &bytes, &file)?,
             file,
@@ -94,6 +95,10 @@ pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<M
     let entry = ModelEntry {
         name: name.to_string(),
         sha256: file_sha256(&target)?,
+        content_digest: Some(crate::checkpoint::content_digest(
+            &std::fs::read(&target)?,
+            &target,
+        )?),
         bytes: std::fs::metadata(&target)?.len(),
         file,
         method: cfg.method.name().to_string(),

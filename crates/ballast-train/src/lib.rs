@@ -24,6 +24,7 @@ pub mod perturbation_report;
 pub mod plot;
 pub mod robust_eval;
 pub mod run_dir;
+pub mod run_lock;
 pub mod run_log;
 pub mod staging;
 pub mod trainer;

@@ -41,7 +41,7 @@ pub fn load_cvae(run_dir: &Path, device: &Device) -> Result<LoadedCvae> {
         .latest()?
         .with_context(|| format!("{} has no checkpoint yet", run_dir.display()))?;
     let path = ckpt.join(MODEL_FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = crate::checkpoint::read_model(&path)?;
     let cvae = load_model_bytes(config.init(device), &bytes, &path)?;
     Ok(LoadedCvae {
         run_dir: run_dir.to_path_buf(),

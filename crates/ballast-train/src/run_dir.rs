@@ -1,9 +1,13 @@
 //! A run directory: its files, how a run opens it (fresh or resumed), and how other commands
 //! find a run and its model from any path inside it.
 
-use crate::checkpoint::{BEST_DIR, Checkpoints, MODEL_FILE, load_model_bytes, write_atomic};
+use crate::checkpoint::{
+    BEST_DIR, Checkpoints, MODEL_FILE, checkpoint_is_intact, load_model_bytes, read_model,
+    write_atomic,
+};
 use crate::config::{RunConfig, Trains};
 use crate::error::{Context, Result, bail};
+use crate::run_lock::{LOCK_FILE, RunLock};
 use ballast_core::{Backend, Classifier, InputSpec};
 use burn::prelude::Device;
 use std::path::{Path, PathBuf};
@@ -19,6 +23,8 @@ pub struct RunOptions {
     pub backend: Backend,
     /// Continue from the run directory's last checkpoint.
     pub resume: bool,
+    /// Write into a non-empty `out` that is not a Ballast run.
+    pub force: bool,
     /// Stop after this many steps in total (the schedule still spans the full budget);
     /// used to split a run, e.g. to test resume.
     pub stop_after: Option<usize>,
@@ -44,16 +50,45 @@ pub fn fresh_run_dir(name: &str) -> PathBuf {
         .expect("a free directory name")
 }
 
-/// Creates (or, with `--resume`, reopens) the run directory and saves the config there.
-/// Returns the checkpoints and the newest one.
-pub fn open_run_dir(cfg: &RunConfig, opts: &RunOptions) -> Result<(Checkpoints, Option<PathBuf>)> {
+/// A run directory opened for writing by [`open_run_dir`].
+pub struct OpenedRun {
+    pub ckpts: Checkpoints,
+    /// The checkpoint to resume from (`--resume`), checked intact.
+    pub resume_from: Option<PathBuf>,
+    /// Held for the run's life: no second writer meanwhile.
+    pub lock: RunLock,
+}
+
+/// Creates (or, with `--resume`, reopens) the run directory, locks it and saves the config
+/// there. Refuses a directory another process is writing, a non-empty directory that is not a
+/// run (without `--force`), a run without `--resume`, a `--resume` with no checkpoint, and a
+/// damaged checkpoint (naming the newest intact one).
+pub fn open_run_dir(cfg: &RunConfig, opts: &RunOptions) -> Result<OpenedRun> {
     let run_dir = &opts.out;
+    let existed = run_dir.exists();
+    if existed && !run_dir.is_dir() {
+        bail!("--out {} exists and is not a directory", run_dir.display());
+    }
+    let foreign = existed && !is_run_dir(run_dir) && !is_empty_dir(run_dir)?;
+    if foreign && !opts.force {
+        bail!(
+            "--out {} is a non-empty directory that is not a Ballast run (no {CONFIG_FILE}); choose an empty or new directory, or pass --force to write into it",
+            run_dir.display()
+        );
+    }
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let ckpts = Checkpoints::new(run_dir);
+    let lock = RunLock::acquire(run_dir)?;
+    let ckpts = Checkpoints::new(run_dir).keeping(cfg.budget.keep_checkpoints);
     let latest = ckpts.latest()?;
     let config_path = run_dir.join(CONFIG_FILE);
-    if opts.resume {
+    let resume_from = if opts.resume {
+        let Some(latest) = latest else {
+            bail!(
+                "--resume: {} has no checkpoint to resume from; run without --resume to start it",
+                run_dir.display()
+            );
+        };
         if config_path.exists() {
             let saved = RunConfig::load(&config_path, &[])?;
             if &saved != cfg {
@@ -63,14 +98,47 @@ pub fn open_run_dir(cfg: &RunConfig, opts: &RunOptions) -> Result<(Checkpoints, 
                 );
             }
         }
-    } else if latest.is_some() {
-        bail!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            run_dir.display()
-        );
-    }
+        if !checkpoint_is_intact(&latest) {
+            let offer = match ckpts.newest_intact()? {
+                Some(intact) => format!(
+                    "the newest intact checkpoint is {}: move the damaged one out of {} and --resume again to continue from it",
+                    intact.display(),
+                    ckpts.root().display()
+                ),
+                None => "no intact checkpoint is left; start the run again".to_string(),
+            };
+            bail!(
+                "--resume: {} is damaged (a file does not match the digest recorded in its state.json); {offer}",
+                latest.display()
+            );
+        }
+        Some(latest)
+    } else {
+        if latest.is_some() {
+            bail!(
+                "{} already holds a run; pass --resume to continue it or choose another --out",
+                run_dir.display()
+            );
+        }
+        None
+    };
     write_atomic(&config_path, cfg.to_toml().as_bytes())?;
-    Ok((ckpts, latest))
+    Ok(OpenedRun {
+        ckpts,
+        resume_from,
+        lock,
+    })
+}
+
+/// Whether `dir` holds a Ballast run (its config, or checkpoints).
+fn is_run_dir(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).is_file() || dir.join("checkpoints").is_dir()
+}
+
+fn is_empty_dir(dir: &Path) -> Result<bool> {
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    Ok(entries.all(|e| e.is_ok_and(|e| e.file_name() == LOCK_FILE)))
 }
 
 /// The run directory at or above `path` (a run directory, a checkpoint directory or a model
@@ -113,8 +181,7 @@ pub fn load_run_model(
         .with_context(|| format!("{} has no checkpoint", run_dir.display()))?;
     let model = cfg.model.init(&input, device);
     let path = ckpt.join(MODEL_FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    let model = load_model_bytes(model, &bytes, &path)?;
+    let model = load_model_bytes(model, &read_model(&path)?, &path)?;
     Ok((cfg, input, model, path))
 }
 
@@ -143,9 +210,7 @@ pub fn load_named_model(
         Some(path.join(MODEL_FILE)).filter(|p| p.is_file())
     };
     if let Some(named) = named {
-        let bytes =
-            std::fs::read(&named).with_context(|| format!("cannot read {}", named.display()))?;
-        model = load_model_bytes(model, &bytes, &named)?;
+        model = load_model_bytes(model, &read_model(&named)?, &named)?;
         file = named;
     }
     Ok((run_dir, cfg, model, file))

@@ -158,6 +158,12 @@ pub trait Task: Sized {
     /// The progress line of a record.
     fn describe(record: &Self::Record) -> String;
 
+    /// What in a record is not finite ("test loss inf"), if anything: the model has diverged,
+    /// and the run stops before checkpointing it.
+    fn diverged(_record: &Self::Record) -> Option<String> {
+        None
+    }
+
     /// Writes a checkpoint of the task and `state`.
     fn checkpoint(&self, run: &RunContext, state: &LoopState) -> Result<PathBuf>;
 
@@ -205,7 +211,8 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         .map(|d| d.autodiff())
         .collect();
     let run_dir = &opts.out;
-    let (ckpts, latest) = open_run_dir(cfg, opts)?;
+    let opened = open_run_dir(cfg, opts)?;
+    let ckpts = opened.ckpts;
     let data = PreparedData::prepare(cfg, &opts.data_dir)?;
     write_atomic(
         &run_dir.join(INPUT_FILE),
@@ -224,10 +231,13 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
         main_steps,
         total_steps: main_steps + cfg.budget.finetune_steps,
     };
-    let resume_from = latest.filter(|_| opts.resume);
+    let resume_from = opened.resume_from;
     let (mut task, mut state) = T::setup(&run, resume_from.as_deref())?;
     if let Some(dir) = &resume_from {
         eprintln!("resuming from {} (step {})", dir.display(), state.step);
+    } else {
+        // The initial model, so that a run can be checked from its first step.
+        task.checkpoint(&run, &state)?;
     }
     let mut log = RunLog::open(
         &run_dir.join(T::METRICS_FILE),
@@ -300,6 +310,14 @@ pub fn train<T: Task>(cfg: &RunConfig, opts: &RunOptions) -> Result<T::Summary> 
                 state.loss_count = 0;
                 log.append_json(&record)?;
                 bar.println(T::describe(&record));
+                if let Some(what) = T::diverged(&record) {
+                    bar.abandon();
+                    bail!(
+                        "the model diverged: its {what} at the evaluation of step {} (lr {lr:.3e}); stopped without checkpointing it, {}. Lower optimizer.lr or check the data.",
+                        state.step,
+                        run.ckpts.last_good()?
+                    );
+                }
                 last = Some(record);
             }
 
@@ -413,11 +431,7 @@ impl PendingReadings {
             offset += len;
             if !loss.value.is_finite() {
                 bar.abandon();
-                let kept = run
-                    .ckpts
-                    .latest()?
-                    .map(|d| format!("the last good checkpoint is {}", d.display()))
-                    .unwrap_or_else(|| "no checkpoint was written yet".into());
+                let kept = run.ckpts.last_good()?;
                 let detail = if loss.detail.is_empty() {
                     String::new()
                 } else {

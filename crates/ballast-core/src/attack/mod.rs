@@ -230,6 +230,12 @@ impl AttackConfig {
                 self.eps
             )));
         }
+        if self.norm == Norm::Linf && self.eps > 1.0 {
+            return Err(CoreError::Config(format!(
+                "attack eps {} is larger than the pixel range [0, 1]: an l-inf ball that wide holds every image (write 8/255, not 8)",
+                self.eps
+            )));
+        }
         if self.steps == 0 {
             return Err(CoreError::Config("attack steps must be at least 1".into()));
         }

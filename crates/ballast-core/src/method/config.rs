@@ -218,6 +218,12 @@ impl AdversarialConfig {
         if !(self.eps >= 0.0 && self.eps.is_finite()) {
             return err(format!("adversarial.eps must be >= 0, got {}", self.eps));
         }
+        if self.norm == Norm::Linf && self.eps > 1.0 {
+            return err(format!(
+                "adversarial.eps = {} is larger than the pixel range [0, 1]: an l-inf ball that wide holds every image (write 8/255, not 8)",
+                self.eps
+            ));
+        }
         if self.steps == 0 || self.eval_steps == 0 || self.eval_restarts == 0 {
             return err(
                 "adversarial.steps, eval_steps and eval_restarts must be at least 1".into(),
