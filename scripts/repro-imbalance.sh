@@ -6,12 +6,13 @@
 #   scripts/repro-imbalance.sh [RUNS_DIR]          default runs/imbalance
 #   env: JOBS (parallel runs, 1), STEPS (1000), SEEDS ("1 2 3"),
 #        PROPS ("0.995 0.99 0.98 0.95 0.9"), METHODS ("l2rw erm class-ratio"),
-#        BALLAST (target/release/ballast)
+#        BALLAST (target/release/ballast), SETS (more --set KEY=VALUE overrides, space-separated)
 # Then: ballast compare RUNS_DIR/* --x data.imbalance.majority_proportion --series method --error
 set -euo pipefail
 export RUNS=${1:-runs/imbalance}
 export BALLAST=${BALLAST:-target/release/ballast}
 export STEPS=${STEPS:-1000}
+export SETS=${SETS:-}
 JOBS=${JOBS:-1}
 SEEDS=${SEEDS:-"1 2 3"}
 PROPS=${PROPS:-"0.995 0.99 0.98 0.95 0.9"}
@@ -26,7 +27,8 @@ one_run() {
     if "$BALLAST" train configs/l2rw-mnist-imbalance.toml --quiet --out "$out" \
         --set method="$method" --set seed="$seed" \
         --set data.imbalance.majority_proportion="$prop" \
-        --set budget.steps="$STEPS" --set budget.eval_every=100 >"$out.log" 2>&1; then
+        --set budget.steps="$STEPS" --set budget.eval_every=100 \
+        ${SETS:+$(printf -- '--set %s ' $SETS)} >"$out.log" 2>&1; then
         echo "done: $out"
     else
         echo "FAILED: $out (see $out.log)" >&2

@@ -31,9 +31,12 @@ variant_args() {
     l2rw) echo "method=l2rw" ;;
     # L2RW's weights concentrate on few examples: at lr 0.1 the MLP can diverge (NaN).
     l2rw-lr0.01) echo "method=l2rw optimizer.lr=0.01" ;;
-    mwn) echo "method=mwn" ;;
-    teacher-internal) echo 'method=teacher meta.teacher_states=["features","probs","loss","label","progress"]' ;;
-    teacher-surface) echo 'method=teacher meta.teacher_states=["probs","loss","label","margin","progress"]' ;;
+    # The table was measured with MW-Net's and the teacher's real step on weights normalised to
+    # sum 1; the reference's (1/n) sum w_i l_i (meta.real_step_weights = "mean", the default)
+    # is still to be rerun.
+    mwn) echo 'method=mwn meta.real_step_weights="normalised"' ;;
+    teacher-internal) echo 'method=teacher meta.real_step_weights="normalised" meta.teacher_states=["features","probs","loss","label","progress"]' ;;
+    teacher-surface) echo 'method=teacher meta.real_step_weights="normalised" meta.teacher_states=["probs","loss","label","margin","progress"]' ;;
     meta-loss-gce) echo "method=meta-loss loss.kind=gce" ;;
     meta-loss-sce) echo "method=meta-loss loss.kind=sce" ;;
     # GLC estimates the corruption matrix with the `erm` run of the same dataset, noise and seed

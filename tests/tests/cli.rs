@@ -447,3 +447,29 @@ fn a_closed_stdout_ends_the_command_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(13), "{:?}: {stderr}", out.status);
 }
+
+#[test]
+fn without_a_validation_split_no_model_is_selected_on_test_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(
+        tmp.path(),
+        "noval.toml",
+        &TOY.replace("val_size = 100", "val_size = 0"),
+    );
+    let run = tmp.path().join("run");
+    ballast_ok(
+        tmp.path(),
+        &["train", &cfg, "--out", run.to_str().unwrap(), "--quiet"],
+    );
+    let summary = read_json(&run.join("summary.json"));
+    assert!(summary["final_record"]["test_acc"].as_f64().is_some());
+    for key in ["best_val_score", "best_step", "test_acc_at_best_val"] {
+        assert!(
+            summary[key].is_null(),
+            "{key} chosen without validation: {summary}"
+        );
+    }
+    let out = ballast(tmp.path(), &["eval", run.to_str().unwrap(), "--best"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("data.val_size = 0"), "{}", text(&out));
+}

@@ -8,8 +8,8 @@
 //! crate, so this test is what shows a refactor left results unchanged. It is exact on the
 //! CPU backend for a given SIMD level of the CPU (Burn's flex backend dispatches to AVX-512
 //! code where the CPU has it, and those sums run in another order), so the reference holds one
-//! record per level: bit for bit where this CPU's level is recorded, within a relative 1e-4
-//! against another level's record where it is not. A deliberate change of results re-records
+//! record per level: a run is compared bit for bit with this CPU's level's record, or within a
+//! relative 1e-4 with another level's record where this level has none for it. A deliberate change of results re-records
 //! this CPU's level: `BALLAST_BLESS_GOLDEN=1 cargo test --workspace --test method_golden`,
 //! with the reason in the commit.
 
@@ -275,43 +275,52 @@ fn every_method_reproduces_its_recorded_steps_bit_for_bit() {
         return;
     }
     let levels = golden.as_object().expect("a JSON object");
-    let (reference, exact) = match levels.get(level) {
-        Some(runs) => (runs, true),
-        None => {
-            // No reference for this CPU's SIMD level: the same runs within float tolerance.
-            let (other, runs) = levels.iter().next().expect("at least one recorded level");
-            eprintln!(
-                "no golden reference for SIMD level {level}: comparing with {other}'s within 1e-4 \
-                 (record this level with BALLAST_BLESS_GOLDEN=1)"
-            );
-            (runs, false)
-        }
-    };
-    let reference = reference.as_object().expect("a JSON object");
+    let here = levels.get(level).and_then(Value::as_object);
     let mut differ = Vec::new();
-    for (name, want) in reference {
-        match got.get(name) {
-            Some(have) if have == want => {}
-            Some(have) if !exact && close(have, want) => {}
-            Some(have) => differ.push(format!("{name}:\n  recorded {want}\n  now      {have}")),
-            None => differ.push(format!("{name}: recorded but no longer run")),
+    let mut approximate = Vec::new();
+    for (name, have) in &got {
+        // This level's record, bit for bit; else another level's, within float tolerance.
+        if let Some(want) = here.and_then(|runs| runs.get(name)) {
+            if have != want {
+                differ.push(format!(
+                    "{name} [{level}]:\n  recorded {want}\n  now      {have}"
+                ));
+            }
+            continue;
+        }
+        let other = levels
+            .iter()
+            .find_map(|(l, runs)| runs.get(name).map(|want| (l, want)));
+        match other {
+            Some((l, want)) if close(have, want) => approximate.push(format!("{name} ({l})")),
+            Some((l, want)) => differ.push(format!(
+                "{name} [{l}, within 1e-4]:\n  recorded {want}\n  now      {have}"
+            )),
+            None => differ.push(format!(
+                "{name}: run but not recorded (re-record the reference)"
+            )),
         }
     }
-    for name in got.keys().filter(|k| !reference.contains_key(*k)) {
-        differ.push(format!(
-            "{name}: run but not recorded (re-record the reference)"
-        ));
+    let recorded: std::collections::BTreeSet<&String> = levels
+        .values()
+        .filter_map(Value::as_object)
+        .flat_map(|runs| runs.keys())
+        .collect();
+    for name in recorded.into_iter().filter(|n| !got.contains_key(*n)) {
+        differ.push(format!("{name}: recorded but no longer run"));
+    }
+    if !approximate.is_empty() {
+        eprintln!(
+            "no golden record at SIMD level {level} for {}: compared within 1e-4 \
+             (record this level with BALLAST_BLESS_GOLDEN=1)",
+            approximate.join(", ")
+        );
     }
     assert!(
         differ.is_empty(),
-        "{} of {} runs differ from tests/golden/methods.json [{level}{}]:\n{}",
+        "{} of {} runs differ from tests/golden/methods.json:\n{}",
         differ.len(),
-        got.len().max(reference.len()),
-        if exact {
-            ", bit for bit"
-        } else {
-            ", within 1e-4"
-        },
+        got.len(),
         differ.join("\n")
     );
 }

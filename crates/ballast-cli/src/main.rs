@@ -589,7 +589,7 @@ impl AttackArgs {
     fn radii(&self) -> Result<Vec<f64>> {
         self.eps
             .iter()
-            .map(|e| parse_radius(e).with_context(|| format!("--eps `{e}`")))
+            .map(|e| parse_radius(e).context("--eps"))
             .collect()
     }
 }

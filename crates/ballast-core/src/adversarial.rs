@@ -64,25 +64,50 @@ impl Mixup {
 /// Penalties added to the training objective.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Regularizers {
-    /// λ·Σ|θ| over every parameter (Rice et al.'s `--l1`).
+    /// λ·Σ|θ| over the weights (Rice et al.'s `--l1`: every parameter but biases and
+    /// BatchNorm's scale and shift, [`l1_norm`]).
     pub l1: f64,
 }
 
-/// Σ|θ| over every float parameter, tracked (for the ℓ1 penalty).
+/// Σ|θ| over the float parameters Rice et al.'s ℓ1 penalty covers, tracked: every one except
+/// biases and the parameters of BatchNorm layers (their code skips names containing `bn` or
+/// `bias`).
 pub fn l1_norm<M: Module>(model: &M) -> Option<Tensor<1>> {
-    struct SumAbs(Option<Tensor<1>>);
+    #[derive(Default)]
+    struct SumAbs {
+        sum: Option<Tensor<1>>,
+        /// (field name, container type) of the modules entered.
+        path: Vec<(String, String)>,
+    }
+    impl SumAbs {
+        fn covered(&self) -> bool {
+            let in_batch_norm = self.path.iter().any(|(_, kind)| kind.contains("BatchNorm"));
+            let bias = self.path.last().is_some_and(|(name, _)| name == "bias");
+            !in_batch_norm && !bias
+        }
+    }
     impl ModuleVisitor for SumAbs {
+        fn enter_module(&mut self, name: &str, container_type: &str) {
+            self.path
+                .push((name.to_string(), container_type.to_string()));
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if !self.covered() {
+                return;
+            }
             let part = param.val().abs().sum(); // [1]
-            self.0 = Some(match self.0.take() {
+            self.sum = Some(match self.sum.take() {
                 Some(acc) => acc + part,
                 None => part,
             });
         }
     }
-    let mut v = SumAbs(None);
+    let mut v = SumAbs::default();
     model.visit(&mut v);
-    v.0
+    v.sum
 }
 
 /// What one adversarial step reports.
@@ -375,26 +400,71 @@ mod tests {
     }
 
     #[test]
-    fn l1_norm_sums_every_parameter() {
+    fn l1_norm_sums_the_weights_but_no_bias_or_batch_norm_parameter() {
         let device = Device::flex();
         let input = InputSpec {
-            shape: vec![3],
+            shape: vec![3, 8, 8],
             num_classes: 2,
-            mean: vec![0.0],
-            std: vec![1.0],
+            mean: vec![0.0; 3],
+            std: vec![1.0; 3],
         };
-        let model = ModelConfig::mlp(&[]).init(&input, &device);
+        let mut cfg = ModelConfig::of(crate::models::Arch::ResnetCifar);
+        cfg.depth = 8;
+        cfg.width = 0.25;
+        let model = cfg.init(&input, &device);
         let l1 = l1_norm(&model).unwrap().into_scalar::<f32>();
-        let mut manual = 0.0f32;
-        struct Abs<'a>(&'a mut f32);
-        impl ModuleVisitor for Abs<'_> {
+        // The oracle: every float parameter by name, kept unless a bias or inside a BatchNorm.
+        #[derive(Default)]
+        struct Abs {
+            kept: f32,
+            skipped: usize,
+            path: Vec<(String, String)>,
+        }
+        impl ModuleVisitor for Abs {
+            fn enter_module(&mut self, name: &str, kind: &str) {
+                self.path.push((name.into(), kind.into()));
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
+                let names: Vec<&str> = self.path.iter().map(|(n, _)| n.as_str()).collect();
+                let kinds: Vec<&str> = self.path.iter().map(|(_, k)| k.as_str()).collect();
+                let skip =
+                    names.last() == Some(&"bias") || kinds.iter().any(|k| k.ends_with("BatchNorm"));
+                if skip {
+                    self.skipped += 1;
+                    return;
+                }
+                let v: Vec<f32> = p.val().into_data().try_to_vec().unwrap();
+                self.kept += v.iter().map(|x| x.abs()).sum::<f32>();
+            }
+        }
+        let mut oracle = Abs::default();
+        model.visit(&mut oracle);
+        assert!(
+            oracle.skipped >= 4,
+            "BatchNorm and bias parameters exist: {}",
+            oracle.skipped
+        );
+        assert!(
+            (l1 - oracle.kept).abs() < 1e-3 * oracle.kept,
+            "{l1} vs {}",
+            oracle.kept
+        );
+        // Biases and BatchNorm's gamma/beta change nothing.
+        let mut all = 0.0f32;
+        struct All<'a>(&'a mut f32);
+        impl ModuleVisitor for All<'_> {
             fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<D>>) {
                 let v: Vec<f32> = p.val().into_data().try_to_vec().unwrap();
                 *self.0 += v.iter().map(|x| x.abs()).sum::<f32>();
             }
         }
-        model.visit(&mut Abs(&mut manual));
-        assert!((l1 - manual).abs() < 1e-5, "{l1} vs {manual}");
-        assert!(l1 > 0.0);
+        model.visit(&mut All(&mut all));
+        assert!(
+            all > l1 + 1.0,
+            "BatchNorm's gamma (ones) counts in the full sum: {all} vs {l1}"
+        );
     }
 }

@@ -5,6 +5,7 @@ use crate::batch::Batch;
 use crate::error::CoreError;
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode};
+use burn::module::ParamGroup;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::momentum::MomentumConfig;
@@ -19,6 +20,24 @@ pub enum OptimizerKind {
     Adam,
 }
 
+/// Which parameters `optimizer.weight_decay` covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WeightDecayOn {
+    /// Every parameter (PyTorch's `SGD(model.parameters(), weight_decay=…)`).
+    #[default]
+    All,
+    /// The weights only: no bias and no BatchNorm scale or shift (Rice et al.'s code, which
+    /// puts parameters named `bn` or `bias` in a group without decay).
+    Weights,
+}
+
+impl WeightDecayOn {
+    /// The parameters a decay on the weights only leaves alone, by path: biases and
+    /// BatchNorm's gamma and beta.
+    pub const EXEMPT: [&'static str; 3] = [".bias", ".gamma", ".beta"];
+}
+
 /// `[optimizer]` of a run config.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -31,6 +50,9 @@ pub struct OptimizerConfig {
     pub nesterov: bool,
     /// L2 penalty added to the gradient.
     pub weight_decay: f64,
+    /// Which parameters the penalty covers: `all` (default) or `weights` (no bias, no
+    /// BatchNorm parameter).
+    pub weight_decay_on: WeightDecayOn,
     /// Clip each parameter tensor's gradient to this ℓ2 norm before the step (per tensor, like
     /// Keras's `clipnorm`); none by default. A stabiliser for methods whose weights concentrate
     /// the batch on few examples (L2RW at high learning rates).
@@ -45,6 +67,7 @@ impl Default for OptimizerConfig {
             momentum: 0.9,
             nesterov: false,
             weight_decay: 0.0,
+            weight_decay_on: WeightDecayOn::All,
             clip_norm: None,
         }
     }
@@ -84,8 +107,12 @@ impl OptimizerConfig {
         let clip = self
             .clip_norm
             .map(|c| GradientClippingConfig::Norm(c as f32));
-        let decay =
-            (self.weight_decay > 0.0).then(|| WeightDecayConfig::new(self.weight_decay as f32));
+        let decay = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
+        // Biases and BatchNorm parameters in a group of their own without decay (the last
+        // matching group wins).
+        let exempt = (self.weight_decay > 0.0 && self.weight_decay_on == WeightDecayOn::Weights)
+            .then(|| ParamGroup::from_any_predicates(WeightDecayOn::EXEMPT.to_vec()));
+        let group_clip = clip.as_ref().map(|c| c.init());
         match self.kind {
             OptimizerKind::Sgd => {
                 let momentum = (self.momentum > 0.0).then(|| {
@@ -94,16 +121,30 @@ impl OptimizerConfig {
                         .with_dampening(0.0)
                         .with_nesterov(self.nesterov)
                 });
-                SgdConfig::new()
-                    .with_momentum(momentum)
-                    .with_weight_decay(decay)
-                    .with_gradient_clipping(clip)
-                    .init()
+                let config = |wd: f64| {
+                    SgdConfig::new()
+                        .with_momentum(momentum.clone())
+                        .with_weight_decay(decay(wd))
+                        .with_gradient_clipping(clip.clone())
+                };
+                let optim = config(self.weight_decay).init();
+                match exempt {
+                    Some(group) => optim.with_group(group, config(0.0).build(), group_clip),
+                    None => optim,
+                }
             }
-            OptimizerKind::Adam => AdamConfig::new()
-                .with_weight_decay(decay)
-                .with_grad_clipping(clip)
-                .init(),
+            OptimizerKind::Adam => {
+                let config = |wd: f64| {
+                    AdamConfig::new()
+                        .with_weight_decay(decay(wd))
+                        .with_grad_clipping(clip.clone())
+                };
+                let optim = config(self.weight_decay).init();
+                match exempt {
+                    Some(group) => optim.with_group(group, config(0.0).build(), group_clip),
+                    None => optim,
+                }
+            }
         }
     }
 }
@@ -304,6 +345,50 @@ mod tests {
             first.get_or_insert(last);
         }
         assert!(last < 0.5 * first.unwrap(), "{first:?} -> {last}");
+    }
+
+    #[test]
+    fn weight_decay_on_weights_leaves_biases_alone() {
+        let ad = Device::flex().autodiff();
+        ad.seed(6);
+        crate::host_rng::seed(6);
+        let (input, batch) = tiny_problem(&ad);
+        // One plain SGD step at lr 1: each tensor ends at θ - g - λθ where it is decayed.
+        let after = |weight_decay: f64, on: WeightDecayOn| -> Vec<Vec<f32>> {
+            ad.seed(7);
+            crate::host_rng::seed(7);
+            let model = ModelConfig::mlp(&[16]).init(&input, &ad);
+            let mut optim = OptimizerConfig {
+                momentum: 0.0,
+                weight_decay,
+                weight_decay_on: on,
+                ..Default::default()
+            }
+            .init();
+            let (model, _) = erm_step(model, &mut optim, &batch, &LossConfig::Ce {}, 1.0);
+            flat_params(&model)
+                .into_iter()
+                .map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+                .collect()
+        };
+        let none = after(0.0, WeightDecayOn::All);
+        let all = after(0.5, WeightDecayOn::All);
+        let weights = after(0.5, WeightDecayOn::Weights);
+        let same = |a: &Vec<f32>, b: &Vec<f32>| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        let mut decayed = 0;
+        let mut exempt = 0;
+        for ((w, a), n) in weights.iter().zip(&all).zip(&none) {
+            assert!(!same(a, n), "decay moves every tensor when it covers all");
+            if same(w, a) {
+                decayed += 1;
+            } else {
+                assert!(same(w, n), "a tensor is either decayed or left alone");
+                // Biases: one value per unit of the hidden layer or per class.
+                assert!(w.len() == 16 || w.len() == input.num_classes, "{}", w.len());
+                exempt += 1;
+            }
+        }
+        assert_eq!((decayed, exempt), (2, 2));
     }
 
     #[test]

@@ -45,6 +45,19 @@ impl WeightNet {
     }
 }
 
+/// How the real step of a learned-weighting method (MW-Net, the teacher) weighs its losses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RealStepWeights {
+    /// (1/n) Σ wᵢ ℓᵢ with the network's outputs wᵢ, the objective of the virtual step too:
+    /// the meta-gradient plans the step that is taken (the stable MW-Net reference code).
+    #[default]
+    Mean,
+    /// Σ wᵢ ℓᵢ / Σ wᵢ: the outputs clipped at 0 and normalised to sum 1 in the real step only
+    /// (L2RW's normalisation; a step n/Σw times the one the virtual step planned).
+    Normalised,
+}
+
 /// What one meta step produced.
 pub struct MetaStepOutput {
     pub model: Classifier,
@@ -108,9 +121,12 @@ fn look_ahead_validation_gradient(
 }
 
 /// One learned-weighting step: meta-update the weighting network with the validation
-/// meta-gradient, then the real weighted step of the student with the updated weights
-/// (normalised to sum to 1). `states(output, losses)` builds the [n, S] network inputs from
-/// the student's forward at θ (plain tensors).
+/// meta-gradient of the virtual step θ - α ∇θ (1/n) Σ wᵢ ℓᵢ, then the real weighted step of the
+/// student with the updated weights, on (1/n) Σ wᵢ ℓᵢ or, with [`RealStepWeights::Normalised`],
+/// on the weights normalised to sum to 1. `states(output, losses)` builds the [n, S] network
+/// inputs from the student's forward at θ (plain tensors). The returned weights are the
+/// per-example factors wᵢ of the real step's objective before the 1/n (the network's outputs, or
+/// the normalised ones).
 ///
 /// With the exact (JVP) scheme the training batch goes through the network twice: one
 /// tracked forward at θ gives the network's inputs and the virtual step, and one tracked dual
@@ -129,6 +145,7 @@ pub fn learned_weight_step(
     lr: f64,
     meta_lr: f64,
     cfg: DirectionalConfig,
+    real_step: RealStepWeights,
 ) -> MetaStepOutput {
     let n = batch.len() as f64;
     let device = model.devices()[0].clone().inner();
@@ -162,13 +179,21 @@ pub fn learned_weight_step(
     let surrogate = (w * c.detach()).sum();
     let net_grads = GradientsParams::from_grads(surrogate.backward(), &net);
     let net = net_optim.step(meta_lr, net, net_grads);
-    let w = crate::reweight::clip_and_normalise(net.valid().forward(s.inner()).to_device(&device));
+    let outputs = net.valid().forward(s.inner()).to_device(&device); // [n]
+    // The real step's per-example factors of Σ_i (factor_i · ℓ_i), and the weights reported.
+    let (factors, w) = match real_step {
+        RealStepWeights::Mean => (outputs.clone().div_scalar(n), outputs),
+        RealStepWeights::Normalised => {
+            let w = crate::reweight::clip_and_normalise(outputs);
+            (w.clone(), w)
+        }
+    };
     let model = match step_logits {
         Some(logits) => {
             let losses = loss.per_example(logits, batch.y.clone()); // [n], tracked
-            step_on_losses(model, optim, losses, Some(w.clone()), lr)
+            step_on_losses(model, optim, losses, Some(factors), lr)
         }
-        None => weighted_step(model, optim, batch, loss, Some(w.clone()), lr).0,
+        None => weighted_step(model, optim, batch, loss, Some(factors), lr).0,
     };
     MetaStepOutput {
         model,
@@ -184,8 +209,12 @@ pub fn learned_weight_step(
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum StateFeature {
-    /// Penultimate-layer features, standardised per example.
+    /// Penultimate-layer features, standardised per example (zero mean, unit variance over the
+    /// features of each example: their magnitude is dropped — a choice of ours).
     Features,
+    /// Penultimate-layer features as they are (their magnitude kept; the network's first
+    /// layer scales each one).
+    RawFeatures,
     /// Softmax output.
     Probs,
     /// Per-example training loss.
@@ -243,6 +272,7 @@ pub fn teacher_state(
                     .sqrt();
                 (h - mean) / std
             }
+            StateFeature::RawFeatures => out.features.clone(),
             StateFeature::Probs => probs.clone(),
             StateFeature::Loss => losses.clone().unsqueeze_dim(1),
             StateFeature::Label => one_hot.clone(),
@@ -261,6 +291,29 @@ pub fn teacher_state(
 mod tests {
     use super::*;
     use crate::models::{InputSpec, ModelConfig};
+
+    #[test]
+    fn raw_features_keep_the_magnitude_that_standardised_ones_drop() {
+        let device = Device::flex();
+        let features = Tensor::<2>::from_floats([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], &device);
+        let out = ModelOutput {
+            features: features.clone(),
+            logits: Tensor::zeros([2, 2], &device),
+        };
+        let losses = Tensor::<1>::zeros([2], &device);
+        let labels = Tensor::<1, Int>::from_ints([0, 1], &device);
+        let state = |f| teacher_state(&out, &losses, &labels, 0.0, &[f]);
+        let raw: Vec<f32> = state(StateFeature::RawFeatures)
+            .into_data()
+            .to_vec()
+            .unwrap();
+        assert_eq!(raw, vec![1.0, 2.0, 3.0, 10.0, 20.0, 30.0]);
+        let std: Vec<f32> = state(StateFeature::Features).into_data().to_vec().unwrap();
+        // Both rows standardise to the same values: the 10x magnitude is gone.
+        for i in 0..3 {
+            assert!((std[i] - std[i + 3]).abs() < 1e-4, "{std:?}");
+        }
+    }
 
     /// L_val(θ̂(φ)) computed directly: θ̂ = θ − (α/n) ∇θ Σ w_i(φ) ℓ_i(θ).
     fn val_after_virtual_step(
@@ -391,56 +444,66 @@ mod tests {
         let cfg = DirectionalConfig::default();
         assert_eq!(cfg.scheme, DerivativeScheme::Jvp);
 
-        let fused = learned_weight_step(
-            model.clone(),
-            &mut sgd(),
-            net.clone(),
-            &mut sgd(),
-            &batch,
-            &val,
-            &loss,
-            states,
-            lr,
-            meta_lr,
-            cfg,
-        );
+        for real_step in [RealStepWeights::Mean, RealStepWeights::Normalised] {
+            let fused = learned_weight_step(
+                model.clone(),
+                &mut sgd(),
+                net.clone(),
+                &mut sgd(),
+                &batch,
+                &val,
+                &loss,
+                states,
+                lr,
+                meta_lr,
+                cfg,
+                real_step,
+            );
 
-        let out = model
-            .valid()
-            .forward_output(batch.x.clone().inner(), Mode::Probe);
-        let losses = loss.per_example(out.logits.clone(), batch.y.clone().inner());
-        let s = states(&out, &losses);
-        let w = net.forward(s.clone());
-        let c = meta_coefficients(&model, &batch, &val, &loss, w.clone().inner(), lr, cfg);
-        let net_grads = GradientsParams::from_grads((w * c).sum().backward(), &net);
-        let net = sgd().step(meta_lr, net, net_grads);
-        let weights = crate::reweight::clip_and_normalise(net.valid().forward(s));
-        let (model, _) = weighted_step(model, &mut sgd(), &batch, &loss, Some(weights), lr);
+            let out = model
+                .valid()
+                .forward_output(batch.x.clone().inner(), Mode::Probe);
+            let losses = loss.per_example(out.logits.clone(), batch.y.clone().inner());
+            let s = states(&out, &losses);
+            let w = net.forward(s.clone());
+            let c = meta_coefficients(&model, &batch, &val, &loss, w.clone().inner(), lr, cfg);
+            let net_grads = GradientsParams::from_grads((w * c).sum().backward(), &net);
+            let net = sgd().step(meta_lr, net.clone(), net_grads);
+            // The real step's objective: (1/n) Σ wᵢ ℓᵢ (the reference), or weights normalised
+            // to sum 1.
+            let outputs = net.valid().forward(s);
+            let weights = match real_step {
+                RealStepWeights::Mean => outputs.div_scalar(batch.len() as f64),
+                RealStepWeights::Normalised => crate::reweight::clip_and_normalise(outputs),
+            };
+            let (model, _) =
+                weighted_step(model.clone(), &mut sgd(), &batch, &loss, Some(weights), lr);
 
-        let close = |name: &str, a: Vec<f32>, b: Vec<f32>| {
-            assert_eq!(a.len(), b.len(), "{name}");
-            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-            let worst = a
-                .iter()
-                .zip(&b)
-                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-            println!("{name}: worst difference {worst:.2e} (scale {scale:.2e})");
-            assert!(worst <= 1e-5 * scale, "{name}: {worst} (scale {scale})");
-        };
-        close(
-            "student",
-            flat_values(&fused.model.valid()),
-            flat_values(&model.valid()),
-        );
-        close(
-            "weighting network",
-            flat_values(&fused.net.valid()),
-            flat_values(&net.valid()),
-        );
-        close(
-            "losses",
-            fused.losses.try_into_vec_as::<f32>().unwrap(),
-            losses.try_into_vec_as::<f32>().unwrap(),
-        );
+            let close = |name: &str, a: Vec<f32>, b: Vec<f32>| {
+                assert_eq!(a.len(), b.len(), "{name}");
+                let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+                let worst = a
+                    .iter()
+                    .zip(&b)
+                    .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+                println!("{name}: worst difference {worst:.2e} (scale {scale:.2e})");
+                assert!(worst <= 1e-5 * scale, "{name}: {worst} (scale {scale})");
+            };
+            close(
+                "student",
+                flat_values(&fused.model.valid()),
+                flat_values(&model.valid()),
+            );
+            close(
+                "weighting network",
+                flat_values(&fused.net.valid()),
+                flat_values(&net.valid()),
+            );
+            close(
+                "losses",
+                fused.losses.try_into_vec_as::<f32>().unwrap(),
+                losses.try_into_vec_as::<f32>().unwrap(),
+            );
+        }
     }
 }

@@ -366,15 +366,14 @@ impl Task for ClassifierTask {
                 .and_then(|r| r.1.as_ref().map(|v| v.worst_case_accuracy)),
             test_robust_acc: robust.as_ref().map(|r| r.2.worst_case_accuracy),
         };
-        // Model selection: robust validation accuracy when robustness is evaluated.
+        // Model selection, on the validation split only (robust validation accuracy when
+        // robustness is evaluated): a run without one (data.val_size = 0) selects nothing,
+        // and the test split is never used to choose a model.
         let score = match &robust {
-            Some(_) => record
-                .val_robust_acc
-                .or(record.test_robust_acc)
-                .unwrap_or(0.0),
-            None => record.val_acc.unwrap_or(record.test_acc),
+            Some(_) => record.val_robust_acc,
+            None => record.val_acc,
         };
-        if state.best_score.is_none_or(|b| score > b) {
+        if let Some(score) = score.filter(|s| state.best_score.is_none_or(|b| *s > b)) {
             state.best_score = Some(score);
             state.best_step = Some(at.step);
             state.test_acc_at_best = Some(record.test_acc);
@@ -386,7 +385,7 @@ impl Task for ClassifierTask {
                     &serde_json::json!({
                         "step": at.step,
                         "epoch": record.epoch,
-                        "selected_on": if record.val_robust_acc.is_some() { "validation robust accuracy" } else { "test robust accuracy (no validation split)" },
+                        "selected_on": "validation robust accuracy",
                         "score": score,
                         "attack": &self.robust_eval,
                         "record": &record,

@@ -571,3 +571,44 @@ batch_size = 32
         assert!(err.contains("magic"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod reference_presets {
+    use super::*;
+
+    fn preset(name: &str) -> RunConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../configs")
+            .join(name);
+        RunConfig::load(&path, &[]).unwrap()
+    }
+
+    #[test]
+    fn the_l2rw_mnist_protocol_halves_the_learning_rate_at_the_midpoint() {
+        let cfg = preset("l2rw-mnist-imbalance.toml");
+        let total = cfg.budget.steps;
+        assert_eq!(total, 4000);
+        assert_eq!(cfg.schedule.factor(total / 2 - 1, total), 1.0);
+        assert_eq!(cfg.schedule.factor(total / 2, total), 0.5);
+        assert_eq!(cfg.schedule.factor(total - 1, total), 0.5);
+    }
+
+    #[test]
+    fn reference_presets_use_the_references_optimiser_settings() {
+        use ballast_core::step::WeightDecayOn;
+        assert!(!preset("mwn-cifar10-resnet32.toml").optimizer.nesterov);
+        for name in [
+            "rice-cifar10-prn18-linf.toml",
+            "rice-cifar10-prn18-l2.toml",
+            "rice-cifar10-wrn34.toml",
+            "rice-cifar100-prn18-linf.toml",
+            "rice-svhn-prn18-linf.toml",
+        ] {
+            assert_eq!(
+                preset(name).optimizer.weight_decay_on,
+                WeightDecayOn::Weights,
+                "{name}"
+            );
+        }
+    }
+}

@@ -41,6 +41,12 @@ pub fn export(run_dir: &Path, name: &str, assets: &Path, best: bool) -> Result<M
     let (model, source) = if best {
         let file = run_dir.join(BEST_DIR).join(MODEL_FILE);
         if !file.is_file() {
+            if cfg.data.val_size == 0 {
+                bail!(
+                    "--best: {} selects no model: it has no validation split (data.val_size = 0), and a model is never chosen on test data",
+                    run_dir.display()
+                );
+            }
             bail!(
                 "{} does not exist (only runs with a robust evaluation keep a best model)",
                 file.display()

@@ -200,6 +200,12 @@ pub fn load_named_model(
     } else if best {
         let best_file = run_dir.join(BEST_DIR).join(MODEL_FILE);
         if !best_file.is_file() {
+            if cfg.data.val_size == 0 {
+                bail!(
+                    "--best: {} selects no model: it has no validation split (data.val_size = 0), and a model is never chosen on test data",
+                    run_dir.display()
+                );
+            }
             bail!(
                 "--best: {} does not exist (runs with a robust evaluation keep their best-by-validation model there)",
                 best_file.display()

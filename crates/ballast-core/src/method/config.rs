@@ -71,6 +71,9 @@ pub struct MetaConfig {
     pub teacher_states: Vec<StateFeature>,
     /// `meta-loss`: update the loss hyperparameters every this many steps.
     pub meta_every: usize,
+    /// MW-Net and the teacher: the real step on (1/n) Σ wᵢ ℓᵢ like the virtual step (`mean`,
+    /// the reference) or on weights normalised to sum 1 (`normalised`).
+    pub real_step_weights: crate::weight_net::RealStepWeights,
 }
 
 impl Default for MetaConfig {
@@ -83,6 +86,7 @@ impl Default for MetaConfig {
             hidden: 100,
             teacher_states: StateFeature::INTERNAL.to_vec(),
             meta_every: 1,
+            real_step_weights: crate::weight_net::RealStepWeights::Mean,
         }
     }
 }

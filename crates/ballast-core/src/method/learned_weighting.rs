@@ -90,6 +90,7 @@ pub struct LearnedWeighting<I: WeightingInputs> {
     loss: LossConfig,
     hypergrad: DirectionalConfig,
     meta_lr: f64,
+    real_step: crate::weight_net::RealStepWeights,
     inputs: std::marker::PhantomData<I>,
 }
 
@@ -119,6 +120,7 @@ impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
             loss: cfg.loss,
             hypergrad: cfg.hypergrad,
             meta_lr: cfg.meta.meta_lr,
+            real_step: cfg.meta.real_step_weights,
             inputs: std::marker::PhantomData,
         })
     }
@@ -152,6 +154,7 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
             ctx.lr,
             self.meta_lr,
             self.hypergrad,
+            self.real_step,
         );
         self.net.put(out.net);
         Ok(StepOutput {
