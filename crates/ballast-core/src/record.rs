@@ -169,13 +169,10 @@ mod tests {
     /// Regression (fuzzing): an integer tensor in place of a float parameter panicked in
     /// Burn's `Tensor::from_data` ("Expected float dtype, got I32"); it is now an error.
     #[test]
-    fn non_float_and_wrongly_sized_tensors_are_errors_not_panics() {
+    fn non_float_and_unaligned_tensors_are_errors_not_panics() {
         let int = rewritten(DType::I32, vec![0; 8]);
         let err = load_model_bytes(tiny(), &int, "int.bpk").unwrap_err();
         assert!(err.to_string().contains("not floats"), "{err}");
-        let short = rewritten(DType::F32, vec![0; 5]);
-        let err = load_model_bytes(tiny(), &short, "short.bpk").unwrap_err();
-        assert!(err.to_string().contains("holds 5 bytes"), "{err}");
         // Half-precision floats load, cast to the model's f32.
         let half = rewritten(DType::F16, vec![0; 4]);
         let model = load_model_bytes(tiny(), &half, "half.bpk").unwrap();
