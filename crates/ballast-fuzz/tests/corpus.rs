@@ -10,7 +10,7 @@ use ballast_fuzz::mutate::{self, read_corpus};
 use ballast_fuzz::{TARGETS, corpus_dir, target};
 
 /// Mutants per target. Kept small for a debug build; `--bin mutate` runs millions.
-const EXECS: u64 = 2_000;
+const EXECS: u64 = 5_000;
 
 /// The panic hook is process-wide: one target at a time swaps it.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -103,9 +103,14 @@ fn toml_config() {
 #[test]
 fn model_seeds_load() {
     let device = ballast_fuzz::device();
-    for (_, bytes) in read_corpus(&corpus_dir("burnpack")).expect("corpus") {
-        ballast_core::record::load_model_bytes(ballast_fuzz::fuzz_model(), &bytes, "seed")
-            .expect("the burnpack seed loads");
+    let bytes = std::fs::read(corpus_dir("burnpack").join("mlp-4-3-2.bpk")).expect("seed");
+    ballast_core::record::load_model_bytes(ballast_fuzz::fuzz_model(), &bytes, "seed")
+        .expect("the burnpack seed loads");
+    // The regression inputs (bugs fuzzing found) are refused, not loaded.
+    for name in ["regression-i32-bias.bpk", "regression-unaligned.bpk"] {
+        let bytes = std::fs::read(corpus_dir("burnpack").join(name)).expect("regression input");
+        ballast_core::record::load_model_bytes(ballast_fuzz::fuzz_model(), &bytes, name)
+            .expect_err("a regression input is refused");
     }
     let (json, file) = {
         let data = std::fs::read(corpus_dir("manifest").join("fuzz-mlp.json+bpk")).expect("seed");
