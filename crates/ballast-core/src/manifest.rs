@@ -221,3 +221,66 @@ fn check_size(file: &str, bytes: &[u8], want: u64) -> Result<(), CoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{content_digest, module_bytes};
+
+    fn entry(bytes: &[u8]) -> ModelEntry {
+        let digest = if bytes.is_empty() {
+            None
+        } else {
+            Some(content_digest(bytes, "m.bpk").unwrap())
+        };
+        let input = InputSpec {
+            shape: vec![4],
+            num_classes: 2,
+            mean: vec![0.5],
+            std: vec![0.25],
+        };
+        ModelEntry {
+            name: "m".into(),
+            file: "m.bpk".into(),
+            sha256: ballast_data::sha256_hex(bytes),
+            content_digest: digest,
+            bytes: bytes.len() as u64,
+            method: "erm".into(),
+            model: ModelConfig::mlp(&[3]),
+            input,
+            dataset: "blobs".into(),
+            training_config: String::new(),
+            clean_test_accuracy: None,
+            clean_test_examples: None,
+            robust: Vec::new(),
+            checkpoint: "latest".into(),
+            burn_version: String::new(),
+            ballast_version: String::new(),
+            perturbation_set: None,
+        }
+    }
+
+    #[test]
+    fn the_page_refuses_a_file_that_is_not_the_one_its_manifest_describes() {
+        let device = Device::flex();
+        let e = entry(&[]);
+        let bytes = module_bytes(&e.model.init(&e.input, &device)).unwrap();
+        let e = entry(&bytes);
+        decode_model(&e, &bytes, &device).expect("the file the manifest describes");
+        // One flipped bit in the weights, same size: the sha256 check refuses it.
+        let mut damaged = bytes.clone();
+        let n = damaged.len();
+        damaged[n - 5] ^= 0x10;
+        let err = decode_model(&e, &damaged, &device).unwrap_err().to_string();
+        assert!(err.contains("m.bpk") && err.contains("sha256"), "{err}");
+        // With a sha256 that matches the damaged file, the content digest still refuses it.
+        let forged = ModelEntry {
+            sha256: ballast_data::sha256_hex(&damaged),
+            ..e.clone()
+        };
+        let err = decode_model(&forged, &damaged, &device)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("content digest"), "{err}");
+    }
+}
