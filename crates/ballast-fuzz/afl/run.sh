@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Runs AFL++ on each target in turn (one core at a time) until it has made EXECS executions,
-# then prints a Markdown table of its fuzzer_stats. Outputs go to OUT (outside the repo).
+# then prints a Markdown table of its fuzzer_stats. Outputs go to OUT (default target/fuzz-out, ignored by git).
 #
 #   cargo install cargo-afl            # once: builds AFL++ from source
 #   cd crates/ballast-fuzz/afl
 #   cargo afl build --release
-#   ./run.sh [EXECS] [OUT] [TARGET...]  # default: 1000000 /work/fuzz-out, every target
+#   ./run.sh [EXECS] [OUT] [TARGET...]  # default: 1000000 target/fuzz-out, every target
 set -euo pipefail
 cd "$(dirname "$0")"
 EXECS="${1:-1000000}"
-OUT="${2:-/work/fuzz-out}"
+OUT="${2:-target/fuzz-out}"
 shift $(( $# > 2 ? 2 : $# ))
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(idx cifar svhn burnpack safetensors manifest toml_config)
