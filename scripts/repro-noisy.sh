@@ -15,7 +15,7 @@ JOBS=${JOBS:-1}
 SEEDS=${SEEDS:-"1"}
 DATASETS=${DATASETS:-"fashion-mnist mnist"}
 NOISES=${NOISES:-"flip unif"}
-VARIANTS=${VARIANTS:-"erm erm-lr0.01 erm-ft random gce sce l2rw l2rw-lr0.01 mwn teacher-internal teacher-surface meta-loss-gce meta-loss-sce glc"}
+VARIANTS=${VARIANTS:-"erm erm-lr0.01 erm-ft random gce sce l2rw l2rw-lr0.01 mwn teacher-internal teacher-surface teacher-internal-raw teacher-internal-raw-scaled meta-loss-gce meta-loss-sce glc"}
 mkdir -p "$RUNS"
 
 # The --set overrides of each variant.
@@ -31,12 +31,19 @@ variant_args() {
     l2rw) echo "method=l2rw" ;;
     # L2RW's weights concentrate on few examples: at lr 0.1 the MLP can diverge (NaN).
     l2rw-lr0.01) echo "method=l2rw optimizer.lr=0.01" ;;
-    # The table was measured with MW-Net's and the teacher's real step on weights normalised to
-    # sum 1; the reference's (1/n) sum w_i l_i (meta.real_step_weights = "mean", the default)
-    # is still to be rerun.
-    mwn) echo 'method=mwn meta.real_step_weights="normalised"' ;;
-    teacher-internal) echo 'method=teacher meta.real_step_weights="normalised" meta.teacher_states=["features","probs","loss","label","progress"]' ;;
-    teacher-surface) echo 'method=teacher meta.real_step_weights="normalised" meta.teacher_states=["probs","loss","label","margin","progress"]' ;;
+    # MW-Net and the teacher take the reference's real step, (1/n) sum w_i l_i like the virtual
+    # step (meta.real_step_weights = "mean", the default).
+    mwn) echo 'method=mwn' ;;
+    teacher-internal) echo 'method=teacher meta.teacher_states=["features","probs","loss","label","progress"]' ;;
+    teacher-surface) echo 'method=teacher meta.teacher_states=["probs","loss","label","margin","progress"]' ;;
+    # The teacher's penultimate features as they are (no per-example standardisation), and as
+    # they are times a learned per-input scale that starts at unit spread over the first batch.
+    teacher-internal-raw) echo 'method=teacher meta.teacher_states=["raw-features","probs","loss","label","progress"]' ;;
+    teacher-internal-raw-scaled) echo 'method=teacher meta.input_scale="learned" meta.teacher_states=["raw-features","probs","loss","label","progress"]' ;;
+    # The earlier table's real step: weights normalised to sum 1 in the real step only.
+    mwn-normalised) echo 'method=mwn meta.real_step_weights="normalised"' ;;
+    teacher-internal-normalised) echo 'method=teacher meta.real_step_weights="normalised" meta.teacher_states=["features","probs","loss","label","progress"]' ;;
+    teacher-surface-normalised) echo 'method=teacher meta.real_step_weights="normalised" meta.teacher_states=["probs","loss","label","margin","progress"]' ;;
     meta-loss-gce) echo "method=meta-loss loss.kind=gce" ;;
     meta-loss-sce) echo "method=meta-loss loss.kind=sce" ;;
     # GLC estimates the corruption matrix with the `erm` run of the same dataset, noise and seed

@@ -5,15 +5,21 @@
 //!
 //! ```text
 //! x̃ = clamp(x + δ, 0, 1)                         (optionally δ + U(−ε, ε), re-clipped to ε)
-//! L = mean CE(f(x̃), y),  g = ∂ℓ_i/∂x̃_i           (raw gradient; or ∂L/∂x̃ = g/B)
+//! L = mean CE(f(x̃), y),  g = ∂ℓ_i/∂δ_i            (raw gradient; or ∂L/∂δ = g/B)
 //! δ ← clip_ε(δ + η·(g − v·s(δ)/c1))               s: a subgradient of ‖δ‖∞ (or sign(δ))
 //! c = ‖δ_old‖∞ − ε;  v ← max(0, v + η·c)         (dual ascent on the budget)
 //! t ← t + η·(λ − 1);  λ ← max(0, λ + η/c2·L − t − Σ v·c)
-//! θ ← θ − λ·lr·(momentum-SGD direction at x̃)
+//! θ ← θ − λ·lr·(momentum-SGD direction at x̃)     (the optimiser steps even at λ = 0: its
+//!                                                   momentum and weight decay accumulate)
 //! ```
 //!
-//! Pixel-space clamping and validation-selected checkpoints replace two quirks of the
-//! reference code (clamping normalised pixels; choosing checkpoints on training accuracy).
+//! The defaults are the reference code's, except two of its quirks: Ballast clamps pixels, not
+//! normalised pixels, to [0, 1], and the runner selects checkpoints on validation, not training
+//! accuracy. `g` is the gradient with respect to δ, so it is zero on the coordinates where the
+//! noise clip or the pixel clamp is active ([`SsdsGradient::ThroughClamp`]), and the radius is ε
+//! from the first step (the shared ε warm-up applies only with `eps_warmup = true`). Named
+//! options keep Ballast's variants: `gradient = "at-clamped-point"`, `ascent = "per-example"`,
+//! `subgradient = "linf"`.
 
 use crate::attack::{Norm, project};
 use crate::batch::Batch;
@@ -41,24 +47,37 @@ pub enum SsdsVariant {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SsdsSubgradient {
+    /// sign(δ), the ℓ1 subgradient the reference code uses.
+    #[default]
+    Sign,
     /// Of ‖δ‖∞, the constraint the duals price: sign(δ_j) on the coordinates of largest
     /// magnitude (shared equally between ties), 0 elsewhere.
-    #[default]
     Linf,
-    /// sign(δ), the ℓ1 subgradient the reference code uses.
-    Sign,
 }
 
 /// How the ascent step scales the input gradient.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SsdsAscent {
-    /// ∇_δ ℓ_i: each example ascends its own loss, independent of the batch size.
-    #[default]
-    PerExample,
     /// ∇_δ of the batch-mean loss (= ∇_δ ℓ_i / B), as the reference code computes it: every
-    /// ascent step is B times smaller.
+    /// ascent step is B times smaller than a per-example one.
+    #[default]
     BatchMean,
+    /// ∇_δ ℓ_i: each example ascends its own loss, independent of the batch size.
+    PerExample,
+}
+
+/// Where the ascent gradient is taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SsdsGradient {
+    /// ∂L/∂δ through the noise clip and the pixel clamp, as the reference's autograd computes
+    /// it: zero on every coordinate where |δ + noise| > ε or x + δ leaves [0, 1].
+    #[default]
+    ThroughClamp,
+    /// ∂L/∂x̃ at the clamped point on every coordinate, so a δ pushed against a clamp keeps
+    /// receiving the loss's gradient.
+    AtClampedPoint,
 }
 
 /// `[adversarial.ssds]` of a run config, defaults of the reference `config.json`.
@@ -78,6 +97,10 @@ pub struct SsdsConfig {
     pub noise: bool,
     pub subgradient: SsdsSubgradient,
     pub ascent: SsdsAscent,
+    pub gradient: SsdsGradient,
+    /// Ramp ε up over `adversarial.eps_warmup_epochs` as the other adversarial methods do (the
+    /// reference runs at ε from the first step).
+    pub eps_warmup: bool,
     /// Every this many epochs η ← η·exp(−decay·epoch) while η > 1e-4 (0 = never).
     pub eta_decay_every: usize,
     pub eta_decay: f64,
@@ -94,8 +117,10 @@ impl Default for SsdsConfig {
             v0: 1.0,
             t0: 1.0,
             noise: false,
-            subgradient: SsdsSubgradient::Linf,
-            ascent: SsdsAscent::PerExample,
+            subgradient: SsdsSubgradient::Sign,
+            ascent: SsdsAscent::BatchMean,
+            gradient: SsdsGradient::ThroughClamp,
+            eps_warmup: false,
             eta_decay_every: 100,
             eta_decay: 1e-3,
         }
@@ -171,6 +196,24 @@ fn linf_subgradient(delta: Tensor<2>) -> Tensor<2> {
     delta.sign() * at_max / count
 }
 
+/// ∂x̃/∂δ [B, D] of x̃ = clamp(x + clip_ε(noisy), 0, 1), `noisy` = δ + noise [B, D] (without
+/// noise: `None`, and the stored δ is inside the ball): 1 where neither clamp is active, 0 where
+/// one is. As in PyTorch's `clamp` and `where`, a value exactly at a bound passes the gradient.
+fn clamp_pass_mask(
+    x: &Tensor<2>,
+    used: &Tensor<2>,
+    noisy: Option<&Tensor<2>>,
+    eps: f64,
+) -> Tensor<2> {
+    let shifted = x.clone() + used.clone();
+    let in_range =
+        shifted.clone().greater_equal_elem(0.0).float() * shifted.lower_equal_elem(1.0).float();
+    match noisy {
+        Some(noisy) => in_range * noisy.clone().abs().lower_equal_elem(eps).float(),
+        None => in_range,
+    }
+}
+
 /// SSDS step. `delta` [B, D] and `v` [B] are the batch's stored state (inner device).
 #[allow(clippy::too_many_arguments)]
 pub fn ssds_step(
@@ -188,13 +231,14 @@ pub fn ssds_step(
     let x = batch.x.clone().inner();
     let [b, d] = x.dims(); // [B, D]
     let device = x.device();
-    let used = if cfg.noise {
-        (delta.clone() + crate::host_rng::float([b, d], Distribution::Uniform(-eps, eps), &device))
-            .clamp(-eps, eps)
-    } else {
-        delta.clone()
+    let noisy = cfg.noise.then(|| {
+        delta.clone() + crate::host_rng::float([b, d], Distribution::Uniform(-eps, eps), &device)
+    });
+    let used = match &noisy {
+        Some(noisy) => noisy.clone().clamp(-eps, eps),
+        None => delta.clone(),
     };
-    let x_tilde = project(&x, x.clone() + used, Norm::Linf, eps); // clamp(x + δ, 0, 1)
+    let x_tilde = project(&x, x.clone() + used.clone(), Norm::Linf, eps); // clamp(x + δ, 0, 1)
     // One forward/backward in train mode gives both ∂L/∂x̃ (the ascent direction, with the
     // batch-mean scale) and ∂L/∂θ (the descent direction at the same x̃).
     let xt = x_tilde.autodiff().require_grad();
@@ -210,6 +254,10 @@ pub fn ssds_step(
     let g = match cfg.ascent {
         SsdsAscent::PerExample => g * b as f64,
         SsdsAscent::BatchMean => g,
+    };
+    let g = match cfg.gradient {
+        SsdsGradient::ThroughClamp => g * clamp_pass_mask(&x, &used, noisy.as_ref(), eps),
+        SsdsGradient::AtClampedPoint => g,
     };
     let grads = GradientsParams::from_grads(backward, &model);
     let budget = delta.clone().abs().max_dim(1).squeeze_dim::<1>(1) - eps; // c_i [B]
@@ -244,11 +292,9 @@ pub fn ssds_step(
         }
         SsdsVariant::Nolag | SsdsVariant::Nolam => 1.0,
     };
-    let model = if scale > 0.0 {
-        optim.step(lr * scale, model, grads)
-    } else {
-        model
-    };
+    // At λ = 0 the step moves nothing but still feeds momentum (and weight decay) into the
+    // optimiser's state, as the reference's SubOptMOM does.
+    let model = optim.step(lr * scale, model, grads);
     SsdsStep {
         model,
         losses,
@@ -261,6 +307,9 @@ pub fn ssds_step(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::{InputSpec, ModelConfig};
+    use crate::params::flat_values;
+    use crate::step::OptimizerConfig;
 
     #[test]
     fn linf_subgradient_marks_the_largest_coordinates() {
@@ -271,6 +320,148 @@ mod tests {
         );
         let s: Vec<f32> = linf_subgradient(d).into_data().try_to_vec().unwrap();
         assert_eq!(s, vec![0.0, -1.0, 0.0, 0.5, -0.5, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    fn tiny() -> (Classifier, Batch, InputSpec) {
+        let device = Device::flex().autodiff();
+        device.seed(5);
+        let input = InputSpec {
+            shape: vec![1, 2, 2],
+            num_classes: 3,
+            mean: vec![0.5],
+            std: vec![0.3],
+        };
+        let model = ModelConfig::mlp(&[6]).init(&input, &device);
+        let x = Tensor::<2>::from_floats([[1.0, 0.5, 0.0, 0.5], [0.2, 0.4, 0.6, 0.8]], &device);
+        let y = Tensor::<1, Int>::from_ints([2, 0], &device);
+        (model, Batch { x, y }, input)
+    }
+
+    fn rows(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec().unwrap()
+    }
+
+    /// x = 1 with δ = +0.1 and x = 0 with δ = −0.1 leave [0, 1]: the reference's gradient with
+    /// respect to δ is zero there (v = 0, so only the gradient moves δ); the coordinates inside
+    /// move. At the clamped point every coordinate moves.
+    #[test]
+    fn the_ascent_gradient_is_zero_where_the_pixel_clamp_is_active() {
+        let (model, batch, _) = tiny();
+        let device = batch.x.device().inner();
+        let delta = Tensor::<2>::from_floats([[0.1, 0.1, -0.1, 0.0], [0.0; 4]], &device);
+        let v = Tensor::<1>::zeros([2], &device);
+        let step = |gradient| {
+            let cfg = SsdsConfig {
+                v0: 0.0,
+                gradient,
+                ..SsdsConfig::default()
+            };
+            let mut globals = SsdsGlobals::new(&cfg);
+            let mut optim = OptimizerConfig::default().init();
+            let out = ssds_step(
+                model.clone(),
+                &mut optim,
+                &batch,
+                delta.clone(),
+                v.clone(),
+                &mut globals,
+                &cfg,
+                0.3,
+                2.0,
+                0.01,
+            );
+            rows(out.delta)
+        };
+        let through = step(SsdsGradient::ThroughClamp);
+        let at = step(SsdsGradient::AtClampedPoint);
+        let before = rows(delta.clone());
+        assert_eq!(
+            (through[0], through[2]),
+            (before[0], before[2]),
+            "{through:?}"
+        );
+        for j in [1, 3, 4, 5, 6, 7] {
+            assert_ne!(through[j], before[j], "coordinate {j}: {through:?}");
+            assert_eq!(through[j], at[j], "coordinate {j}");
+        }
+        assert!(at[0] != before[0] && at[2] != before[2], "{at:?}");
+    }
+
+    /// With noise, a coordinate whose δ + noise left the ε-ball passes no gradient either.
+    #[test]
+    fn the_clamp_mask_covers_the_noise_clip_and_the_pixel_range() {
+        let device = Device::flex();
+        let x = Tensor::<2>::from_floats([[0.5, 0.5, 0.95, 0.0, 0.5]], &device);
+        let noisy = Tensor::<2>::from_floats([[0.2, 0.35, 0.1, 0.0, -0.3]], &device);
+        let used = noisy.clone().clamp(-0.3, 0.3);
+        let mask = rows(clamp_pass_mask(&x, &used, Some(&noisy), 0.3));
+        assert_eq!(mask, vec![1.0, 0.0, 0.0, 1.0, 1.0]);
+        let without = rows(clamp_pass_mask(&x, &used, None, 0.3));
+        assert_eq!(without, vec![1.0, 1.0, 0.0, 1.0, 1.0]);
+    }
+
+    /// λ = 0 moves no parameter but, as the reference's SubOptMOM, feeds the optimiser's
+    /// momentum: the next step (λ = 1) differs from one taken by a fresh optimiser.
+    #[test]
+    fn the_optimiser_accumulates_momentum_at_lambda_zero() {
+        let (model, batch, _) = tiny();
+        let device = batch.x.device().inner();
+        let delta = Tensor::<2>::zeros([2, 4], &device);
+        let v = Tensor::<1>::ones([2], &device);
+        // t far above the loss keeps λ at 0.
+        let cfg = SsdsConfig {
+            lambda0: 0.0,
+            t0: 1e6,
+            ..SsdsConfig::default()
+        };
+        let sgd = OptimizerConfig {
+            momentum: 0.9,
+            ..OptimizerConfig::default()
+        };
+        let mut globals = SsdsGlobals::new(&cfg);
+        let mut used = sgd.init();
+        let out = ssds_step(
+            model.clone(),
+            &mut used,
+            &batch,
+            delta.clone(),
+            v.clone(),
+            &mut globals,
+            &cfg,
+            0.3,
+            2.0,
+            0.1,
+        );
+        assert_eq!(globals.lambda, 0.0);
+        assert_eq!(
+            flat_values(&out.model),
+            flat_values(&model),
+            "λ = 0 moves no parameter"
+        );
+        let next = |optim: &mut ModuleOptimizer| {
+            let mut g = SsdsGlobals {
+                lambda: 1.0,
+                t: 0.0,
+            };
+            let cfg = SsdsConfig {
+                variant: SsdsVariant::Nolam,
+                ..cfg.clone()
+            };
+            let out = ssds_step(
+                model.clone(),
+                optim,
+                &batch,
+                delta.clone(),
+                v.clone(),
+                &mut g,
+                &cfg,
+                0.3,
+                2.0,
+                0.1,
+            );
+            flat_values(&out.model)
+        };
+        assert_ne!(next(&mut used), next(&mut sgd.init()));
     }
 
     #[test]

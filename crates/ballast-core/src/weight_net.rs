@@ -17,15 +17,18 @@ use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode, ModelOutput};
 use crate::params::AddScaled;
 use crate::step::{step_on_losses, weighted_step};
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 
-/// s_i -> w_i: Linear -> ReLU -> Linear -> sigmoid (MW-Net: 1 -> 100 -> 1).
+/// s_i -> w_i: Linear -> ReLU -> Linear -> sigmoid (MW-Net: 1 -> 100 -> 1), optionally after a
+/// learned per-input scale s ⊙ a.
 #[derive(Module, Debug)]
 pub struct WeightNet {
+    /// [S] learned scale of each state input, when the method asks for one.
+    scale: Option<Param<Tensor<1>>>,
     hidden: Linear,
     out: Linear,
 }
@@ -33,16 +36,56 @@ pub struct WeightNet {
 impl WeightNet {
     pub fn new(state_dim: usize, hidden: usize, device: &Device) -> Self {
         Self {
+            scale: None,
             hidden: LinearConfig::new(state_dim, hidden).init(device),
             out: LinearConfig::new(hidden, 1).init(device),
         }
     }
 
+    /// Adds a learned scale of each input [S], starting at 1.
+    pub fn with_input_scale(mut self, state_dim: usize, device: &Device) -> Self {
+        self.scale = Some(Param::from_tensor(Tensor::ones([state_dim], device)));
+        self
+    }
+
+    /// Sets the learned input scale's value [S] (same parameter, so its optimiser state and
+    /// checkpoint name stay); a no-op without one.
+    pub fn set_input_scale(mut self, value: Tensor<1>) -> Self {
+        self.scale = self.scale.map(|p| {
+            p.map(|old| {
+                let v = value.detach().to_device(&old.device());
+                if old.is_require_grad() {
+                    v.autodiff().require_grad()
+                } else {
+                    v
+                }
+            })
+        });
+        self
+    }
+
     /// states [n, S] -> weights [n] in (0, 1).
     pub fn forward(&self, states: Tensor<2>) -> Tensor<1> {
+        let states = match &self.scale {
+            Some(scale) => states * scale.val().unsqueeze_dim::<2>(0),
+            None => states,
+        };
         let h = relu(self.hidden.forward(states));
         sigmoid(self.out.forward(h)).squeeze_dim::<1>(1)
     }
+}
+
+/// The starting scale of each state input [S] from a probe batch of states [n, S]: 1/std of the
+/// input over the batch (1 where it is constant), so that every input starts at unit spread.
+pub fn unit_spread_scale(states: Tensor<2>) -> Tensor<1> {
+    let mean = states.clone().mean_dim(0);
+    let std = (states - mean)
+        .powi_scalar(2)
+        .mean_dim(0)
+        .sqrt()
+        .squeeze_dim::<1>(0); // [S]
+    let constant = std.clone().lower_elem(1e-6);
+    std.clamp_min(1e-6).recip().mask_fill(constant, 1.0)
 }
 
 /// How the real step of a learned-weighting method (MW-Net, the teacher) weighs its losses.
@@ -293,6 +336,15 @@ mod tests {
     use crate::models::{InputSpec, ModelConfig};
 
     #[test]
+    fn unit_spread_scale_is_the_inverse_spread_of_each_input() {
+        let device = Device::flex();
+        // Columns: spread 1 (values ±1), spread 10 (±10), constant.
+        let s = Tensor::<2>::from_floats([[1.0, 10.0, 3.0], [-1.0, -10.0, 3.0]], &device);
+        let scale: Vec<f32> = unit_spread_scale(s).into_data().try_to_vec().unwrap();
+        assert_eq!(scale, vec![1.0, 0.1, 1.0]);
+    }
+
+    #[test]
     fn raw_features_keep_the_magnitude_that_standardised_ones_drop() {
         let device = Device::flex();
         let features = Tensor::<2>::from_floats([[1.0, 2.0, 3.0], [10.0, 20.0, 30.0]], &device);
@@ -305,10 +357,13 @@ mod tests {
         let state = |f| teacher_state(&out, &losses, &labels, 0.0, &[f]);
         let raw: Vec<f32> = state(StateFeature::RawFeatures)
             .into_data()
-            .to_vec()
+            .try_to_vec()
             .unwrap();
         assert_eq!(raw, vec![1.0, 2.0, 3.0, 10.0, 20.0, 30.0]);
-        let std: Vec<f32> = state(StateFeature::Features).into_data().to_vec().unwrap();
+        let std: Vec<f32> = state(StateFeature::Features)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         // Both rows standardise to the same values: the 10x magnitude is gone.
         for i in 0..3 {
             assert!((std[i] - std[i + 3]).abs() < 1e-4, "{std:?}");

@@ -1,17 +1,37 @@
 //! Quality of a learned perturbation set on held pairs (x, x̃): reconstruction, KL and the
 //! negative ELBO, and per radius ε the encoding, approximation and expected approximation
-//! errors (mean squared error per pixel; Wong & Kolter 2021, `eval.py`).
+//! errors (Wong & Kolter 2021, `eval.py`) under two protocols: the reference's (BCE per pixel
+//! for a Bernoulli generator, the last iterate, per-coordinate truncated draws), comparable
+//! with the paper's tables, and Ballast's (MSE per pixel, the best iterate, draws in the ball).
 
 use ballast_core::perturbation::quality::approximation_error;
-use ballast_core::perturbation::{Cvae, Likelihood, elbo_terms, expected_approximation_error};
+use ballast_core::perturbation::{
+    Cvae, ErrorProtocol, Likelihood, PixelError, elbo_terms, expected_approximation_error,
+};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// The three errors at one radius under Ballast's protocol (MSE per pixel, the best iterate,
+/// draws projected onto the ball), and under the reference's in `reference`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QualityAtEps {
     pub eps: f64,
     pub encoding_error: f64,
     pub approximation_error: f64,
+    pub expected_approximation_error: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ReferenceErrors>,
+}
+
+/// The errors as the reference's `eval.py` computes them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceErrors {
+    /// `bce` for a Bernoulli generator, `mse` for a Gaussian one.
+    pub error: PixelError,
+    pub encoding_error: f64,
+    /// At the descent's last iterate.
+    pub approximation_error: f64,
+    /// Over N(0, I) draws truncated per coordinate to [−ε, ε] when a draw leaves the ball.
     pub expected_approximation_error: f64,
 }
 
@@ -66,7 +86,8 @@ pub fn cvae_quality(
         .map(|(a, b)| ((a - b) * (a - b)) as f64)
         .sum::<f64>()
         / x.len().max(1) as f64;
-    let mut per_eps = vec![[0.0f64; 3]; eps.len()];
+    let mut per_eps = vec![[0.0f64; 6]; eps.len()];
+    let protocols = [ErrorProtocol::BALLAST, ErrorProtocol::reference(likelihood)];
     let mut norms: Vec<f32> = Vec::with_capacity(n);
     for start in (0..n).step_by(batch.max(1)) {
         let m = batch.min(n - start);
@@ -93,11 +114,22 @@ pub fn cvae_quality(
         kl += mean(terms.kl) * m as f64;
         for (acc, &e) in per_eps.iter_mut().zip(eps) {
             let alpha = 2.5 * e / approx_steps.max(1) as f64;
-            let a = approximation_error(cvae, xb.clone(), tb.clone(), e, approx_steps, alpha);
-            let exp = expected_approximation_error(cvae, xb.clone(), tb.clone(), e, approx_samples);
-            acc[0] += mean(a.encoding_error) * m as f64;
-            acc[1] += mean(a.approximation_error) * m as f64;
-            acc[2] += mean(exp) * m as f64;
+            for (k, &protocol) in protocols.iter().enumerate() {
+                let (xb, tb) = (xb.clone(), tb.clone());
+                let a = approximation_error(
+                    cvae,
+                    xb.clone(),
+                    tb.clone(),
+                    e,
+                    approx_steps,
+                    alpha,
+                    protocol,
+                );
+                let exp = expected_approximation_error(cvae, xb, tb, e, approx_samples, protocol);
+                acc[3 * k] += mean(a.encoding_error) * m as f64;
+                acc[3 * k + 1] += mean(a.approximation_error) * m as f64;
+                acc[3 * k + 2] += mean(exp) * m as f64;
+            }
         }
     }
     let nf = n.max(1) as f64;
@@ -123,6 +155,12 @@ pub fn cvae_quality(
                 encoding_error: a[0] / nf,
                 approximation_error: a[1] / nf,
                 expected_approximation_error: a[2] / nf,
+                reference: Some(ReferenceErrors {
+                    error: protocols[1].error,
+                    encoding_error: a[3] / nf,
+                    approximation_error: a[4] / nf,
+                    expected_approximation_error: a[5] / nf,
+                }),
             })
             .collect(),
         approx_steps,

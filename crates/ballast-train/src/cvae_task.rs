@@ -231,7 +231,13 @@ impl Task for CvaeTask {
                 .test
                 .per_eps
                 .iter()
-                .map(|q| format!("ae@{} {:.4}", q.eps, q.approximation_error))
+                .map(|q| match &q.reference {
+                    Some(r) => format!(
+                        "ae@{} {:.4} (reference {:?} {:.4})",
+                        q.eps, q.approximation_error, r.error, r.approximation_error
+                    ),
+                    None => format!("ae@{} {:.4}", q.eps, q.approximation_error),
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         )

@@ -74,6 +74,18 @@ pub struct MetaConfig {
     /// MW-Net and the teacher: the real step on (1/n) Σ wᵢ ℓᵢ like the virtual step (`mean`,
     /// the reference) or on weights normalised to sum 1 (`normalised`).
     pub real_step_weights: crate::weight_net::RealStepWeights,
+    /// The teacher (and MW-Net): multiply each state input by a learned scale, starting at
+    /// 1/std of that input over the first batch of states (`learned`), or not (`none`).
+    pub input_scale: InputScale,
+}
+
+/// See [`MetaConfig::input_scale`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InputScale {
+    #[default]
+    None,
+    Learned,
 }
 
 impl Default for MetaConfig {
@@ -87,6 +99,7 @@ impl Default for MetaConfig {
             teacher_states: StateFeature::INTERNAL.to_vec(),
             meta_every: 1,
             real_step_weights: crate::weight_net::RealStepWeights::Mean,
+            input_scale: InputScale::None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! student's internal states. Both keep a weighting network and its Adam optimiser, trained
 //! by the validation meta-gradient ([`crate::weight_net`]).
 
+use super::InputScale;
 use super::meta_module::MetaModule;
 use super::{
     Family, MethodConfig, MethodDef, MethodInfo, MethodSetup, MethodStep, NoOptions, StateFile,
@@ -13,7 +14,9 @@ use crate::error::CoreError;
 use crate::hypergrad::DirectionalConfig;
 use crate::loss::LossConfig;
 use crate::models::{Classifier, Mode, ModelOutput};
-use crate::weight_net::{StateFeature, WeightNet, learned_weight_step, teacher_state};
+use crate::weight_net::{
+    StateFeature, WeightNet, learned_weight_step, teacher_state, unit_spread_scale,
+};
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 
@@ -91,6 +94,9 @@ pub struct LearnedWeighting<I: WeightingInputs> {
     hypergrad: DirectionalConfig,
     meta_lr: f64,
     real_step: crate::weight_net::RealStepWeights,
+    /// A learned input scale still to be set from the first batch's states (not after a
+    /// restore, which brings the learned one).
+    scale_pending: bool,
     inputs: std::marker::PhantomData<I>,
 }
 
@@ -111,8 +117,14 @@ impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
         let losses = cfg.loss.per_example(out.logits.clone(), probe_y.clone());
         let state_dim = teacher_state(&out, &losses, &probe_y, 0.0, &features).dims()[1];
         crate::host_rng::seed_init(crate::StepSeeds::CLASSIFIER.at(setup.seed, 0), setup.device);
+        let learned_scale = cfg.meta.input_scale == InputScale::Learned;
         let net = crate::host_rng::init_on_host(setup.device, |d| {
-            WeightNet::new(state_dim, cfg.meta.hidden, d)
+            let net = WeightNet::new(state_dim, cfg.meta.hidden, d);
+            if learned_scale {
+                net.with_input_scale(state_dim, d)
+            } else {
+                net
+            }
         });
         Ok(Self {
             features,
@@ -121,6 +133,7 @@ impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
             hypergrad: cfg.hypergrad,
             meta_lr: cfg.meta.meta_lr,
             real_step: cfg.meta.real_step_weights,
+            scale_pending: learned_scale,
             inputs: std::marker::PhantomData,
         })
     }
@@ -141,7 +154,14 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
         let states = |out: &ModelOutput, losses: &Tensor<1>| {
             teacher_state(out, losses, &labels, progress, features)
         };
-        let net = self.net.take();
+        let mut net = self.net.take();
+        if std::mem::take(&mut self.scale_pending) {
+            // Every input starts at unit spread over the first batch, at θ.
+            let x = batch.x.clone().inner();
+            let out = model.valid().forward_output(x, Mode::Probe);
+            let losses = self.loss.per_example(out.logits.clone(), labels.clone());
+            net = net.set_input_scale(unit_spread_scale(states(&out, &losses)));
+        }
         let out = learned_weight_step(
             model,
             optim,
@@ -170,6 +190,7 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
     }
 
     fn restore(&mut self, file: &dyn Fn(&'static str) -> Option<Vec<u8>>) -> Result<(), CoreError> {
+        self.scale_pending = false;
         self.net.restore(file)
     }
 }

@@ -23,7 +23,9 @@ mod ssds;
 mod state;
 
 pub use adversarial::{fgsm_rs_attack, pgd_attack};
-pub use config::{AdversarialConfig, MetaConfig, MethodConfig, MethodOptions, NoOptions};
+pub use config::{
+    AdversarialConfig, InputScale, MetaConfig, MethodConfig, MethodOptions, NoOptions,
+};
 pub use perturbation::{CvaeStep, cvae_step};
 pub use ssds::SsdsStore;
 pub use state::{

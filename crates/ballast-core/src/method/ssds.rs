@@ -196,7 +196,11 @@ impl MethodStep for Ssds {
             v,
             &mut self.globals,
             &self.adv.ssds,
-            self.adv.training_eps(ctx.step, ctx.steps_per_epoch),
+            if self.adv.ssds.eps_warmup {
+                self.adv.training_eps(ctx.step, ctx.steps_per_epoch)
+            } else {
+                self.adv.eps
+            },
             self.adv.ssds.eta_at(ctx.epoch()),
             ctx.lr,
         );

@@ -178,3 +178,88 @@ fn every_classifier_method_steps_and_restores_its_state() {
     }
     assert!(stepped.len() >= 10, "{stepped:?}");
 }
+
+/// The teacher's learned input scale: set from the first batch (each input at unit spread),
+/// meta-learned, saved and restored (the restored state takes the same step), and it changes
+/// the weights the teacher gives.
+#[test]
+fn the_teachers_learned_input_scale_trains_and_restores() {
+    let device = Device::flex().autodiff();
+    let input = InputSpec {
+        shape: vec![1, 4, 4],
+        num_classes: 3,
+        mean: vec![0.5],
+        std: vec![0.3],
+    };
+    device.seed(13);
+    crate::host_rng::seed(13);
+    let batch = Batch::random(8, &input, &device);
+    let val = Batch::random(6, &input, &device);
+    let model = ModelConfig::mlp(&[8]).init(&input, &device);
+    let probe = Batch {
+        x: batch.x.clone().slice(0..1),
+        y: batch.y.clone().slice(0..1),
+    };
+    let freq = [0.3f32, 0.3, 0.4];
+    let setup = MethodSetup {
+        model: &model,
+        probe: &probe,
+        input: &input,
+        train_len: 8,
+        class_freq: &freq,
+        validation: Some(&val),
+        perturbation_set: None,
+        runs: &NoRuns,
+        device: &device,
+        seed: 13,
+    };
+    let positions: Vec<usize> = (0..8).collect();
+    let validation = || val.clone();
+    let ctx = |step| StepContext {
+        step,
+        total: 4,
+        steps_per_epoch: 2,
+        lr: 0.05,
+        seed: 3 + step as u64,
+        positions: &positions,
+        validation: Some(&validation),
+    };
+    let weights_after_two = |scale: InputScale| {
+        let mut cfg = MethodConfig::default();
+        cfg.meta.input_scale = scale;
+        cfg.meta.meta_lr = 0.05;
+        let mut state = MethodState::new(Method::Teacher, &cfg, &setup).unwrap();
+        let mut optim = OptimizerConfig::default().init();
+        let mut m = model.clone();
+        let mut last = None;
+        for step in 0..2 {
+            let out = state.step(m, &mut optim, &batch, &ctx(step)).unwrap();
+            m = out.model;
+            last = out.weights;
+        }
+        let w: Vec<f32> = last.unwrap().into_data().try_to_vec().unwrap();
+        (state, optim, m, w, cfg)
+    };
+    let (_, _, _, plain, _) = weights_after_two(InputScale::None);
+    let (mut state, optim, m, learned, cfg) = weights_after_two(InputScale::Learned);
+    assert_ne!(plain, learned, "the scale changes the teacher's weights");
+    let saved: Vec<(&str, Vec<u8>)> = state
+        .save()
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.name, f.bytes))
+        .collect();
+    let mut fresh = MethodState::new(Method::Teacher, &cfg, &setup).unwrap();
+    fresh
+        .restore(&|name| saved.iter().find(|f| f.0 == name).map(|f| f.1.clone()))
+        .unwrap();
+    let (mut o1, mut o2) = (optim.clone(), optim);
+    let a = state.step(m.clone(), &mut o1, &batch, &ctx(2)).unwrap();
+    let b = fresh.step(m, &mut o2, &batch, &ctx(2)).unwrap();
+    let a: Vec<f32> = a.weights.unwrap().into_data().try_to_vec().unwrap();
+    let b: Vec<f32> = b.weights.unwrap().into_data().try_to_vec().unwrap();
+    assert_eq!(
+        a, b,
+        "the restored scale is the learned one, not a fresh start"
+    );
+}

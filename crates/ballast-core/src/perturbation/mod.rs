@@ -16,7 +16,10 @@ pub use cvae::{Cvae, CvaeConfig, Gaussian, GeneratorKind, Likelihood, Perturbati
 pub use elbo::{ElboTerms, elbo_terms, elbo_terms_with_noise, kl_divergence, reconstruction_error};
 pub use latent_attack::{LatentAdversary, latent_attack};
 pub use pairs::{PairKind, PerturbationConfig};
-pub use quality::{Approximation, approximation_error, expected_approximation_error};
+pub use quality::{
+    Approximation, ErrorProtocol, Iterate, LatentSampling, PixelError, approximation_error,
+    expected_approximation_error,
+};
 pub use smoothing::{
     Certificate, SmoothingConfig, certify, certify_from_counts, lower_confidence_bound,
 };

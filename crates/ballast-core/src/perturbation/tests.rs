@@ -329,13 +329,15 @@ fn approximation_error_recovers_a_point_of_the_set() {
     // Observed perturbations that lie in the set: x̃ = g(x, u*) with ‖u*‖ < ε.
     let u_star = project_ball(gaussian(b, 3, 1.0, &device), 0.8 * eps);
     let x_tilde = cvae.perturb(x.clone(), u_star);
-    let approx = approximation_error(&cvae, x.clone(), x_tilde.clone(), eps, 100, 0.05);
+    let ours = ErrorProtocol::BALLAST;
+    let approx = approximation_error(&cvae, x.clone(), x_tilde.clone(), eps, 100, 0.05, ours);
     let expected = host1(expected_approximation_error(
         &cvae,
         x.clone(),
         x_tilde.clone(),
         eps,
         20,
+        ours,
     ));
     let (enc, ae) = (
         host1(approx.encoding_error),
@@ -548,4 +550,120 @@ fn rgb_32x32_cvaes_of_both_generators_give_finite_gaussian_elbos() {
             .to_string()
             .contains("multiples of 4")
     );
+}
+
+/// PyTorch's `binary_cross_entropy` on a known pair: σ(0) = 0.5 against 1, σ(ln 3) = 0.75
+/// against 0.25.
+#[test]
+fn bce_error_matches_the_closed_form_on_a_known_pair() {
+    let device = Device::flex();
+    let logits = Tensor::<2>::from_floats([[0.0, 3f32.ln()]], &device);
+    let target = Tensor::<2>::from_floats([[1.0, 0.25]], &device);
+    let bce = |p: f64, t: f64| -(t * p.ln() + (1.0 - t) * (1.0 - p).ln());
+    let want = (bce(0.5, 1.0) + bce(0.75, 0.25)) / 2.0;
+    let got = host1(PixelError::Bce.per_example(logits.clone(), target.clone()))[0] as f64;
+    assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+    let mse = host1(PixelError::Mse.per_example(logits, target))[0] as f64;
+    assert!((mse - (0.25 + 0.25) / 2.0).abs() < 1e-6, "{mse}");
+    assert_eq!(PixelError::of(Likelihood::Bernoulli), PixelError::Bce);
+    assert_eq!(PixelError::of(Likelihood::Gaussian), PixelError::Mse);
+}
+
+/// The reference protocol scores BCE at the clipped encoding, then reports the last iterate;
+/// Ballast's best iterate is never above its start or its last point.
+#[test]
+fn the_reference_protocol_reports_the_last_iterate_in_bce() {
+    let device = Device::flex();
+    device.seed(19);
+    crate::host_rng::seed(19);
+    let (_, cvae) = tiny_cvae(3, &device);
+    let b = 6;
+    let x = uniform(b, 64, &device);
+    let x_tilde = uniform(b, 64, &device);
+    let eps = 1.5;
+    let reference = ErrorProtocol::reference(Likelihood::Bernoulli);
+    assert_eq!(reference.error, PixelError::Bce);
+    // The encoding error, by hand: BCE per pixel of g at Π((μ_q − μ_p)/σ_p) against x̃.
+    let prior = cvae.prior(x.clone());
+    let u0 = super::quality::encoding(&cvae, &x, &x_tilde, &prior, eps);
+    let p = host(cvae.perturb(x.clone(), u0));
+    let t = host(x_tilde.clone());
+    let zero = approximation_error(&cvae, x.clone(), x_tilde.clone(), eps, 0, 0.1, reference);
+    let enc = host1(zero.encoding_error);
+    for i in 0..b {
+        let by_hand = (0..64)
+            .map(|j| {
+                let (p, t) = (p[i * 64 + j] as f64, t[i * 64 + j] as f64);
+                -(t * p.ln() + (1.0 - t) * (1.0 - p).ln())
+            })
+            .sum::<f64>()
+            / 64.0;
+        assert!(
+            (enc[i] as f64 - by_hand).abs() < 1e-4,
+            "{} vs {by_hand}",
+            enc[i]
+        );
+    }
+    assert_eq!(
+        host1(zero.approximation_error),
+        enc,
+        "no step: the last iterate is the start"
+    );
+    // Many large steps: the last point is where the descent stopped, the best is the minimum.
+    let last = approximation_error(&cvae, x.clone(), x_tilde.clone(), eps, 7, 0.9, reference);
+    let best_protocol = ErrorProtocol {
+        iterate: Iterate::Best,
+        ..reference
+    };
+    let best = approximation_error(
+        &cvae,
+        x.clone(),
+        x_tilde.clone(),
+        eps,
+        7,
+        0.9,
+        best_protocol,
+    );
+    let (l, bst) = (
+        host1(last.approximation_error),
+        host1(best.approximation_error),
+    );
+    let at_last = host1(PixelError::Bce.per_example(
+        cvae.generate_logits(prior.latent(last.u), x.clone()),
+        x_tilde,
+    ));
+    for i in 0..b {
+        assert!(
+            bst[i] <= l[i] + 1e-7 && bst[i] <= enc[i] + 1e-7,
+            "example {i}"
+        );
+        assert!(
+            (l[i] - at_last[i]).abs() < 1e-6,
+            "example {i}: {} vs {}",
+            l[i],
+            at_last[i]
+        );
+    }
+}
+
+/// Truncated per coordinate: every coordinate within the bound, with the variance of the
+/// truncated normal (1 − 2aφ(a)/(2Φ(a) − 1) ≈ 0.0806 at a = 0.5). The reference's draws for a
+/// 64-dimensional latent at ε = 2 leave the ball; Ballast's stay inside.
+#[test]
+fn the_reference_draws_truncate_each_coordinate_and_leave_the_ball() {
+    let device = Device::flex();
+    crate::host_rng::seed(23);
+    let u = host(super::quality::truncated_gaussian(100, 40, 0.5, &device));
+    assert!(u.iter().all(|v| v.abs() <= 0.5));
+    let var = u.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / u.len() as f64;
+    assert!((var - 0.0806).abs() < 0.006, "variance {var}");
+    let draw = |sampling| {
+        host(row_norms(super::quality::latent_draw(
+            sampling, 50, 64, 2.0, &device,
+        )))
+    };
+    let reference = draw(LatentSampling::TruncatedPerCoordinate);
+    assert!(reference.iter().all(|n| *n > 2.0), "{reference:?}");
+    let ball = draw(LatentSampling::Ball);
+    assert!(ball.iter().all(|n| *n <= 2.0 * (1.0 + 1e-5)), "{ball:?}");
 }
