@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! x̃ = clamp(x + δ, 0, 1)                         (optionally δ + U(−ε, ε), re-clipped to ε)
-//! L = mean CE(f(x̃), y),  g = ∂ℓ_i/∂δ_i            (raw gradient; or ∂L/∂δ = g/B)
-//! δ ← clip_ε(δ + η·(g − v·s(δ)/c1))               s: a subgradient of ‖δ‖∞ (or sign(δ))
+//! L = mean CE(f(x̃), y),  g = ∂L/∂δ_i             (= ∂ℓ_i/∂δ_i / B; or per example ∂ℓ_i/∂δ_i)
+//! δ ← clip_ε(δ + η·(g − v·s(δ)/c1))               s = sign(δ) (or a subgradient of ‖δ‖∞)
 //! c = ‖δ_old‖∞ − ε;  v ← max(0, v + η·c)         (dual ascent on the budget)
 //! t ← t + η·(λ − 1);  λ ← max(0, λ + η/c2·L − t − Σ v·c)
 //! θ ← θ − λ·lr·(momentum-SGD direction at x̃)     (the optimiser steps even at λ = 0: its

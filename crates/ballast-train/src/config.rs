@@ -603,6 +603,7 @@ mod reference_presets {
             "rice-cifar10-wrn34.toml",
             "rice-cifar100-prn18-linf.toml",
             "rice-svhn-prn18-linf.toml",
+            "robust-overfitting-fashion.toml",
         ] {
             assert_eq!(
                 preset(name).optimizer.weight_decay_on,
@@ -610,5 +611,43 @@ mod reference_presets {
                 "{name}"
             );
         }
+    }
+
+    /// The SSDS preset is the reference's MNIST run: `config.json`'s settings, the reference's
+    /// algorithm (the SSDS defaults), 500 epochs at batch 128, no warm-up, constant η.
+    #[test]
+    fn the_ssds_reference_preset_is_the_reference_run() {
+        use ballast_core::ssds::{SsdsAscent, SsdsConfig, SsdsGradient, SsdsSubgradient};
+        let cfg = preset("ssds-reference-mnist.toml");
+        let ssds = &cfg.adversarial.ssds;
+        assert_eq!(
+            *ssds,
+            SsdsConfig {
+                noise: true,
+                eta_decay_every: 0,
+                ..SsdsConfig::default()
+            }
+        );
+        let d = SsdsConfig::default();
+        assert_eq!(
+            (d.ascent, d.gradient, d.subgradient, d.eps_warmup),
+            (
+                SsdsAscent::BatchMean,
+                SsdsGradient::ThroughClamp,
+                SsdsSubgradient::Sign,
+                false
+            )
+        );
+        assert_eq!(
+            (d.eta, d.c1, d.c2, d.lambda0, d.v0, d.t0),
+            (2.0, 100.0, 100.0, 4.0, 1.0, 1.0)
+        );
+        assert_eq!((cfg.budget.epochs, cfg.budget.batch_size), (500, 128));
+        let o = &cfg.optimizer;
+        assert_eq!(
+            (o.lr, o.momentum, o.weight_decay, o.nesterov),
+            (0.01, 0.9, 2e-4, false)
+        );
+        assert_eq!(cfg.adversarial.eps, 0.3);
     }
 }
