@@ -133,13 +133,29 @@ fn the_perturbation_set_workflow_runs_end_to_end_and_reports_every_knob() {
             "10",
             "--draws",
             "2",
+            "--approx-steps",
+            "4",
             "--out",
             report.to_str().unwrap(),
         ],
     );
     let r = read_json(&report);
     assert_eq!(r["in_distribution"]["examples"], 10);
+    assert_eq!(r["in_distribution"]["approx_steps"], 4);
     assert_eq!(r["in_distribution"]["per_eps"][1]["eps"], 3.0);
+    // Both protocols: Ballast's MSE and the reference's BCE (a Bernoulli generator), whose
+    // last iterate can sit above the best one but never below it.
+    for q in r["in_distribution"]["per_eps"].as_array().unwrap() {
+        let reference = &q["reference"];
+        assert_eq!(reference["error"], "bce", "{q}");
+        for key in [
+            "encoding_error",
+            "approximation_error",
+            "expected_approximation_error",
+        ] {
+            assert!(reference[key].as_f64().unwrap() > 0.0, "{key}: {q}");
+        }
+    }
     assert_eq!(r["pairs"], "rts");
     assert!(
         r["held_out"].is_null(),
@@ -205,6 +221,16 @@ fn the_perturbation_set_workflow_runs_end_to_end_and_reports_every_knob() {
         assert!(s["robust"]["final_test_robust"].as_f64().is_some());
     }
     let at = tmp.path().join("latent-at");
+    let out = ballast(
+        tmp.path(),
+        &["eval", at.to_str().unwrap(), &data, "--approx-steps", "3"],
+    );
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("--approx-steps applies to CVAE runs"),
+        "{}",
+        text(&out)
+    );
 
     // The latent attack through the ordinary attack report.
     let attack = tmp.path().join("latent.json");

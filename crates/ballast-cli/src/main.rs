@@ -339,6 +339,10 @@ struct AttackArgs {
     /// evaluating a CVAE run.
     #[arg(long, default_value_t = 10)]
     draws: usize,
+    /// Descent steps of the approximation error when evaluating a CVAE run (Wong & Kolter's
+    /// `eval.py` takes 50) [default: the run's perturbation.approx_steps].
+    #[arg(long)]
+    approx_steps: Option<usize>,
     /// Threat model: linf or l2.
     #[arg(long, default_value = "linf")]
     norm: String,
@@ -753,6 +757,8 @@ fn run(cli: Cli) -> Result<()> {
             let run_dir = find_run_dir(&path)?;
             if run_trains(&run_dir)? == Trains::PerturbationSet {
                 cvae_eval(&run_dir, &attack, &common)
+            } else if attack.approx_steps.is_some() {
+                anyhow::bail!("--approx-steps applies to CVAE runs (method = \"cvae\") only")
             } else if attack.real {
                 real_eval(&path, &attack, &common)
             } else if attack.attack.is_empty() {
@@ -1148,7 +1154,7 @@ fn cvae_eval(run_dir: &Path, args: &AttackArgs, common: &Common) -> Result<()> {
         run_dir,
         &eps,
         args.examples,
-        cfg.perturbation.approx_steps,
+        args.approx_steps.unwrap_or(cfg.perturbation.approx_steps),
         args.draws,
         args.seed,
         &common.data_dir(),
