@@ -94,9 +94,9 @@ pub struct LearnedWeighting<I: WeightingInputs> {
     hypergrad: DirectionalConfig,
     meta_lr: f64,
     real_step: crate::weight_net::RealStepWeights,
-    /// A learned input scale still to be set from the first batch's states (not after a
-    /// restore, which brings the learned one).
-    scale_pending: bool,
+    /// The network has a learned input scale, set from the states of the first step's batch
+    /// (a run resumed later restores the learned one).
+    learned_scale: bool,
     inputs: std::marker::PhantomData<I>,
 }
 
@@ -133,7 +133,7 @@ impl<I: WeightingInputs> MethodDef for LearnedWeighting<I> {
             hypergrad: cfg.hypergrad,
             meta_lr: cfg.meta.meta_lr,
             real_step: cfg.meta.real_step_weights,
-            scale_pending: learned_scale,
+            learned_scale,
             inputs: std::marker::PhantomData,
         })
     }
@@ -155,7 +155,7 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
             teacher_state(out, losses, &labels, progress, features)
         };
         let mut net = self.net.take();
-        if std::mem::take(&mut self.scale_pending) {
+        if self.learned_scale && ctx.step == 0 {
             // Every input starts at unit spread over the first batch, at θ.
             let x = batch.x.clone().inner();
             let out = model.valid().forward_output(x, Mode::Probe);
@@ -190,7 +190,6 @@ impl<I: WeightingInputs> MethodStep for LearnedWeighting<I> {
     }
 
     fn restore(&mut self, file: &dyn Fn(&'static str) -> Option<Vec<u8>>) -> Result<(), CoreError> {
-        self.scale_pending = false;
         self.net.restore(file)
     }
 }
