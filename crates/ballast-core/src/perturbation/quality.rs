@@ -184,8 +184,11 @@ pub fn approximation_error(
 }
 
 /// N(0, 1) draws [B, L] truncated to [−bound, bound] per coordinate, by redrawing the
-/// coordinates outside until none is left.
+/// coordinates outside until none is left (all 0 at bound 0, the radius-0 set).
 pub fn truncated_gaussian(batch: usize, latent: usize, bound: f64, device: &Device) -> Tensor<2> {
+    if bound <= 0.0 {
+        return Tensor::zeros([batch, latent], device);
+    }
     let normal = || crate::host_rng::float([batch, latent], Distribution::Normal(0.0, 1.0), device);
     let mut u = normal();
     loop {

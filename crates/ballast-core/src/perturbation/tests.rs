@@ -666,4 +666,7 @@ fn the_reference_draws_truncate_each_coordinate_and_leave_the_ball() {
     assert!(reference.iter().all(|n| *n > 2.0), "{reference:?}");
     let ball = draw(LatentSampling::Ball);
     assert!(ball.iter().all(|n| *n <= 2.0 * (1.0 + 1e-5)), "{ball:?}");
+    // Radius 0 (`ballast eval CVAE --eps 0`): the draw is the centre, not an endless redraw.
+    let at_zero = host(super::quality::truncated_gaussian(3, 4, 0.0, &device));
+    assert_eq!(at_zero, vec![0.0; 12]);
 }
