@@ -7,9 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BALLAST_DATA_DIR="${BALLAST_DATA_DIR:-$PWD/data}"
 bash scripts/web-tools.sh --browser
+# tests/tests/report.rs leaves its HTML report here for the browser suite.
+export BALLAST_REPORT_FIXTURE="$PWD/target/browser-test/run-report.html"
+rm -f "$BALLAST_REPORT_FIXTURE"
 cargo test --workspace --all-targets "$@"
 
 echo "== the page: trunk build --release, then the browser tests"
 cargo fetch --quiet
 trunk build --release
-node tests/browser/run.mjs --dist dist --out target/browser-test
+node tests/browser/run.mjs --dist dist --out target/browser-test --report target/browser-test/run-report.html

@@ -4,7 +4,11 @@
 // Burn's own operations beside them). Prints the page's performance figures; keeps a screenshot of
 // each panel and a JSON report under target/browser-test/.
 //
+// With --report FILE, also opens a `ballast report` page (tests/tests/report.rs writes one where
+// $BALLAST_REPORT_FIXTURE points) at desktop and phone width.
+//
 //   node tests/browser/run.mjs [--dist dist] [--out target/browser-test] [--backends webgpu,cpu,cpu-burn-ops]
+//                              [--report target/browser-test/run-report.html]
 
 import { chromium } from 'playwright-core';
 import http from 'node:http';
@@ -293,6 +297,40 @@ async function testSharedUrl(ctx, base) {
   await again.close();
 }
 
+// A `ballast report` page, opened from disk as a user opens it: no console error, every plot it
+// announces drawn at a visible size, and no sideways scrolling of the page at a phone's 390 px.
+async function testRunReport(ctx, file) {
+  if (!fs.existsSync(file)) {
+    check('run report exists', false, `${file} is missing: run \`BALLAST_REPORT_FIXTURE=${file} cargo test --test report\` first`);
+    return;
+  }
+  for (const width of [1280, 390]) {
+    const errors = [];
+    const page = await ctx.newPage();
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.setViewportSize({ width, height: 900 });
+    await page.goto(`file://${file}`);
+    const r = await page.evaluate(() => ({
+      announced: Number(document.body.dataset.plots),
+      runs: Number(document.body.dataset.runs),
+      sizes: [...document.querySelectorAll('figure.plot svg')].map((s) => { const b = s.getBoundingClientRect(); return [b.width, b.height]; }),
+      comparison: !!document.getElementById('comparison'),
+      sections: document.querySelectorAll('section.run').length,
+      overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    }));
+    const minWidth = Math.min(300, width - 60);
+    check(`run report at ${width} px: every announced plot drawn (${r.announced})`,
+      r.announced > 0 && r.sizes.length === r.announced && r.sizes.every(([w, h]) => w >= minWidth && h >= 0.5 * w),
+      JSON.stringify(r.sizes.map(([w, h]) => `${w.toFixed(0)}×${h.toFixed(0)}`)));
+    check(`run report at ${width} px: one section per run and a comparison`, r.sections === r.runs && r.comparison === (r.runs > 1), `${r.sections} sections for ${r.runs} runs`);
+    check(`run report at ${width} px: the page does not scroll sideways`, r.overflow <= 0, `${r.overflow} px too wide`);
+    check(`run report at ${width} px: no console errors`, errors.length === 0, errors.join(' | '));
+    await page.screenshot({ path: path.join(out, `run-report-${width}.png`), fullPage: false });
+    await page.close();
+  }
+}
+
 const server = await serve(dist);
 const base = `http://127.0.0.1:${server.address().port}`;
 // The two bundles: the default one (CPU, hashed name) and the WebGPU one.
@@ -311,6 +349,7 @@ const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.t
 try {
   for (const b of backends) await testBackend(ctx, base, b);
   await testSharedUrl(ctx, base);
+  if (args.report) await testRunReport(ctx, path.resolve(root, args.report));
 } catch (e) {
   check('browser suite ran to the end', false, String(e.stack ?? e));
 } finally {

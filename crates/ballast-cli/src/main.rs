@@ -231,6 +231,21 @@ enum Command {
         #[arg(long, default_value = "")]
         title: String,
     },
+    /// One self-contained HTML report of finished runs (inline SVG plots, no script): per run
+    /// its results, curves, example-weight histogram, robust evaluations (the run directory's
+    /// attack*.json) and config; with several runs a comparison table first, e.g.
+    /// `ballast report runs/pgd-at runs/mixup --out report.html`.
+    Report {
+        /// Finished run directories.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The HTML file to write.
+        #[arg(long, default_value = "report.html")]
+        out: PathBuf,
+        /// The report's title [default: the run, or "N runs"].
+        #[arg(long)]
+        title: Option<String>,
+    },
     /// Copy a run's model into the browser assets folder (burnpack) and record it in the
     /// folder's manifest.json: architecture, training config, clean and robust accuracy
     /// (from the run's attack.json), Burn version, sha256. With --curves, export the run's
@@ -886,6 +901,12 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(path) = out {
                 ballast_train::checkpoint::write_atomic(&path, json.as_bytes())?;
             }
+            Ok(())
+        }
+        Command::Report { runs, out, title } => {
+            let html = ballast_train::report::html_report(&runs, title.as_deref())?;
+            ballast_train::checkpoint::write_atomic(&out, html.as_bytes())?;
+            eprintln!("report: {} ({} runs)", out.display(), runs.len());
             Ok(())
         }
         Command::Compare {

@@ -107,7 +107,9 @@ pub struct MetaStepOutput {
     pub net: WeightNet,
     /// [n] per-example losses at θ (before the step).
     pub losses: Tensor<1>,
-    /// [n] weights used by the real step (after the meta update), summing to 1.
+    /// [n] the real step's per-example factors of Σᵢ factorᵢ ℓᵢ (after the meta update): the
+    /// network's outputs / n, or the outputs normalised to sum to 1. n · factor = 1 is the
+    /// weight ERM gives every example.
     pub weights: Tensor<1>,
 }
 
@@ -168,8 +170,8 @@ fn look_ahead_validation_gradient(
 /// student with the updated weights, on (1/n) Σ wᵢ ℓᵢ or, with [`RealStepWeights::Normalised`],
 /// on the weights normalised to sum to 1. `states(output, losses)` builds the [n, S] network
 /// inputs from the student's forward at θ (plain tensors). The returned weights are the
-/// per-example factors wᵢ of the real step's objective before the 1/n (the network's outputs, or
-/// the normalised ones).
+/// per-example factors of the real step's objective Σᵢ factorᵢ ℓᵢ (wᵢ / n, or the normalised
+/// wᵢ), the scale every reweighting method reports.
 ///
 /// With the exact (JVP) scheme the training batch goes through the network twice: one
 /// tracked forward at θ gives the network's inputs and the virtual step, and one tracked dual
@@ -225,7 +227,10 @@ pub fn learned_weight_step(
     let outputs = net.valid().forward(s.inner()).to_device(&device); // [n]
     // The real step's per-example factors of Σ_i (factor_i · ℓ_i), and the weights reported.
     let (factors, w) = match real_step {
-        RealStepWeights::Mean => (outputs.clone().div_scalar(n), outputs),
+        RealStepWeights::Mean => {
+            let factors = outputs.div_scalar(n);
+            (factors.clone(), factors)
+        }
         RealStepWeights::Normalised => {
             let w = crate::reweight::clip_and_normalise(outputs);
             (w.clone(), w)
@@ -531,8 +536,14 @@ mod tests {
                 RealStepWeights::Mean => outputs.div_scalar(batch.len() as f64),
                 RealStepWeights::Normalised => crate::reweight::clip_and_normalise(outputs),
             };
-            let (model, _) =
-                weighted_step(model.clone(), &mut sgd(), &batch, &loss, Some(weights), lr);
+            let (model, _) = weighted_step(
+                model.clone(),
+                &mut sgd(),
+                &batch,
+                &loss,
+                Some(weights.clone()),
+                lr,
+            );
 
             let close = |name: &str, a: Vec<f32>, b: Vec<f32>| {
                 assert_eq!(a.len(), b.len(), "{name}");
@@ -558,6 +569,12 @@ mod tests {
                 "losses",
                 fused.losses.try_into_vec_as::<f32>().unwrap(),
                 losses.try_into_vec_as::<f32>().unwrap(),
+            );
+            // The reported weights are the real step's factors (n · factor = 1 is ERM's).
+            close(
+                "reported weights",
+                fused.weights.try_into_vec_as::<f32>().unwrap(),
+                weights.try_into_vec_as::<f32>().unwrap(),
             );
         }
     }

@@ -7,7 +7,7 @@ use crate::config::RunConfig;
 use crate::data::PreparedData;
 use crate::error::{Context, Result, TrainError, bail};
 use crate::perturbation::load_cvae;
-use crate::plot::{Curve, line_plot};
+use crate::plot::{Curve, Figure};
 use crate::robust_eval::{RobustResult, evaluate_robust, first_positions};
 use ballast_core::Classifier;
 use ballast_core::attack::{AttackConfig, AttackKind, Norm, Schedule};
@@ -576,47 +576,52 @@ pub fn attack_report(
 
 impl AttackReport {
     /// Robust accuracy (%) against ε: one curve per attack and the worst case.
-    pub fn plot_curve(&self, path: &Path) -> Result<()> {
-        let Some(first) = self.results.first() else {
-            return Ok(());
-        };
-        let names: Vec<String> = first
-            .result
-            .per_attack
-            .iter()
-            .map(|a| {
-                a.attack
-                    .describe()
-                    .split(' ')
-                    .next()
-                    .unwrap_or("")
-                    .to_string()
+    pub fn curve_figure(&self) -> Figure {
+        let names: Vec<String> = self
+            .results
+            .first()
+            .map(|first| {
+                first
+                    .result
+                    .per_attack
+                    .iter()
+                    .map(|a| {
+                        a.attack
+                            .describe()
+                            .split(' ')
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
+                    .collect()
             })
-            .collect();
+            .unwrap_or_default();
         let mut curves: Vec<Curve> = names
             .iter()
             .enumerate()
-            .map(|(i, name)| Curve {
-                name: name.as_str(),
-                points: self
-                    .results
-                    .iter()
-                    .map(|r| (r.eps, 100.0 * r.result.per_attack[i].robust_accuracy))
-                    .collect(),
+            .map(|(i, name)| {
+                Curve::new(
+                    name.clone(),
+                    self.results
+                        .iter()
+                        .filter_map(|r| {
+                            let a = r.result.per_attack.get(i)?;
+                            Some((r.eps, 100.0 * a.robust_accuracy))
+                        })
+                        .collect(),
+                )
             })
             .collect();
         if names.len() > 1 {
-            curves.push(Curve {
-                name: "worst case",
-                points: self
-                    .results
+            curves.push(Curve::new(
+                "worst case",
+                self.results
                     .iter()
                     .map(|r| (r.eps, 100.0 * r.result.worst_case_accuracy))
                     .collect(),
-            });
+            ));
         }
-        line_plot(
-            path,
+        Figure::new(
             &format!(
                 "Robust accuracy vs eps ({}, {} {} examples)",
                 self.spec.norm.name(),
@@ -625,8 +630,13 @@ impl AttackReport {
             ),
             "eps",
             "accuracy (%)",
-            &curves,
+            curves,
         )
+    }
+
+    /// Writes [`Self::curve_figure`] to `path`.
+    pub fn plot_curve(&self, path: &Path) -> Result<()> {
+        self.curve_figure().write(path)
     }
 }
 

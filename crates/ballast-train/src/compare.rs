@@ -3,7 +3,7 @@
 //! column per method, over seeds).
 
 use crate::error::{Context, Result, bail};
-use crate::plot::{Curve, line_plot};
+use crate::plot::{Curve, Figure};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -281,13 +281,13 @@ impl Comparison {
 
     /// An SVG plot of the series means against `x` (numeric `x` on a linear axis, else by
     /// position).
-    pub fn plot(&self, path: &Path, title: &str) -> Result<()> {
+    pub fn figure(&self, title: &str) -> Figure {
         let numeric = self.xs.iter().all(|k| k.parse::<f64>().is_ok());
         let curves: Vec<Curve> = self
             .series
             .iter()
             .map(|series| Curve {
-                name: series,
+                name: series.clone(),
                 points: self
                     .xs
                     .iter()
@@ -304,7 +304,12 @@ impl Comparison {
                     .collect(),
             })
             .collect();
-        line_plot(path, title, &self.x_key, &self.value_label, &curves)
+        Figure::new(title, &self.x_key, &self.value_label, curves)
+    }
+
+    /// Writes [`Self::figure`] to `path`.
+    pub fn plot(&self, path: &Path, title: &str) -> Result<()> {
+        self.figure(title).write(path)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod op_profile;
 pub mod perturbation;
 pub mod perturbation_report;
 pub mod plot;
+pub mod report;
 pub mod robust_eval;
 pub mod run_dir;
 pub mod run_lock;

@@ -90,6 +90,11 @@ pub struct RobustSummary {
 
 /// The records of a `metrics.jsonl` (written through [`crate::run_log::RunLog`]).
 pub fn read_records(path: &Path) -> Result<Vec<EvalRecord>> {
+    read_jsonl(path)
+}
+
+/// One `T` per non-empty line of a JSON-lines file.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     BufReader::new(file)
         .lines()

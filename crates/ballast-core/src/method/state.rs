@@ -175,7 +175,9 @@ pub struct StepOutput {
     pub model: Classifier,
     /// [B] per-example training loss (detached, plain device).
     pub losses: Tensor<1>,
-    /// [B] the example weights the step used (summing to 1), for reweighting methods.
+    /// [B] reweighting methods: each example's factor in the step's objective Σᵢ wᵢ ℓᵢ
+    /// (ERM's is 1/B; L2RW's sum to 1; MW-Net's and the teacher's are their network's outputs
+    /// / B), so B · wᵢ = 1 is ERM's weight.
     pub weights: Option<Tensor<1>>,
     /// [1] training examples classified correctly at their adversarial point.
     pub robust_correct: Option<Tensor<1, Int>>,
