@@ -172,6 +172,20 @@ async function testBackend(ctx, base, label) {
     `at ε=0.3: ` + MODELS.map((m) => `${m} ${at(m, 0.3)}`).join(', '));
   await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${label}.png`) });
 
+  // Defaults that teach: the playground as the page opens (L2RW's teaching state), run until it
+  // pauses: by then ERM has begun to memorise the flipped labels and L2RW is ahead. CPU only:
+  // WebGPU on the software adapter trains ~1 step/s.
+  if (!gpu) {
+    const runStart = Date.now();
+    await page.click('#pg-run');
+    await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === document.getElementById('pg-stop').value &&
+      document.getElementById('pg-run').textContent === 'run', null, { timeout: 600_000 });
+    const [ermAcc, ourAcc] = [Number(await data(page, '#pg-acc-0', 'acc')), Number(await data(page, '#pg-acc-1', 'acc'))];
+    r.teaching_default = { seconds: (Date.now() - runStart) / 1000, steps: Number(await page.$eval('#pg-stop', (e) => e.value)), erm: ermAcc, l2rw: ourAcc };
+    check(`[${label}] the default playground teaches: L2RW ahead of ERM where the run pauses`, ourAcc >= ermAcc + 0.02,
+      `ERM ${(100 * ermAcc).toFixed(1)} %, L2RW ${(100 * ourAcc).toFixed(1)} % at step ${r.teaching_default.steps}, ${r.teaching_default.seconds.toFixed(1)} s`);
+  }
+
   // Playground: 50 L2RW steps on moons with 30 % flipped labels.
   await setControl(page, 'pg-dataset', 'moons');
   await setControl(page, 'pg-noise', 0.3);
@@ -284,7 +298,8 @@ async function testBackend(ctx, base, label) {
 async function testSharedUrl(ctx, base) {
   const errors = [];
   const page = await openPage(ctx, `${base}/#backend=cpu`, errors);
-  const want = { 'pg-dataset': 'spirals', 'pg-noise': '0.2', 'pg-method': 'mwn', 'pg-seed': '7', 'pg-lr': '0.1',
+  // The method first: choosing one loads its teaching state, which the visitor then changes.
+  const want = { 'pg-method': 'mwn', 'pg-dataset': 'spirals', 'pg-noise': '0.2', 'pg-seed': '7', 'pg-lr': '0.1', 'pg-hidden': '64', 'pg-stop': '400',
     'at-norm': 'l2', 'at-eps': '1.5', 'at-steps': '30', 'at-kind': 'fgsm', 'ro-clean': true };
   for (const [id, v] of Object.entries(want)) await setControl(page, id, v);
   const url = page.url();
@@ -367,7 +382,8 @@ const ms = (v) => Object.entries(v ?? {}).map(([k, t]) => `${k} ${Number(t).toFi
 for (const [b, r] of Object.entries(report.backends)) {
   const upgrade = r.timings?.webgpu_upgrade_ms ? `, WebGPU bundle loaded and models moved in ${(r.timings.webgpu_upgrade_ms / 1000).toFixed(1)} s more` : '';
   console.log(`${b}: ${r.backend_badge}; interactive after ${(r.interactive_ms / 1000).toFixed(2)} s${upgrade}; ` +
-    `PGD-20 on one digit (warm) ${ms(r.pgd20_one_digit_ms)} ms, first ${ms(r.first_attack_ms)} ms; live reweighting ${r.steps_per_s?.toFixed(1)} steps/s`);
+    `PGD-20 on one digit (warm) ${ms(r.pgd20_one_digit_ms)} ms, first ${ms(r.first_attack_ms)} ms; live reweighting ${r.steps_per_s?.toFixed(1)} steps/s; ` +
+    `default playground to its pause (${r.teaching_default?.steps} steps) ${r.teaching_default?.seconds?.toFixed(1)} s`);
 }
 console.log(`screenshots and report.json in ${out}\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

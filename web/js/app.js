@@ -51,10 +51,16 @@ function applyDefaults(defaults) {
   }
   Object.entries({ 'pg-dataset': pg.dataset, 'pg-noise': pg.noise_rate, 'pg-noise-kind': pg.noise_kind,
     'pg-imbalance': pg.imbalance, 'pg-val': pg.val_size, 'pg-method': pg.method, 'pg-lr': pg.lr, 'pg-seed': pg.seed,
+    'pg-hidden': pg.hidden, 'pg-stop': pg.steps,
     'at-digit': 0, 'at-kind': at.kind, 'at-norm': at.norm, 'at-eps': at.eps, 'at-steps': at.steps, 'at-batch-n': 100 })
     .forEach(([id, v]) => { el(id).value = String(v); });
   el('at-random-start').checked = at.random_start;
   el('at-eps').max = '5'; // the widest range (ℓ2); the attack panel narrows it to the norm's
+}
+
+/** Method name -> the playground state in which its lesson shows (the engine's choice). */
+function teachingStates(defaults) {
+  return new Map(defaults.playground_methods.filter((m) => m.teaching).map((m) => [m.name, m.teaching]));
 }
 
 /** Loads the WebGPU bundle and moves the panels onto it; returns its backend description. */
@@ -104,7 +110,8 @@ async function main() {
   const status = el('status');
   try {
     const cpu = await cpuBundle();
-    applyDefaults(JSON.parse(cpu.defaults()));
+    const defaults = JSON.parse(cpu.defaults());
+    applyDefaults(defaults);
     applyHash();
     bindHash();
     el('backend-choice').addEventListener('change', () => location.reload());
@@ -128,7 +135,7 @@ async function main() {
     const app = {
       wasm: cpu,
       backend,
-      playground: new PlaygroundPanel(cpu, errorReporter('pg-error')),
+      playground: new PlaygroundPanel(cpu, errorReporter('pg-error'), teachingStates(defaults)),
       attack: new AttackPanel(cpu, manifest, errorReporter('at-error')),
       overfit: new OverfitPanel(manifest, errorReporter('ro-error')),
       explorer: new ExplorerPanel(cpu, manifest, errorReporter('ex-error')),

@@ -1,14 +1,16 @@
 // Panel 1: ERM vs a reweighting method, trained live side by side.
 
 import { lineChart, histogram, COLORS } from './plot.js';
+import { writeHash } from './state.js';
 
 const el = (id) => document.getElementById(id);
 const nextTask = () => new Promise((r) => setTimeout(r, 0));
 
 export class PlaygroundPanel {
-  constructor(wasm, report) {
+  constructor(wasm, report, teaching = new Map()) {
     this.wasm = wasm;
     this.report = report; // (message | null) -> shows or clears the panel's error
+    this.teaching = teaching; // method -> the state in which its lesson shows
     this.palette = Array.from(wasm.palette());
     this.handle = null;
     this.running = false;
@@ -18,9 +20,15 @@ export class PlaygroundPanel {
     el('pg-step').onclick = () => this.stepOnce();
     el('pg-run').onclick = () => (this.running ? this.pause() : this.run());
     el('pg-reset').onclick = () => this.reset();
-    for (const id of ['pg-dataset', 'pg-noise', 'pg-noise-kind', 'pg-imbalance', 'pg-val', 'pg-method', 'pg-lr', 'pg-seed']) {
+    for (const id of ['pg-dataset', 'pg-noise', 'pg-noise-kind', 'pg-imbalance', 'pg-val', 'pg-lr', 'pg-hidden', 'pg-seed']) {
       el(id).addEventListener('change', () => this.reset());
     }
+    // Choosing a method loads its teaching state (the seed stays the visitor's).
+    el('pg-method').addEventListener('change', () => {
+      this.applyTeaching(el('pg-method').value);
+      writeHash();
+      this.reset();
+    });
     for (const id of ['pg-noise', 'pg-imbalance']) el(id).addEventListener('input', () => this.outputs());
   }
 
@@ -34,6 +42,20 @@ export class PlaygroundPanel {
     await this.reset();
   }
 
+  /** Sets every control but the method and the seed to `method`'s teaching state. */
+  applyTeaching(method) {
+    const t = this.teaching.get(method);
+    if (!t) return;
+    Object.entries({ 'pg-dataset': t.dataset, 'pg-noise': t.noise_rate, 'pg-noise-kind': t.noise_kind,
+      'pg-imbalance': t.imbalance, 'pg-val': t.val_size, 'pg-lr': t.lr, 'pg-hidden': t.hidden, 'pg-stop': t.steps })
+      .forEach(([id, v]) => { el(id).value = String(v); });
+  }
+
+  /** The step where a run pauses. */
+  stopAt() {
+    return Math.max(1, Number(el('pg-stop').value) || 1);
+  }
+
   config() {
     return {
       dataset: el('pg-dataset').value,
@@ -43,6 +65,8 @@ export class PlaygroundPanel {
       val_size: Number(el('pg-val').value),
       method: el('pg-method').value,
       lr: Number(el('pg-lr').value),
+      hidden: Number(el('pg-hidden').value),
+      steps: this.stopAt(),
       seed: Number(el('pg-seed').value),
     };
   }
@@ -87,10 +111,12 @@ export class PlaygroundPanel {
     }
   }
 
-  /** Trains until paused, a few steps per frame, yielding to the browser between frames. */
+  /** Trains until paused, or until the pause step when started before it, a few steps per
+   * frame, yielding to the browser between frames. */
   async run() {
     if (!this.handle || this.running) return;
     this.running = true;
+    const stop = this.handle.steps_done() < this.stopAt() ? this.stopAt() : Infinity;
     el('pg-run').textContent = 'pause';
     let perFrame = 1;
     let t0 = performance.now();
@@ -99,7 +125,7 @@ export class PlaygroundPanel {
     try {
       while (this.running) {
         const start = performance.now();
-        this.handle.step(perFrame);
+        this.handle.step(Math.min(perFrame, stop - this.handle.steps_done()));
         await this.refresh();
         const spent = performance.now() - start;
         // Aim at ~30 ms of work per frame so the page stays responsive.
@@ -112,6 +138,7 @@ export class PlaygroundPanel {
           t0 = now;
           s0 = this.handle.steps_done();
         }
+        if (this.handle.steps_done() >= stop) break;
         await nextTask();
       }
     } catch (e) {
@@ -141,6 +168,7 @@ export class PlaygroundPanel {
     [left, right].forEach((l, i) => {
       const hyper = l.hyper ? ` · GCE q = ${l.hyper[0].toFixed(3)}` : '';
       el(`pg-acc-${i}`).textContent = `clean test accuracy ${(100 * l.test_acc).toFixed(1)} % · loss ${l.loss.toFixed(3)}${hyper}`;
+      el(`pg-acc-${i}`).dataset.acc = String(l.test_acc);
     });
     this.drawSide(0, heat0, left);
     this.drawSide(1, heat1, right);

@@ -6,7 +6,7 @@ export const BOUND = {
   backend: 'backend-choice',
   'pg.dataset': 'pg-dataset', 'pg.noise': 'pg-noise', 'pg.kind': 'pg-noise-kind',
   'pg.imbalance': 'pg-imbalance', 'pg.val': 'pg-val', 'pg.method': 'pg-method',
-  'pg.lr': 'pg-lr', 'pg.seed': 'pg-seed',
+  'pg.lr': 'pg-lr', 'pg.hidden': 'pg-hidden', 'pg.stop': 'pg-stop', 'pg.seed': 'pg-seed',
   'at.digit': 'at-digit', 'at.kind': 'at-kind', 'at.norm': 'at-norm', 'at.eps': 'at-eps',
   'at.steps': 'at-steps', 'at.step': 'at-step-size', 'at.rs': 'at-random-start',
   'at.n': 'at-batch-n',

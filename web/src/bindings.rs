@@ -41,7 +41,8 @@ pub async fn init_backend(choice: String) -> Result<String, JsValue> {
 }
 
 /// Default controls of both panels (JSON), so the page starts from the engines' defaults,
-/// and the methods the playground trains (name, label, family, summary, from the core).
+/// and the methods the playground trains (name, label, family, summary, from the core) with
+/// each one's teaching state ([`PlaygroundConfig::teaching`]).
 #[wasm_bindgen]
 pub fn defaults() -> Result<String, JsValue> {
     json(&serde_json::json!({
@@ -53,6 +54,9 @@ pub fn defaults() -> Result<String, JsValue> {
                 "label": m.label,
                 "family": m.family.label(),
                 "summary": m.summary,
+                "teaching": m.name.parse::<ballast_core::method::Method>()
+                    .ok()
+                    .map(PlaygroundConfig::teaching),
             }))
             .collect::<Vec<_>>(),
         "attack": LabAttack::default(),

@@ -79,28 +79,61 @@ pub struct PlaygroundConfig {
     pub method: Method,
     /// SGD (momentum 0.9) learning rate of both students.
     pub lr: f64,
+    /// Units in each of the two hidden layers of the 2-D students (MNIST: one layer of 100).
+    pub hidden: usize,
+    /// Where a run pauses: by then the method's lesson shows (the visitor may run on).
+    pub steps: usize,
     pub seed: u64,
 }
 
 impl Default for PlaygroundConfig {
+    /// The page's first view: L2RW's teaching state.
     fn default() -> Self {
-        Self {
-            dataset: DataKind::Moons,
-            points: 300,
-            noise_rate: 0.3,
-            noise_kind: NoiseChoice::Symmetric,
-            imbalance: 1.0,
-            val_size: 20,
-            method: Method::L2rw,
-            // Full-batch SGD with momentum 0.9; at 0.1 the 2-D students oscillate and the
-            // one-step L2RW weights flip between steps.
-            lr: 0.03,
-            seed: 1,
-        }
+        Self::teaching(Method::L2rw)
     }
 }
 
 impl PlaygroundConfig {
+    /// The state in which `method`'s lesson shows within its `steps`: on 200 moons with 30 %
+    /// of the labels flipped, full-batch SGD at lr 0.05 lets ERM's 32-32 network memorise the
+    /// flips (its clean test accuracy falls from ~88 % at step 500 to ~82 % at step 1 000)
+    /// while the methods that consult the clean validation set hold ~90 %. Class-ratio
+    /// weighting corrects imbalance, not noise: its state keeps 10 % of class 0 and flips
+    /// nothing. `random` weights are the control: the same state as L2RW, and no lesson of
+    /// their own beyond "uninformed weights do not help". Checked over 5 seeds by
+    /// `web/tests/engines.rs`.
+    pub fn teaching(method: Method) -> Self {
+        let base = Self {
+            dataset: DataKind::Moons,
+            points: 200,
+            noise_rate: 0.3,
+            noise_kind: NoiseChoice::Symmetric,
+            imbalance: 1.0,
+            val_size: 20,
+            method,
+            // Full-batch SGD with momentum 0.9; at 0.1 the 2-D students oscillate and the
+            // one-step L2RW weights flip between steps.
+            lr: 0.05,
+            hidden: 32,
+            steps: 1000,
+            seed: 1,
+        };
+        match method {
+            // The learned GCE q needs longer to pull away from ERM.
+            Method::MetaLoss => Self {
+                steps: 1500,
+                ..base
+            },
+            Method::ClassRatio => Self {
+                noise_rate: 0.0,
+                imbalance: 0.1,
+                steps: 300,
+                ..base
+            },
+            _ => base,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.method == Method::Erm {
             return Err("method: ERM is always the left model; pick a reweighting method".into());
@@ -142,6 +175,12 @@ impl PlaygroundConfig {
         }
         if !(self.lr > 0.0 && self.lr <= 2.0) {
             return Err(format!("lr must be in (0, 2], got {}", self.lr));
+        }
+        if !(2..=256).contains(&self.hidden) {
+            return Err(format!("hidden must be in 2..=256, got {}", self.hidden));
+        }
+        if !(1..=100_000).contains(&self.steps) {
+            return Err(format!("steps must be in 1..=100000, got {}", self.steps));
         }
         Ok(())
     }
@@ -418,7 +457,7 @@ impl Playground {
         let ad = plain.clone().autodiff();
         let input = input_spec(&train);
         let arch = if cfg.is_2d() {
-            ModelConfig::mlp(&[32, 32])
+            ModelConfig::mlp(&[cfg.hidden, cfg.hidden])
         } else {
             ModelConfig::mlp(&[100])
         };
