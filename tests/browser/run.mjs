@@ -172,6 +172,44 @@ async function testBackend(ctx, base, label) {
     `at ε=0.3: ` + MODELS.map((m) => `${m} ${at(m, 0.3)}`).join(', '));
   await page.locator('#attack').screenshot({ path: path.join(out, `attack-curve-${label}.png`) });
 
+  if (!gpu) {
+    // AutoAttack's standard suite in the lab, at a reduced budget for the suite's time: a digit
+    // with a "broken by" mark per attack for every model, and a batch with AutoAttack's running
+    // robust count.
+    await setControl(page, 'at-kind', 'aa-standard');
+    await setControl(page, 'at-steps', 20);
+    await setControl(page, 'at-queries', 500);
+    await setControl(page, 'at-digit', 3);
+    ms = await waitAttack(page, JSON.stringify(ms));
+    const marks = await page.$$eval('#at-results tbody tr', (trs) => trs.map((t) => ({ model: t.dataset.model, broken: t.dataset.brokenBy, marks: t.querySelectorAll('.marks span').length })));
+    r.aa_one_digit = { marks, ms };
+    check(`[${label}] AutoAttack on a digit: a "broken by" mark per attack for every model, the standard model broken`,
+      marks.length === MODELS.length && marks.every((m) => m.marks === 4) && marks.find((m) => m.model === 'mnist-erm').broken !== '',
+      JSON.stringify(marks) + ` in ${ms.map((t) => t.toFixed(0)).join('/')} ms`);
+    await setControl(page, 'at-batch-n', 20);
+    await page.click('#at-batch-run');
+    await page.waitForFunction((k) => document.querySelectorAll('#at-batch tbody tr').length === k, MODELS.length, { timeout: 600_000 });
+    const aa = await page.$$eval('#at-batch tbody tr', (trs) => trs.map((t) => ({ model: t.dataset.model, running: JSON.parse(t.dataset.running), robust: Number(t.dataset.robust) })));
+    r.batch_aa_eps0_3 = aa;
+    check(`[${label}] AutoAttack on a batch: the running robust count never rises and ends at the robust count`,
+      aa.every((a) => a.running.length === 4 && a.running.every((x, i) => i === 0 || x[1] <= a.running[i - 1][1]) && a.running[3][1] === a.robust),
+      aa.map((a) => `${a.model}: ${a.running.map((x) => x[1]).join('→')}`).join('; '));
+    await page.locator('#attack').screenshot({ path: path.join(out, `attack-aa-${label}.png`) });
+    // The explanation's example (the plain CPU run only, for time): the shipped digit on which
+    // every gradient attack fails on the PGD-AT model and Square breaks it, at full budgets.
+    if (label === 'cpu') {
+      await page.click('#at-square-run');
+      ms = await waitAttack(page, JSON.stringify(ms));
+      const at = await page.$eval('#at-results tbody tr[data-model="mnist-pgd-at"]', (t) => t.dataset.brokenBy);
+      r.square_example_ms = ms;
+      check(`[${label}] the gradient-free example: on the PGD-AT model only Square breaks the shipped digit`, at === 'square',
+        `broken by "${at}" in ${ms.map((t) => (t / 1000).toFixed(1)).join('/')} s`);
+      await page.locator('#attack').screenshot({ path: path.join(out, `attack-square-example-${label}.png`) });
+    }
+    await setControl(page, 'at-kind', 'pgd');
+    await setControl(page, 'at-steps', 20);
+  }
+
   // Defaults that teach: the playground as the page opens (L2RW's teaching state), run until it
   // pauses: by then ERM has begun to memorise the flipped labels and L2RW is ahead. CPU only:
   // WebGPU on the software adapter trains ~1 step/s.
@@ -206,6 +244,51 @@ async function testBackend(ctx, base, label) {
   await page.click('#pg-run');
   check(`[${label}] live reweighting runs`, r.steps_per_s > 0, `${r.steps_per_s.toFixed(1)} steps/s`);
   await page.locator('#playground').screenshot({ path: path.join(out, `playground-${label}.png`) });
+  // The visitor's own data (CPU only, for time): a placed point, labels flipped with the brush
+  // and one with shift-click; L2RW then weighs the flipped points below the clean ones; the
+  // weights download as CSV and the edits live in the address.
+  if (!gpu) {
+    await setControl(page, 'pg-noise', 0);
+    await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+    const pts = () => page.$eval('#pg-tools', (e) => [Number(e.dataset.points), Number(e.dataset.flipped)]);
+    const [n0, f0] = await pts();
+    const box = await page.locator('#pg-canvas-1').boundingBox();
+    await setControl(page, 'pg-tool', 'add');
+    await page.mouse.click(box.x + 0.1 * box.width, box.y + 0.1 * box.height);
+    await page.waitForFunction((n) => Number(document.getElementById('pg-tools').dataset.points) === n + 1, n0, { timeout: 60_000 });
+    await setControl(page, 'pg-tool', 'brush');
+    await page.mouse.move(box.x + 0.15 * box.width, box.y + 0.5 * box.height);
+    await page.mouse.down();
+    for (let k = 1; k <= 20; k++) await page.mouse.move(box.x + (0.15 + 0.035 * k) * box.width, box.y + 0.5 * box.height);
+    await page.mouse.up();
+    await page.waitForFunction(() => Number(document.getElementById('pg-tools').dataset.flipped) > 0, null, { timeout: 60_000 });
+    const [, f1] = await pts();
+    const target = await page.evaluate(() => {
+      const p = window.ballast.playground, [x0, x1, y0, y1] = p.data.bounds;
+      const j = p.data.noisy.findIndex((n) => !n);
+      return [(p.x[2 * j] - x0) / (x1 - x0), 1 - (p.x[2 * j + 1] - y0) / (y1 - y0)];
+    });
+    await page.keyboard.down('Shift');
+    await page.mouse.click(box.x + target[0] * box.width, box.y + target[1] * box.height);
+    await page.keyboard.up('Shift');
+    await page.waitForFunction((f) => Number(document.getElementById('pg-tools').dataset.flipped) === f + 1, f1, { timeout: 60_000 });
+    check(`[${label}] playground: a click places a point, the brush and shift-click flip labels`, f0 === 0 && f1 > 0,
+      `${n0} → ${n0 + 1} points, flipped 0 → ${f1} (brush) → ${f1 + 1} (shift-click)`);
+    await setControl(page, 'pg-stop', 300);
+    await page.click('#pg-run');
+    await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '300' && document.getElementById('pg-run').textContent === 'run', null, { timeout: 300_000 });
+    const wc = Number(await data(page, '#pg-stats', 'clean')), wn = Number(await data(page, '#pg-stats', 'noisy'));
+    check(`[${label}] playground: L2RW weighs the visitor's flipped labels below the clean ones`, wn < wc, `flipped ${wn.toFixed(3)}, clean ${wc.toFixed(3)} at step 300`);
+    await setControl(page, 'pg-smooth', true);
+    const csv = await page.evaluate(() => window.ballast.playground.weightsCsv());
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#pg-export')]);
+    const lines = csv.trim().split('\n');
+    check(`[${label}] playground: the weights download as CSV, one row per training point`,
+      download.suggestedFilename().endsWith('.csv') && lines.length === n0 + 3 && lines[1].startsWith('index,x,y,label_seen'),
+      `${download.suggestedFilename()}: ${lines.length} lines, header ${lines[1]}`);
+    check(`[${label}] playground: the edits are in the address`, /pg\.added=.+&/.test(page.url()) && /pg\.flips=\d/.test(page.url()), page.url().split('#')[1]?.slice(0, 160));
+    await setControl(page, 'pg-smooth', false);
+  }
   // Every other method the core lists for the playground, and the MNIST set (CPU only: each new
   // kernel costs seconds on SwiftShader).
   const methods = await page.$$eval('#pg-method option', (os) => os.map((o) => o.value));
@@ -312,6 +395,81 @@ async function testSharedUrl(ctx, base) {
   await again.close();
 }
 
+// A phone: at 390 px the page loads, every panel fits the width (wide tables scroll inside
+// themselves), and the controls stay reachable.
+async function testPhone(ctx, base) {
+  const errors = [];
+  const page = await ctx.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/#backend=cpu`);
+  await page.waitForFunction(() => document.getElementById('status').dataset.ready || document.getElementById('status').dataset.error, null, { timeout: 300_000 });
+  await page.click('#at-run');
+  await page.waitForTimeout(2000);
+  const r = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const wide = [...document.querySelectorAll('body *')].filter((e) => {
+      const b = e.getBoundingClientRect();
+      return b.width > 0 && b.right > w + 1 && !e.closest('table.results');
+    }).slice(0, 5).map((e) => `${e.tagName.toLowerCase()}#${e.id}.${e.className} (${Math.round(e.getBoundingClientRect().right)} px)`);
+    return { overflow: document.documentElement.scrollWidth - w, wide };
+  });
+  check('the page at 390 px does not scroll sideways', r.overflow <= 0 && r.wide.length === 0, `${r.overflow} px; ${r.wide.join(', ')}`);
+  await page.screenshot({ path: path.join(out, 'page-390.png'), fullPage: true });
+  check('the page at 390 px: no console errors', errors.length === 0, errors.join(' | '));
+  await page.close();
+}
+
+// Lesson mode: `?lesson=1` shows step 1 with its state; next walks every step, each restoring
+// the controls it names (and the address says which step); back returns; `?lesson=4` links step 4.
+async function testLesson(ctx, base) {
+  const errors = [];
+  const page = await openPage(ctx, `${base}/?lesson=1#backend=cpu`, errors);
+  const restored = (k) => page.evaluate((k) => {
+    const l = window.ballast.lesson;
+    const wrong = Object.entries(l.steps[k].state).filter(([key, v]) => {
+      const e = document.getElementById(l.bound[key]);
+      return (e.type === 'checkbox' ? (e.checked ? '1' : '0') : e.value) !== v;
+    }).map(([key]) => key);
+    const shown = document.getElementById('lesson').dataset.step;
+    const linked = new URLSearchParams(location.search).get('lesson');
+    return { ok: wrong.length === 0 && shown === String(k + 1) && linked === String(k + 1), wrong, shown, linked };
+  }, k);
+  const n = await page.evaluate(() => window.ballast.lesson.steps.length);
+  check('lesson mode has 5 to 7 steps, each a question', n >= 5 && n <= 7 &&
+    await page.evaluate(() => window.ballast.lesson.steps.every((s) => s.question.endsWith('?') || s.question.includes('? '))), `${n} steps`);
+  let r = await restored(0);
+  check('?lesson=1 opens step 1 in its state', r.ok, JSON.stringify(r));
+  const walked = [];
+  for (let k = 1; k < n; k++) {
+    await page.click('#lesson-next');
+    await page.waitForFunction((k) => document.getElementById('lesson').dataset.step === String(k + 1), k, { timeout: 120_000 });
+    r = await restored(k);
+    if (!r.ok) walked.push(`step ${k + 1}: ${JSON.stringify(r)}`);
+  }
+  check('next walks every lesson step, each restoring its state', walked.length === 0, walked.join('; '));
+  check('the last step has no next', await page.$eval('#lesson-next', (e) => e.disabled));
+  await page.click('#lesson-back');
+  await page.waitForFunction((k) => document.getElementById('lesson').dataset.step === String(k), n - 1, { timeout: 120_000 });
+  r = await restored(n - 2);
+  check('back restores the previous step', r.ok, JSON.stringify(r));
+  await page.screenshot({ path: path.join(out, 'lesson.png') });
+  await page.close();
+  const linked = await openPage(ctx, `${base}/?lesson=4`, errors);
+  const r4 = await linked.evaluate(() => {
+    const l = window.ballast.lesson;
+    const wrong = Object.entries(l.steps[3].state).filter(([key, v]) => {
+      const e = document.getElementById(l.bound[key]);
+      return (e.type === 'checkbox' ? (e.checked ? '1' : '0') : e.value) !== v;
+    }).map(([key]) => key);
+    return { step: document.getElementById('lesson').dataset.step, wrong };
+  });
+  check('?lesson=4 links step 4 in its state', r4.step === '4' && r4.wrong.length === 0, JSON.stringify(r4));
+  await linked.close();
+  check('lesson mode: no console errors', errors.length === 0, errors.join(' | '));
+}
+
 // A `ballast report` page, opened from disk as a user opens it: no console error, every plot it
 // announces drawn at a visible size, and no sideways scrolling of the page at a phone's 390 px.
 async function testRunReport(ctx, file) {
@@ -364,6 +522,8 @@ const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.t
 try {
   for (const b of backends) await testBackend(ctx, base, b);
   await testSharedUrl(ctx, base);
+  await testLesson(ctx, base);
+  await testPhone(ctx, base);
   if (args.report) await testRunReport(ctx, path.resolve(root, args.report));
 } catch (e) {
   check('browser suite ran to the end', false, String(e.stack ?? e));

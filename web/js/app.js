@@ -6,6 +6,7 @@ import { PlaygroundPanel } from './playground.js';
 import { AttackPanel } from './attack.js';
 import { OverfitPanel } from './overfit.js';
 import { ExplorerPanel } from './explorer.js';
+import { Lesson, requestedStep } from './lesson.js';
 
 const el = (id) => document.getElementById(id);
 
@@ -52,7 +53,7 @@ function applyDefaults(defaults) {
   Object.entries({ 'pg-dataset': pg.dataset, 'pg-noise': pg.noise_rate, 'pg-noise-kind': pg.noise_kind,
     'pg-imbalance': pg.imbalance, 'pg-val': pg.val_size, 'pg-method': pg.method, 'pg-lr': pg.lr, 'pg-seed': pg.seed,
     'pg-hidden': pg.hidden, 'pg-stop': pg.steps,
-    'at-digit': 0, 'at-kind': at.kind, 'at-norm': at.norm, 'at-eps': at.eps, 'at-steps': at.steps, 'at-batch-n': 100 })
+    'at-digit': 0, 'at-kind': at.kind, 'at-norm': at.norm, 'at-eps': at.eps, 'at-steps': at.steps, 'at-batch-n': 100, 'at-queries': at.queries })
     .forEach(([id, v]) => { el(id).value = String(v); });
   el('at-random-start').checked = at.random_start;
   el('at-eps').max = '5'; // the widest range (ℓ2); the attack panel narrows it to the norm's
@@ -147,6 +148,12 @@ async function main() {
     await app.explorer.load();
     await app.playground.reset();
     writeHash();
+    // `?lesson=N`: the guided walk, at step N.
+    const step = requestedStep();
+    if (step !== null) {
+      app.lesson = new Lesson(app);
+      await app.lesson.go(step - 1);
+    }
     app.timings.interactive_ms = performance.now();
     status.textContent = `ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`;
     status.dataset.ready = '1';

@@ -22,6 +22,20 @@ function suiteName(attacks) {
   return aa.every((k) => kinds.includes(k)) ? 'AutoAttack' : kinds.join(', ');
 }
 
+/** A shipped test digit (index) where, on the PGD-AT model at ℓ∞ ε = 0.3, AutoAttack's gradient
+ * attacks (APGD-CE, APGD-T, FAB-T) all fail and Square breaks it (checked natively by
+ * web/tests/engines.rs). */
+const SQUARE_ONLY_DIGIT = 76;
+
+/** The attack of the settings, with its budget: "PGD-20", "Square-5000", "AutoAttack (…)". */
+function attackName(s) {
+  const upper = { fgsm: 'FGSM', pgd: 'PGD', 'apgd-ce': 'APGD-CE', 'apgd-dlr': 'APGD-DLR', 'apgd-t': 'APGD-T', 'fab-t': 'FAB-T', fab: 'FAB', square: 'Square' };
+  if (s.kind === 'fgsm') return 'FGSM';
+  if (s.kind === 'square') return `Square-${s.queries}`;
+  if (s.kind === 'aa-standard') return `AutoAttack (APGD-CE/APGD-T/FAB-T ${s.steps} steps, Square ${s.queries} queries)`;
+  return `${upper[s.kind] ?? s.kind}-${s.steps}`;
+}
+
 export class AttackPanel {
   constructor(wasm, manifest, report) {
     this.wasm = wasm;
@@ -43,6 +57,12 @@ export class AttackPanel {
     el('at-norm').addEventListener('change', () => this.normChanged());
     el('at-eps').addEventListener('input', () => this.outputs());
     el('at-batch-run').onclick = () => this.batch();
+    const example = el('at-square-example');
+    example.append('Try ', Object.assign(document.createElement('button'), {
+      id: 'at-square-run', textContent: `test digit ${SQUARE_ONLY_DIGIT} under AutoAttack`,
+      onclick: () => this.squareExample(),
+    }), ': on the PGD-AT model every gradient attack fails and Square breaks it (AutoAttack\'s full budgets, ' +
+      'a few seconds on the CPU).');
     el('at-curve-run').onclick = () => this.curve();
   }
 
@@ -94,6 +114,7 @@ export class AttackPanel {
       steps: Number(el('at-steps').value),
       step_size: stepSize === '' || stepSize === 'auto' ? null : Number(stepSize),
       random_start: el('at-random-start').checked,
+      queries: Number(el('at-queries').value) || 5000,
       seed: 0,
     };
   }
@@ -105,6 +126,15 @@ export class AttackPanel {
     this.image = { pixels: this.lab.digit(i), label: this.lab.digit_label(i), source: `test digit #${i} (label ${this.lab.digit_label(i)})` };
     writeHash();
     if (run) this.attack();
+  }
+
+  /** The gradient-free lesson: AutoAttack at its standard budgets on SQUARE_ONLY_DIGIT. */
+  async squareExample() {
+    while (this.busy) await nextTask();
+    Object.entries({ 'at-kind': 'aa-standard', 'at-norm': 'linf', 'at-eps': '0.3', 'at-steps': '100', 'at-queries': '5000' })
+      .forEach(([id, v]) => { el(id).value = v; });
+    this.normChanged(false);
+    this.pickDigit(SQUARE_ONLY_DIGIT, true);
   }
 
   useImage(source, name) {
@@ -134,8 +164,7 @@ export class AttackPanel {
       }
       body.replaceChildren(...rows.map((out, m) => this.row(m, out, s)));
       el('at-source').textContent = `Attacking ${this.image.source}.`;
-      const what = s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM';
-      el('at-time').textContent = `${what} on one digit: ` + times.map((t, m) => `${this.models[m].label} ${t.toFixed(0)} ms`).join(' · ');
+      el('at-time').textContent = `${attackName(s)} on one digit: ` + times.map((t, m) => `${this.models[m].label} ${t.toFixed(0)} ms`).join(' · ');
       el('at-time').dataset.ms = JSON.stringify(times);
       this.report(null);
     } catch (e) {
@@ -167,6 +196,18 @@ export class AttackPanel {
     verdict.className = out.adv_pred === out.clean_pred ? 'held' : 'fooled';
     cell(adv).append(verdict);
     cell(this.bars(out));
+    // "Broken by": each attack's verdict on this digit (✓ held, ✗ broke it).
+    const marks = document.createElement('div');
+    marks.className = 'marks';
+    for (const a of out.attacks) {
+      const span = document.createElement('span');
+      span.className = a.broke ? 'fooled' : 'held';
+      span.textContent = `${a.broke ? '✗' : '✓'} ${a.attack}`;
+      span.title = a.broke ? `${a.attack} found an image the model reads as ${a.adv_pred}` : `${a.attack} did not break it`;
+      marks.append(span, document.createElement('br'));
+    }
+    tr.dataset.brokenBy = out.attacks.filter((a) => a.broke).map((a) => a.attack).join(',');
+    cell(marks);
     return tr;
   }
 
@@ -193,10 +234,11 @@ export class AttackPanel {
     // Digits per call. On the CPU each call runs synchronously, so keep it short; on WebGPU a
     // call only queues work and the reads are awaited.
     const CHUNK = window.ballast?.backend.name === 'webgpu' ? 50 : 10;
-    const total = { examples: 0, clean_correct: 0, robust_correct: 0, flipped: 0 };
+    const total = { examples: 0, clean_correct: 0, robust_correct: 0, flipped: 0, running: null };
     for (let start = 0; start < n; start += CHUNK) {
       const r = JSON.parse(await this.lab.attack_batch(m, JSON.stringify(s), eps, start, Math.min(CHUNK, n - start)));
-      for (const k of Object.keys(total)) total[k] += r[k];
+      for (const k of ['examples', 'clean_correct', 'robust_correct', 'flipped']) total[k] += r[k];
+      total.running = total.running ? total.running.map(([a, c], i) => [a, c + r.running[i][1]]) : r.running;
       await nextTask();
     }
     return total;
@@ -216,12 +258,14 @@ export class AttackPanel {
         const r = await this.counts(m, s, s.eps, n);
         const tr = document.createElement('tr');
         Object.assign(tr.dataset, { model: this.models[m].name, examples: r.examples, flipped: r.flipped, robust: r.robust_correct, clean: r.clean_correct, ms: performance.now() - t0 });
-        for (const v of [this.models[m].label, s.eps, r.examples, r.clean_correct, r.robust_correct, r.flipped]) {
+        tr.dataset.running = JSON.stringify(r.running);
+        const running = r.running.length > 1 ? r.running.map(([a, c]) => `${a} ${c}`).join(' → ') : '';
+        for (const v of [this.models[m].label, s.eps, r.examples, r.clean_correct, r.robust_correct, r.flipped, running]) {
           tr.append(Object.assign(document.createElement('td'), { textContent: String(v) }));
         }
         body.append(tr);
       }
-      el('at-curve-progress').textContent = `done (${s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM'}, ${s.norm}, ε = ${s.eps})`;
+      el('at-curve-progress').textContent = `done (${attackName(s)}, ${s.norm}, ε = ${s.eps})`;
       this.report(null);
     } catch (e) {
       this.report(String(e.message ?? e));
@@ -243,7 +287,7 @@ export class AttackPanel {
           el('at-curve-progress').textContent = `ε = ${eps}: ${this.models[m].label}…`;
           const r = await this.counts(m, s, eps, n);
           series[m].points.push([eps, r.robust_correct / r.examples]);
-          lineChart(el('at-curve'), series, { yMin: 0, yMax: 1, xMin: 0, xMax: grid[grid.length - 1], xLabel: `ε (${s.norm === 'linf' ? 'ℓ∞' : 'ℓ2'}), ${s.kind === 'pgd' ? `PGD-${s.steps}` : 'FGSM'} on ${n} test digits` });
+          lineChart(el('at-curve'), series, { yMin: 0, yMax: 1, xMin: 0, xMax: grid[grid.length - 1], xLabel: `ε (${s.norm === 'linf' ? 'ℓ∞' : 'ℓ2'}), ${attackName(s)} on ${n} test digits` });
         }
       }
       el('at-curve-progress').textContent = 'curve done';

@@ -20,15 +20,24 @@ export class PlaygroundPanel {
     el('pg-step').onclick = () => this.stepOnce();
     el('pg-run').onclick = () => (this.running ? this.pause() : this.run());
     el('pg-reset').onclick = () => this.reset();
-    for (const id of ['pg-dataset', 'pg-noise', 'pg-noise-kind', 'pg-imbalance', 'pg-val', 'pg-lr', 'pg-hidden', 'pg-seed']) {
+    // Controls that redraw the training set drop the visitor's edits (they name its positions).
+    for (const id of ['pg-dataset', 'pg-noise', 'pg-noise-kind', 'pg-imbalance', 'pg-seed']) {
+      el(id).addEventListener('change', () => { this.clearEdits(); this.reset(); });
+    }
+    for (const id of ['pg-val', 'pg-lr', 'pg-hidden']) {
       el(id).addEventListener('change', () => this.reset());
     }
     // Choosing a method loads its teaching state (the seed stays the visitor's).
     el('pg-method').addEventListener('change', () => {
       this.applyTeaching(el('pg-method').value);
+      this.clearEdits();
       writeHash();
       this.reset();
     });
+    el('pg-clear-edits').onclick = () => { this.clearEdits(); writeHash(); this.reset(); };
+    el('pg-smooth').addEventListener('change', () => { this.smoothed = null; if (this.view) this.redraw(); });
+    el('pg-export').onclick = () => this.exportCsv();
+    for (const i of [0, 1]) this.bindCanvas(el(`pg-canvas-${i}`));
     for (const id of ['pg-noise', 'pg-imbalance']) el(id).addEventListener('input', () => this.outputs());
   }
 
@@ -51,6 +60,119 @@ export class PlaygroundPanel {
       .forEach(([id, v]) => { el(id).value = String(v); });
   }
 
+  /** The visitor's placed points [[x, y, class]…] and flipped positions, from the hidden inputs
+   * that keep them in the address. */
+  edits() {
+    const added = el('pg-added').value.split(';').filter(Boolean).map((p) => p.split(':').map(Number));
+    const flips = el('pg-flips').value.split(',').filter(Boolean).map(Number);
+    return { added, flips };
+  }
+
+  setEdits({ added, flips }) {
+    el('pg-added').value = added.map((p) => `${p[0].toFixed(3)}:${p[1].toFixed(3)}:${p[2]}`).join(';');
+    el('pg-flips').value = flips.join(',');
+  }
+
+  clearEdits() {
+    this.setEdits({ added: [], flips: [] });
+  }
+
+  /** Adds an edit, keeps it in the address and restarts both networks on the new data. */
+  async edit(change) {
+    const e = this.edits();
+    change(e);
+    this.setEdits(e);
+    writeHash();
+    await this.reset();
+  }
+
+  /** Canvas pixel → data coordinates (2-D sets), from a pointer event. */
+  toData(canvas, ev) {
+    const r = canvas.getBoundingClientRect();
+    const [x0, x1, y0, y1] = this.data.bounds;
+    const u = (ev.clientX - r.left) / r.width, v = (ev.clientY - r.top) / r.height;
+    return [x0 + u * (x1 - x0), y1 - v * (y1 - y0), u * canvas.width, v * canvas.height];
+  }
+
+  /** Training positions within `radius` canvas pixels of (px, py), nearest first. */
+  near(canvas, px, py, radius) {
+    const [x0, x1, y0, y1] = this.data.bounds;
+    const { width: w, height: h } = canvas;
+    const hits = [];
+    this.data.train_labels.forEach((_, j) => {
+      const dx = ((this.x[2 * j] - x0) / (x1 - x0)) * w - px;
+      const dy = (h - ((this.x[2 * j + 1] - y0) / (y1 - y0)) * h) - py;
+      const d = Math.hypot(dx, dy);
+      if (d <= radius) hits.push([d, j]);
+    });
+    return hits.sort((a, b) => a[0] - b[0]).map(([, j]) => j);
+  }
+
+  /** Click: add a point of the chosen class; shift-click or the flip tool: flip the nearest
+   * label; the brush: flip every label it passes over (once per stroke). */
+  bindCanvas(canvas) {
+    let stroke = null;
+    canvas.addEventListener('pointerdown', (ev) => {
+      if (!this.data?.bounds) return;
+      const [x, y, px, py] = this.toData(canvas, ev);
+      const tool = ev.shiftKey ? 'flip' : el('pg-tool').value;
+      if (tool === 'add') {
+        const cls = Number(el('pg-add-class').value) || 0;
+        this.edit((e) => e.added.push([x, y, cls]));
+      } else if (tool === 'flip') {
+        const [j] = this.near(canvas, px, py, 12);
+        if (j !== undefined) this.edit((e) => e.flips.push(j));
+      } else {
+        stroke = new Set(this.near(canvas, px, py, 14));
+        canvas.setPointerCapture(ev.pointerId);
+      }
+    });
+    canvas.addEventListener('pointermove', (ev) => {
+      if (!stroke) return;
+      const [, , px, py] = this.toData(canvas, ev);
+      for (const j of this.near(canvas, px, py, 14)) stroke.add(j);
+    });
+    const end = () => {
+      if (!stroke) return;
+      const picked = [...stroke];
+      stroke = null;
+      if (picked.length) this.edit((e) => e.flips.push(...picked));
+    };
+    canvas.addEventListener('pointerup', end);
+    canvas.addEventListener('pointercancel', end);
+  }
+
+  /** The right model's weights as shown: the latest, or their moving average (0.9) when
+   * smoothing is on. */
+  shownWeights(right) {
+    if (!el('pg-smooth').checked) return right.weights;
+    if (!this.smoothed || this.smoothed.length !== right.weights.length) this.smoothed = right.weights.slice();
+    else this.smoothed = this.smoothed.map((v, j) => 0.9 * v + 0.1 * right.weights[j]);
+    return this.smoothed;
+  }
+
+  /** Every training point with its label, flip and the right model's weight, as CSV text. */
+  weightsCsv() {
+    const d = this.data, right = this.view?.learners[1];
+    if (!right) return '';
+    const dims = this.x.length / d.train_labels.length;
+    const head = [dims === 2 ? 'index,x,y' : 'index', 'label_seen,true_label,flipped,weight', this.smoothed ? 'weight_smoothed' : null]
+      .filter(Boolean).join(',');
+    const rows = d.train_labels.map((label, j) => [j, ...(dims === 2 ? [this.x[2 * j], this.x[2 * j + 1]] : []),
+      label, d.true_labels[j], d.noisy[j] ? 1 : 0, right.weights[j], ...(this.smoothed ? [this.smoothed[j]] : [])].join(','));
+    return `# ${right.label} at step ${this.view.step}; weight: batch size x the example's factor in the step (1 = ERM's)\n${head}\n${rows.join('\n')}\n`;
+  }
+
+  exportCsv() {
+    const text = this.weightsCsv();
+    if (!text) return;
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([text], { type: 'text/csv' }));
+    a.download = `ballast-weights-${this.view.learners[1].label.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-step${this.view.step}.csv`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
   /** The step where a run pauses. */
   stopAt() {
     return Math.max(1, Number(el('pg-stop').value) || 1);
@@ -68,6 +190,7 @@ export class PlaygroundPanel {
       hidden: Number(el('pg-hidden').value),
       steps: this.stopAt(),
       seed: Number(el('pg-seed').value),
+      ...this.edits(),
     };
   }
 
@@ -90,6 +213,15 @@ export class PlaygroundPanel {
       this.handle = new this.wasm.PlaygroundHandle(JSON.stringify(this.config()));
       this.data = JSON.parse(this.handle.data());
       this.x = this.handle.train_x();
+      this.smoothed = null;
+      const classes = el('pg-add-class');
+      if (classes.options.length !== this.data.num_classes) {
+        classes.replaceChildren(...Array.from({ length: this.data.num_classes }, (_, k) => new Option(`class ${k}`, String(k))));
+      }
+      const { added, flips } = this.edits();
+      el('pg-edits').textContent = added.length || flips.length ? `your edits: ${added.length} placed, ${flips.length} flipped` : '';
+      el('pg-tools').dataset.points = String(this.data.train_labels.length);
+      el('pg-tools').dataset.flipped = String(this.data.noisy.filter(Boolean).length);
       this.report(null);
       await this.refresh();
     } catch (e) {
@@ -170,19 +302,13 @@ export class PlaygroundPanel {
       el(`pg-acc-${i}`).textContent = `clean test accuracy ${(100 * l.test_acc).toFixed(1)} % · loss ${l.loss.toFixed(3)}${hyper}`;
       el(`pg-acc-${i}`).dataset.acc = String(l.test_acc);
     });
-    this.drawSide(0, heat0, left);
-    this.drawSide(1, heat1, right);
+    this.heats = [heat0, heat1];
+    this.shown = this.shownWeights(right);
+    this.redraw();
     lineChart(el('pg-curve'), [
       { label: left.label, color: COLORS[0], points: this.history.map((h) => [h[0], h[1]]) },
       { label: right.label, color: COLORS[1], points: this.history.map((h) => [h[0], h[2]]) },
     ], { yMin: 0, yMax: 1, xLabel: 'step' });
-    const clean = [], noisy = [];
-    right.weights.forEach((w, i) => (this.data.noisy[i] ? noisy : clean).push(w));
-    const hi = Math.max(2, ...right.weights.map((w) => Math.min(w, 10)));
-    histogram(el('pg-hist'), [
-      { label: 'clean', color: COLORS[2], values: clean },
-      { label: 'flipped', color: COLORS[5], values: noisy },
-    ], 0, hi);
     const stats = el('pg-stats');
     const noisyMean = right.mean_weight_noisy;
     stats.textContent = noisyMean === null
@@ -193,7 +319,23 @@ export class PlaygroundPanel {
     stats.dataset.noisy = String(noisyMean);
   }
 
-  drawSide(i, heat, learner) {
+  /** Both pictures and the weight histogram, from the latest view (smoothed weights if on). */
+  redraw() {
+    const [left, right] = this.view.learners;
+    if (!this.shown || this.shown.length !== right.weights.length) this.shown = right.weights;
+    if (!el('pg-smooth').checked) this.shown = right.weights;
+    this.drawSide(0, this.heats[0], left, left.weights);
+    this.drawSide(1, this.heats[1], right, this.shown);
+    const clean = [], noisy = [];
+    this.shown.forEach((w, i) => (this.data.noisy[i] ? noisy : clean).push(w));
+    const hi = Math.max(2, ...this.shown.map((w) => Math.min(w, 10)));
+    histogram(el('pg-hist'), [
+      { label: 'clean', color: COLORS[2], values: clean },
+      { label: 'flipped', color: COLORS[5], values: noisy },
+    ], 0, hi);
+  }
+
+  drawSide(i, heat, learner, weights) {
     const canvas = el(`pg-canvas-${i}`);
     const ctx = canvas.getContext('2d');
     const { width: w, height: h } = canvas;
@@ -210,7 +352,7 @@ export class PlaygroundPanel {
       const X = (x) => ((x - x0) / (x1 - x0)) * w;
       const Y = (y) => h - ((y - y0) / (y1 - y0)) * h;
       d.train_labels.forEach((label, j) => {
-        const r = 1.5 + 3.2 * Math.sqrt(Math.min(learner.weights[j], 9));
+        const r = 1.5 + 3.2 * Math.sqrt(Math.min(weights[j], 9));
         const c = this.palette.slice(3 * label, 3 * label + 3);
         ctx.beginPath();
         ctx.arc(X(this.x[2 * j]), Y(this.x[2 * j + 1]), r, 0, 2 * Math.PI);
@@ -221,14 +363,14 @@ export class PlaygroundPanel {
         ctx.stroke();
       });
     } else {
-      this.drawDigits(ctx, w, h, learner);
+      this.drawDigits(ctx, w, h, weights);
     }
   }
 
   /** MNIST: the 24 training digits the model currently weighs least, with their labels. */
-  drawDigits(ctx, w, h, learner) {
+  drawDigits(ctx, w, h, weights) {
     const d = this.data;
-    const order = learner.weights.map((v, j) => [v, j]).sort((a, b) => a[0] - b[0]).slice(0, 24);
+    const order = weights.map((v, j) => [v, j]).sort((a, b) => a[0] - b[0]).slice(0, 24);
     const cell = Math.floor(w / 6);
     ctx.font = '11px sans-serif';
     order.forEach(([weight, j], k) => {
@@ -246,7 +388,7 @@ export class PlaygroundPanel {
       ctx.fillText(`${d.train_labels[j]}${d.noisy[j] ? '✗' : ''} w=${weight.toFixed(2)}`, cx + 2, cy + cell + 2);
     });
     ctx.fillStyle = '#333';
-    const uniform = learner.weights.every((v) => v === 1);
+    const uniform = weights.every((v) => v === 1);
     ctx.fillText(uniform ? 'every digit weighs the same for this model' : 'lowest-weighted training digits (label given, ✗ = flipped)', 4, h - 4);
   }
 }

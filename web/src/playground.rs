@@ -84,6 +84,12 @@ pub struct PlaygroundConfig {
     /// Where a run pauses: by then the method's lesson shows (the visitor may run on).
     pub steps: usize,
     pub seed: u64,
+    /// 2-D sets: points the visitor placed, `[x, y, class]`, appended to the training set with
+    /// that class as their true label.
+    pub added: Vec<[f32; 3]>,
+    /// Training positions (after imbalance and the added points) whose observed label the visitor
+    /// moved to the next class, `k → k+1 mod K`; a position listed twice moves twice.
+    pub flips: Vec<usize>,
 }
 
 impl Default for PlaygroundConfig {
@@ -117,6 +123,8 @@ impl PlaygroundConfig {
             hidden: 32,
             steps: 1000,
             seed: 1,
+            added: Vec::new(),
+            flips: Vec::new(),
         };
         match method {
             // The learned GCE q needs longer to pull away from ERM.
@@ -182,6 +190,18 @@ impl PlaygroundConfig {
         if !(1..=100_000).contains(&self.steps) {
             return Err(format!("steps must be in 1..=100000, got {}", self.steps));
         }
+        if !self.added.is_empty() && !self.is_2d() {
+            return Err("added: points can be placed on the 2-D data sets only".into());
+        }
+        if self.added.len() > 2000 {
+            return Err(format!(
+                "added: at most 2000 placed points, got {}",
+                self.added.len()
+            ));
+        }
+        if let Some(p) = self.added.iter().find(|p| !p.iter().all(|v| v.is_finite())) {
+            return Err(format!("added: a point is not finite: {p:?}"));
+        }
         Ok(())
     }
 
@@ -242,7 +262,18 @@ fn build_data(
             )
         }
     };
-    let train = imbalance(&train, cfg.imbalance);
+    let mut train = imbalance(&train, cfg.imbalance);
+    for &[x, y, class] in &cfg.added {
+        if class < 0.0 || class.fract() != 0.0 || class as usize >= train.num_classes {
+            return Err(format!(
+                "added: class {class} of point ({x}, {y}) is not one of the {} classes",
+                train.num_classes
+            ));
+        }
+        train.x.extend([x, y]);
+        train.labels.push(class as u32);
+        train.index.push(u32::MAX);
+    }
     let kind = match cfg.noise_kind {
         NoiseChoice::Symmetric => NoiseKind::SymmetricExact,
         NoiseChoice::Pair => NoiseKind::PairExact,
@@ -255,13 +286,28 @@ fn build_data(
         cfg.seed,
     )
     .map_err(err)?;
+    let mut labels = noisy.labels;
+    let k = train.num_classes as u32;
+    for &i in &cfg.flips {
+        let l = labels.get_mut(i).ok_or_else(|| {
+            format!(
+                "flips: position {i} is not a training point (there are {})",
+                train.len()
+            )
+        })?;
+        *l = (*l + 1) % k;
+    }
     let info = NoisyInfo {
+        noisy: labels
+            .iter()
+            .zip(&train.labels)
+            .map(|(a, b)| a != b)
+            .collect(),
         true_labels: train.labels.clone(),
-        labels: noisy.labels.clone(),
-        noisy: noisy.is_noisy.clone(),
+        labels: labels.clone(),
     };
     let mut observed = train;
-    observed.labels = noisy.labels;
+    observed.labels = labels;
     Ok((observed, info, val, test))
 }
 
@@ -548,6 +594,12 @@ impl Playground {
             grid,
             step: 0,
         })
+    }
+
+    /// The inputs of training point `i` (2 values on the 2-D sets).
+    pub fn train_x_of(&self, i: usize) -> Vec<f32> {
+        let d = self.data.train_x.len() / self.data.train_labels.len().max(1);
+        self.data.train_x[i * d..(i + 1) * d].to_vec()
     }
 
     pub fn steps_done(&self) -> usize {

@@ -2,10 +2,10 @@
 //! make: the shipped checkpoints and digits decode, the attack lab separates the standard and
 //! the adversarially trained model, and the playground's L2RW down-weights flipped labels.
 
-use ballast_core::attack::{AttackKind, Norm};
+use ballast_core::attack::Norm;
 use ballast_core::manifest::Manifest;
 use ballast_core::method::Method;
-use ballast_web::attack_lab::{AttackLab, LabAttack};
+use ballast_web::attack_lab::{AttackLab, LabAttack, LabKind};
 use ballast_web::playground::{
     DataKind, NoiseChoice, Playground, PlaygroundConfig, playground_methods,
 };
@@ -57,7 +57,7 @@ fn pgd20_at_0_3_flips_the_standard_model_and_not_the_pgd_at_or_mart_models() {
     let attack = LabAttack::default();
     assert_eq!(
         (attack.kind, attack.norm, attack.eps, attack.steps),
-        (AttackKind::Pgd, Norm::Linf, 0.3, 20)
+        (LabKind::Pgd, Norm::Linf, 0.3, 20)
     );
     let run = |m: usize| {
         pollster::block_on(lab.attack_batch(m, &attack, 0.3, 0, 40).unwrap().read()).unwrap()
@@ -84,12 +84,23 @@ fn single_digit_attack_stays_in_the_ball_and_reports_probabilities() {
     let (x, y) = lab.digit(3).unwrap();
     let x = x.to_vec();
     for (norm, eps) in [(Norm::Linf, 0.2), (Norm::L2, 2.0)] {
-        for kind in [AttackKind::Fgsm, AttackKind::Pgd] {
+        for kind in [
+            LabKind::Fgsm,
+            LabKind::Pgd,
+            LabKind::ApgdCe,
+            LabKind::ApgdDlr,
+            LabKind::ApgdT,
+            LabKind::FabT,
+            LabKind::Fab,
+            LabKind::Square,
+            LabKind::AaStandard,
+        ] {
             let attack = LabAttack {
                 kind,
                 norm,
                 eps,
-                steps: 10,
+                steps: 5,
+                queries: 50,
                 ..LabAttack::default()
             };
             for label in [Some(y), None] {
@@ -123,6 +134,88 @@ fn single_digit_attack_stays_in_the_ball_and_reports_probabilities() {
     };
     assert!(lab.attack(0, &x, None, &too_long).is_err());
     assert!(lab.attack(7, &x, None, &LabAttack::default()).is_err());
+}
+
+/// The shipped test digit the page shows as the gradient-free attack's lesson (web/js/attack.js,
+/// `SQUARE_ONLY_DIGIT`).
+const SQUARE_ONLY_DIGIT: usize = 76;
+
+/// AutoAttack's standard suite in the lab: a mark per attack, in AutoAttack's order; the digit
+/// shown is broken exactly when some attack broke it; on a batch the running robust count never
+/// rises, ends at most at PGD's and the suite breaks the standard model everywhere.
+#[test]
+fn autoattack_in_the_lab_marks_each_attack_and_is_at_least_as_strong_as_pgd() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab(&["mnist-erm", "mnist-pgd-at"]);
+    let aa = LabAttack {
+        kind: LabKind::AaStandard,
+        steps: 20,
+        queries: 300,
+        ..LabAttack::default()
+    };
+    let (x, y) = lab.digit(0).unwrap();
+    let x = x.to_vec();
+    for m in 0..2 {
+        let out = pollster::block_on(lab.attack(m, &x, Some(y), &aa).unwrap().read(&x)).unwrap();
+        let names: Vec<&str> = out.attacks.iter().map(|a| a.attack.as_str()).collect();
+        assert_eq!(names, ["apgd-ce", "apgd-t", "fab-t", "square"]);
+        let broken = out.attacks.iter().any(|a| a.broke);
+        assert_eq!(broken, out.adv_pred != y as usize, "{out:?}");
+        assert!(out.linf <= 0.3 + 1e-4);
+    }
+    let pgd = LabAttack::default();
+    for m in 0..2 {
+        let a = pollster::block_on(lab.attack_batch(m, &aa, 0.3, 0, 20).unwrap().read()).unwrap();
+        let p = pollster::block_on(lab.attack_batch(m, &pgd, 0.3, 0, 20).unwrap().read()).unwrap();
+        println!(
+            "model {m}: AA {:?}, PGD-20 robust {}",
+            a.running, p.robust_correct
+        );
+        assert_eq!(a.running.len(), 4);
+        assert!(a.running.windows(2).all(|w| w[1].1 <= w[0].1));
+        assert!(a.running[0].1 <= a.clean_correct);
+        assert!(a.robust_correct <= p.robust_correct + 1, "{a:?} vs {p:?}");
+        if m == 0 {
+            assert_eq!(a.robust_correct, 0, "the standard model falls: {a:?}");
+        }
+    }
+    // The page's example: shipped test digit 76 on the PGD-AT model at ℓ∞ 0.3 under AutoAttack's
+    // full standard budgets: every gradient attack fails and Square's random search breaks it.
+    let full = LabAttack {
+        kind: LabKind::AaStandard,
+        steps: 100,
+        queries: 5_000,
+        ..LabAttack::default()
+    };
+    let (x76, y76) = lab.digit(SQUARE_ONLY_DIGIT).unwrap();
+    let x76 = x76.to_vec();
+    let out =
+        pollster::block_on(lab.attack(1, &x76, Some(y76), &full).unwrap().read(&x76)).unwrap();
+    let broke: Vec<(&str, bool)> = out
+        .attacks
+        .iter()
+        .map(|a| (a.attack.as_str(), a.broke))
+        .collect();
+    assert_eq!(
+        broke,
+        [
+            ("apgd-ce", false),
+            ("apgd-t", false),
+            ("fab-t", false),
+            ("square", true)
+        ],
+        "digit {SQUARE_ONLY_DIGIT} (label {y76}): {out:?}"
+    );
+    let too_many = LabAttack {
+        queries: 100_000,
+        ..aa
+    };
+    assert!(
+        lab.attack(0, &x, None, &too_many)
+            .err()
+            .unwrap()
+            .contains("queries")
+    );
 }
 
 #[test]
@@ -228,6 +321,78 @@ fn every_method_beats_erm_on_its_teaching_state_over_5_seeds() {
             ours >= erm + 0.02 && wins >= 4,
             "{method}: {ours:.3} vs ERM {erm:.3}, {wins}/5 seeds"
         );
+    }
+}
+
+/// The visitor's own data: placed points join the training set with their class, flipped
+/// labels count as noisy, and L2RW weighs the flipped points below the clean ones.
+#[test]
+fn placed_points_and_flipped_labels_enter_the_training_set_and_the_weights() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let base = PlaygroundConfig {
+        noise_rate: 0.0,
+        ..PlaygroundConfig::teaching(Method::L2rw)
+    };
+    let plain = Playground::new(base.clone(), None, &Device::flex()).unwrap();
+    let flips: Vec<usize> = (0..plain.data.train_labels.len())
+        .filter(|&i| plain.data.train_labels[i] == 0)
+        .take(30)
+        .collect();
+    let cfg = PlaygroundConfig {
+        added: vec![[0.0, 0.25, 1.0], [1.0, -0.25, 0.0], [0.5, 0.0, 1.0]],
+        flips: flips.clone(),
+        ..base.clone()
+    };
+    let mut pg = Playground::new(cfg, None, &Device::flex()).unwrap();
+    let n = plain.data.train_labels.len();
+    assert_eq!(pg.data.train_labels.len(), n + 3);
+    assert_eq!(&pg.data.true_labels[n..], &[1, 0, 1]);
+    assert_eq!(&pg.train_x_of(n + 1), &[1.0, -0.25]);
+    assert_eq!(pg.data.noisy.iter().filter(|&&b| b).count(), 30);
+    assert!(
+        flips
+            .iter()
+            .all(|&i| pg.data.train_labels[i] == 1 && pg.data.noisy[i])
+    );
+    pg.step(200).unwrap();
+    let view = pollster::block_on(pg.snapshot().read()).unwrap();
+    let l2rw = &view.learners[1];
+    let (clean, noisy) = (l2rw.mean_weight_clean, l2rw.mean_weight_noisy.unwrap());
+    assert!(noisy < 0.5 * clean, "flipped {noisy} vs clean {clean}");
+
+    // Flipping a point twice on two classes gives its label back.
+    let twice = PlaygroundConfig {
+        flips: vec![flips[0], flips[0]],
+        ..base.clone()
+    };
+    let pg = Playground::new(twice, None, &Device::flex()).unwrap();
+    assert!(pg.data.noisy.iter().all(|&b| !b));
+    // Bad edits are refused by name.
+    for (cfg, needle) in [
+        (
+            PlaygroundConfig {
+                added: vec![[0.0, 0.0, 2.0]],
+                ..base.clone()
+            },
+            "class 2",
+        ),
+        (
+            PlaygroundConfig {
+                flips: vec![10_000],
+                ..base.clone()
+            },
+            "position 10000",
+        ),
+        (
+            PlaygroundConfig {
+                added: vec![[f32::NAN, 0.0, 0.0]],
+                ..base.clone()
+            },
+            "not finite",
+        ),
+    ] {
+        let err = Playground::new(cfg, None, &Device::flex()).err().unwrap();
+        assert!(err.contains(needle), "{err}");
     }
 }
 
