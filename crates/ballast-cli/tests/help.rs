@@ -20,6 +20,7 @@ const SUBCOMMANDS: &[&[&str]] = &[
     &["methods"],
     &["bench"],
     &["compare"],
+    &["report"],
     &["export"],
     &["data"],
     &["data", "subset"],
