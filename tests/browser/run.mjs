@@ -395,6 +395,36 @@ async function testSharedUrl(ctx, base) {
   await again.close();
 }
 
+// Keyboard and screen readers: every visible control has an accessible name, and the playground
+// works without a mouse (a picture takes focus, arrows move its cross-hair, Enter places a point;
+// Enter on a focused button presses it).
+async function testKeyboard(ctx, base) {
+  const errors = [];
+  const page = await openPage(ctx, `${base}/#backend=cpu`, errors);
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll('button, select, input:not([type=hidden]), canvas[tabindex], a[href]')]
+    .filter((e) => e.getClientRects().length > 0)
+    .filter((e) => {
+      const name = [e.getAttribute('aria-label'), e.title, ...[...(e.labels ?? [])].map((l) => l.textContent), e.textContent].filter(Boolean).join(' ');
+      return !/[A-Za-z]{2}/.test(name);
+    })
+    .map((e) => e.id || e.outerHTML.slice(0, 60)));
+  check('every visible control has an accessible name', unnamed.length === 0, unnamed.join(', '));
+  await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+  const n0 = Number(await page.$eval('#pg-tools', (e) => e.dataset.points));
+  await page.focus('#pg-canvas-1');
+  for (let k = 0; k < 3; k++) await page.keyboard.press('Shift+ArrowLeft');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((n) => Number(document.getElementById('pg-tools').dataset.points) === n + 1, n0, { timeout: 60_000 });
+  const placed = await page.evaluate(() => window.ballast.playground.edits().added[0]);
+  await page.focus('#pg-step');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '1', null, { timeout: 60_000 });
+  check('the playground works from the keyboard: Enter on a focused picture places a point, Enter presses a focused button', !!placed,
+    `placed at (${placed?.slice(0, 2).map((v) => v.toFixed(2)).join(', ')}), class ${placed?.[2]}; one step taken`);
+  check('keyboard: no console errors', errors.length === 0, errors.join(' | '));
+  await page.close();
+}
+
 // A phone: at 390 px the page loads, every panel fits the width (wide tables scroll inside
 // themselves), and the controls stay reachable.
 async function testPhone(ctx, base) {
@@ -524,6 +554,7 @@ try {
   await testSharedUrl(ctx, base);
   await testLesson(ctx, base);
   await testPhone(ctx, base);
+  await testKeyboard(ctx, base);
   if (args.report) await testRunReport(ctx, path.resolve(root, args.report));
 } catch (e) {
   check('browser suite ran to the end', false, String(e.stack ?? e));

@@ -11,6 +11,7 @@ export class PlaygroundPanel {
     this.wasm = wasm;
     this.report = report; // (message | null) -> shows or clears the panel's error
     this.teaching = teaching; // method -> the state in which its lesson shows
+    this.cursor = [0.5, 0.5]; // keyboard cross-hair on the pictures, as fractions of their size
     this.palette = Array.from(wasm.palette());
     this.handle = null;
     this.running = false;
@@ -140,6 +141,32 @@ export class PlaygroundPanel {
     };
     canvas.addEventListener('pointerup', end);
     canvas.addEventListener('pointercancel', end);
+    // Keyboard: arrows move a cross-hair (Shift: 10× faster), Enter places a point of the chosen
+    // class there, Shift+Enter flips the label nearest to it.
+    canvas.addEventListener('keydown', (ev) => {
+      if (!this.data?.bounds) return;
+      const step = ev.shiftKey ? 0.05 : 0.005;
+      const move = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[ev.key];
+      if (move) {
+        this.cursor = this.cursor.map((c, k) => Math.min(1, Math.max(0, c + move[k])));
+        ev.preventDefault();
+        this.redraw();
+        return;
+      }
+      if (ev.key !== 'Enter') return;
+      ev.preventDefault();
+      const [x0, x1, y0, y1] = this.data.bounds;
+      const [u, v] = this.cursor;
+      if (ev.shiftKey) {
+        const [j] = this.near(canvas, u * canvas.width, v * canvas.height, 24);
+        if (j !== undefined) this.edit((e) => e.flips.push(j));
+      } else {
+        const cls = Number(el('pg-add-class').value) || 0;
+        this.edit((e) => e.added.push([x0 + u * (x1 - x0), y1 - v * (y1 - y0), cls]));
+      }
+    });
+    canvas.addEventListener('focus', () => this.view && this.redraw());
+    canvas.addEventListener('blur', () => this.view && this.redraw());
   }
 
   /** The right model's weights as shown: the latest, or their moving average (0.9) when
@@ -362,6 +389,14 @@ export class PlaygroundPanel {
         ctx.strokeStyle = d.noisy[j] ? '#111' : '#fff';
         ctx.stroke();
       });
+      if (document.activeElement === canvas) {
+        const [cx, cy] = [this.cursor[0] * w, this.cursor[1] * h];
+        ctx.strokeStyle = '#000';
+        ctx.lineWidth = 1.5;
+        ctx.beginPath();
+        ctx.moveTo(cx - 10, cy); ctx.lineTo(cx + 10, cy); ctx.moveTo(cx, cy - 10); ctx.lineTo(cx, cy + 10);
+        ctx.stroke();
+      }
     } else {
       this.drawDigits(ctx, w, h, weights);
     }
