@@ -15,45 +15,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::read::read_f32;
 
-/// Which attack the lab runs: one of the core's ℓp attacks, or AutoAttack's standard suite.
+/// Which attack the lab runs: one of the core's ℓp attacks (by the core's name: "pgd",
+/// "square", …), or a suite ("aa-standard").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(untagged)]
 pub enum LabKind {
-    Fgsm,
-    Pgd,
-    ApgdCe,
-    ApgdDlr,
-    ApgdT,
-    FabT,
-    Fab,
-    Square,
-    /// APGD-CE, APGD-T, FAB-T and Square, each on the digits every earlier one left robust
-    /// (Croce and Hein's standard version).
-    AaStandard,
+    Single(AttackKind),
+    Suite(LabSuite),
 }
 
-impl LabKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            LabKind::AaStandard => "aa-standard",
-            single => single.single().map_or("", AttackKind::name),
-        }
-    }
-
-    /// The core attack of a single-attack kind.
-    fn single(self) -> Option<AttackKind> {
-        Some(match self {
-            LabKind::Fgsm => AttackKind::Fgsm,
-            LabKind::Pgd => AttackKind::Pgd,
-            LabKind::ApgdCe => AttackKind::ApgdCe,
-            LabKind::ApgdDlr => AttackKind::ApgdDlr,
-            LabKind::ApgdT => AttackKind::ApgdT,
-            LabKind::FabT => AttackKind::FabT,
-            LabKind::Fab => AttackKind::Fab,
-            LabKind::Square => AttackKind::Square,
-            LabKind::AaStandard => return None,
-        })
-    }
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabSuite {
+    /// APGD-CE, APGD-T, FAB-T and Square (Croce and Hein's standard version).
+    AaStandard,
 }
 
 /// The attack controls of the panel.
@@ -77,7 +52,7 @@ pub struct LabAttack {
 impl Default for LabAttack {
     fn default() -> Self {
         Self {
-            kind: LabKind::Pgd,
+            kind: LabKind::Single(AttackKind::Pgd),
             norm: Norm::Linf,
             eps: 0.3,
             steps: 20,
@@ -122,9 +97,15 @@ impl LabAttack {
             AttackKind::Square => AttackConfig::square(self.norm, self.eps, self.queries),
             apgd_or_fab => AttackConfig::apgd(apgd_or_fab, self.norm, self.eps, self.steps, 1),
         };
-        let configs: Vec<AttackConfig> = match self.kind.single() {
-            Some(kind) => vec![one(kind)],
-            None => [
+        let configs: Vec<AttackConfig> = match self.kind {
+            LabKind::Single(AttackKind::Latent) => {
+                return Err(
+                    "the lab runs the ℓp attacks; the latent attack needs a perturbation set (the explorer panel)"
+                        .into(),
+                );
+            }
+            LabKind::Single(kind) => vec![one(kind)],
+            LabKind::Suite(LabSuite::AaStandard) => [
                 AttackKind::ApgdCe,
                 AttackKind::ApgdT,
                 AttackKind::FabT,

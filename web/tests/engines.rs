@@ -2,10 +2,10 @@
 //! make: the shipped checkpoints and digits decode, the attack lab separates the standard and
 //! the adversarially trained model, and the playground's L2RW down-weights flipped labels.
 
-use ballast_core::attack::Norm;
+use ballast_core::attack::{AttackKind, Norm};
 use ballast_core::manifest::Manifest;
 use ballast_core::method::Method;
-use ballast_web::attack_lab::{AttackLab, LabAttack, LabKind};
+use ballast_web::attack_lab::{AttackLab, LabAttack, LabKind, LabSuite};
 use ballast_web::playground::{
     DataKind, NoiseChoice, Playground, PlaygroundConfig, playground_methods,
 };
@@ -57,7 +57,7 @@ fn pgd20_at_0_3_flips_the_standard_model_and_not_the_pgd_at_or_mart_models() {
     let attack = LabAttack::default();
     assert_eq!(
         (attack.kind, attack.norm, attack.eps, attack.steps),
-        (LabKind::Pgd, Norm::Linf, 0.3, 20)
+        (LabKind::Single(AttackKind::Pgd), Norm::Linf, 0.3, 20)
     );
     let run = |m: usize| {
         pollster::block_on(lab.attack_batch(m, &attack, 0.3, 0, 40).unwrap().read()).unwrap()
@@ -85,15 +85,15 @@ fn single_digit_attack_stays_in_the_ball_and_reports_probabilities() {
     let x = x.to_vec();
     for (norm, eps) in [(Norm::Linf, 0.2), (Norm::L2, 2.0)] {
         for kind in [
-            LabKind::Fgsm,
-            LabKind::Pgd,
-            LabKind::ApgdCe,
-            LabKind::ApgdDlr,
-            LabKind::ApgdT,
-            LabKind::FabT,
-            LabKind::Fab,
-            LabKind::Square,
-            LabKind::AaStandard,
+            LabKind::Single(AttackKind::Fgsm),
+            LabKind::Single(AttackKind::Pgd),
+            LabKind::Single(AttackKind::ApgdCe),
+            LabKind::Single(AttackKind::ApgdDlr),
+            LabKind::Single(AttackKind::ApgdT),
+            LabKind::Single(AttackKind::FabT),
+            LabKind::Single(AttackKind::Fab),
+            LabKind::Single(AttackKind::Square),
+            LabKind::Suite(LabSuite::AaStandard),
         ] {
             let attack = LabAttack {
                 kind,
@@ -148,7 +148,7 @@ fn autoattack_in_the_lab_marks_each_attack_and_is_at_least_as_strong_as_pgd() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let lab = lab(&["mnist-erm", "mnist-pgd-at"]);
     let aa = LabAttack {
-        kind: LabKind::AaStandard,
+        kind: LabKind::Suite(LabSuite::AaStandard),
         steps: 20,
         queries: 300,
         ..LabAttack::default()
@@ -182,7 +182,7 @@ fn autoattack_in_the_lab_marks_each_attack_and_is_at_least_as_strong_as_pgd() {
     // The page's example: shipped test digit 76 on the PGD-AT model at ℓ∞ 0.3 under AutoAttack's
     // full standard budgets: every gradient attack fails and Square's random search breaks it.
     let full = LabAttack {
-        kind: LabKind::AaStandard,
+        kind: LabKind::Suite(LabSuite::AaStandard),
         steps: 100,
         queries: 5_000,
         ..LabAttack::default()
@@ -205,6 +205,28 @@ fn autoattack_in_the_lab_marks_each_attack_and_is_at_least_as_strong_as_pgd() {
             ("square", true)
         ],
         "digit {SQUARE_ONLY_DIGIT} (label {y76}): {out:?}"
+    );
+    let parsed: Vec<LabKind> = ["\"pgd\"", "\"square\"", "\"aa-standard\""]
+        .iter()
+        .map(|k| serde_json::from_str(k).unwrap())
+        .collect();
+    assert_eq!(
+        parsed,
+        [
+            LabKind::Single(AttackKind::Pgd),
+            LabKind::Single(AttackKind::Square),
+            LabKind::Suite(LabSuite::AaStandard)
+        ]
+    );
+    let latent = LabAttack {
+        kind: LabKind::Single(AttackKind::Latent),
+        ..LabAttack::default()
+    };
+    assert!(
+        lab.attack(0, &x, None, &latent)
+            .err()
+            .unwrap()
+            .contains("latent")
     );
     let too_many = LabAttack {
         queries: 100_000,
