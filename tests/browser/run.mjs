@@ -21,7 +21,7 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((a, v, i, all) => (
 const root = path.resolve(new URL('../..', import.meta.url).pathname);
 const dist = path.resolve(root, args.dist ?? 'dist');
 const out = path.resolve(root, args.out ?? 'target/browser-test');
-const backends = (args.backends ?? 'webgpu,cpu,cpu-burn-ops').split(',');
+const backends = (args.backends ?? 'webgpu,cpu,cpu-burn-ops').split(',').filter((b) => b && b !== 'none');
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 fs.mkdirSync(out, { recursive: true });
 
@@ -354,12 +354,12 @@ async function testBackend(ctx, base, label) {
     // Over 20 digits the latent attack fools the standard model more often than latent-at.
     const counts = await page.evaluate(async () => {
       const ex = window.ballast.explorer;
-      const lab = window.ballast.attack.lab;
+      const digits = window.ballast.attack;
       const fooled = [0, 0];
       for (let i = 0; i < 20; i++) {
         for (let m = 0; m < 2; m++) {
-          const out = JSON.parse(await ex.handle.attack(m, Float32Array.from(lab.digit(i)), lab.digit_label(i), 2, 20, 0n));
-          if (out.adv_pred !== lab.digit_label(i)) fooled[m] += 1;
+          const out = JSON.parse(await ex.handle.attack(m, digits.digit(i), digits.digitLabel(i), 2, 20, 0n));
+          if (out.adv_pred !== digits.digitLabel(i)) fooled[m] += 1;
         }
       }
       return fooled;
@@ -422,6 +422,107 @@ async function testKeyboard(ctx, base) {
   check('the playground works from the keyboard: Enter on a focused picture places a point, Enter presses a focused button', !!placed,
     `placed at (${placed?.slice(0, 2).map((v) => v.toFixed(2)).join(', ')}), class ${placed?.[2]}; one step taken`);
   check('keyboard: no console errors', errors.length === 0, errors.join(' | '));
+  await page.close();
+}
+
+// Input latency on the page's thread while work is under way: a click on inert text and a key
+// press every 250 ms for `ms`. An input is handled within 100 ms when, by the Event Timing API,
+// its handlers have finished within 100 ms of the input (processingEnd − startTime), and the
+// page's first listener ran within 100 ms (its own clock); the time to the next paint (the
+// event's duration, what INP rates) must stay within 200 ms, the web's "good" bound. Long tasks
+// (> 50 ms) on the page's thread are recorded too.
+async function probeInputs(page, ms) {
+  await page.evaluate(() => {
+    const m = { events: [], handlerDelays: [], longTasks: [], t0: performance.now() };
+    window.latency = m;
+    m.observers = [
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) {
+          if (e.startTime < m.t0) continue;
+          m.events.push({ name: e.name, at: e.startTime - m.t0, duration: e.duration, delay: e.processingStart - e.startTime, processing: e.processingEnd - e.processingStart });
+        }
+      }),
+      new PerformanceObserver((list) => { for (const e of list.getEntries()) m.longTasks.push(e.duration); }),
+    ];
+    m.observers[0].observe({ type: 'event', durationThreshold: 16 });
+    m.observers[1].observe({ type: 'longtask' });
+    m.listener = (ev) => m.handlerDelays.push(performance.now() - ev.timeStamp);
+    for (const type of ['pointerdown', 'keydown']) window.addEventListener(type, m.listener, { capture: true });
+  });
+  const spot = await page.locator('#playground .explain p').first().boundingBox();
+  const t0 = Date.now();
+  let sent = 0;
+  while (Date.now() - t0 < ms) {
+    await page.mouse.click(spot.x + 20, spot.y + 5);
+    await page.keyboard.press('Shift');
+    sent += 2;
+    await page.waitForTimeout(250);
+  }
+  const m = await page.evaluate(() => {
+    const m = window.latency;
+    for (const o of m.observers) o.disconnect();
+    for (const type of ['pointerdown', 'keydown']) window.removeEventListener(type, m.listener, { capture: true });
+    return { events: m.events, handlerDelays: m.handlerDelays, longTasks: m.longTasks };
+  });
+  const r = {
+    seconds: (Date.now() - t0) / 1000, inputs_sent: sent, inputs_handled: m.handlerDelays.length,
+    max_handled_ms: Math.max(0, ...m.events.map((e) => e.delay + e.processing)),
+    max_event_duration_ms: Math.max(0, ...m.events.map((e) => e.duration)), events_over_16ms: m.events.length,
+    max_handler_delay_ms: Math.max(0, ...m.handlerDelays),
+    long_tasks: m.longTasks.length, long_task_ms: m.longTasks.reduce((a, b) => a + b, 0), max_long_task_ms: Math.max(0, ...m.longTasks),
+    slowest_events: m.events.sort((a, b) => b.duration - a.duration).slice(0, 5),
+  };
+  r.ok = r.inputs_handled >= r.inputs_sent && r.max_handled_ms <= 100 && r.max_handler_delay_ms <= 100 && r.max_event_duration_ms <= 200;
+  r.summary = `${r.inputs_handled}/${r.inputs_sent} inputs; slowest handled ${r.max_handled_ms.toFixed(0)} ms after the input and painted ` +
+    `${r.max_event_duration_ms.toFixed(0)} ms after it (Event Timing); longest wait for a listener ${r.max_handler_delay_ms.toFixed(1)} ms; ` +
+    `${r.long_tasks} long tasks on the page's thread (${r.long_task_ms.toFixed(0)} ms)`;
+  return r;
+}
+
+// The engines run in a Web Worker: while the playground trains for 10 s, and while AutoAttack
+// runs at full budgets, the page's own thread stays free (every input handled within 100 ms);
+// pausing and stopping act at once.
+async function testResponsiveness(ctx, base) {
+  const errors = [];
+  const page = await openPage(ctx, `${base}/#backend=cpu`, errors);
+  const placement = await page.evaluate(() => ({
+    worker: window.ballast.engine.worker instanceof Worker,
+    wasmOnPage: performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.wasm')).map((e) => e.name),
+  }));
+  const workers = page.workers().map((w) => w.url());
+  check('the engines run in a Web Worker; the page\'s thread loads no wasm', placement.worker && placement.wasmOnPage.length === 0 &&
+    workers.some((u) => u.endsWith('/js/engine-worker.js')), `workers: ${workers.join(', ')}; wasm on the page: ${placement.wasmOnPage.join(', ') || 'none'}`);
+  await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+  await setControl(page, 'pg-stop', 100000);
+  await page.waitForFunction(() => document.getElementById('pg-stats').dataset.step === '0', null, { timeout: 60_000 });
+  await page.click('#pg-run');
+  const training = await probeInputs(page, 10_000);
+  training.steps = Number(await data(page, '#pg-stats', 'step'));
+  const pausedAt = Date.now();
+  await page.click('#pg-run');
+  await page.waitForFunction(() => document.getElementById('pg-run').textContent === 'run' && !window.ballast.playground.busy, null, { timeout: 60_000 });
+  training.pause_ms = Date.now() - pausedAt;
+  check('a 10-second playground run keeps the page responsive: every input handled within 100 ms', training.steps >= 1000 && training.ok,
+    `${training.steps} steps trained meanwhile; ${training.summary}`);
+  check('pausing the playground stops the worker\'s training within 1 s', training.pause_ms <= 1000, `${training.pause_ms} ms`);
+  // Long work: AutoAttack at full budgets on all 500 shipped digits, probed for 5 s, then stopped.
+  await setControl(page, 'at-kind', 'aa-standard');
+  await setControl(page, 'at-steps', 100);
+  await setControl(page, 'at-queries', 5000);
+  await setControl(page, 'at-batch-n', 500);
+  await page.waitForFunction(() => !window.ballast.attack.busy, null, { timeout: 300_000 });
+  await page.click('#at-batch-run');
+  const attacking = await probeInputs(page, 5_000);
+  const stopAt = Date.now();
+  await page.click('#at-batch-stop');
+  await page.waitForFunction(() => document.getElementById('at-curve-progress').textContent === 'stopped' && !window.ballast.attack.busy, null, { timeout: 120_000 });
+  attacking.stop_ms = Date.now() - stopAt;
+  const rows = await page.$$eval('#at-batch tbody tr', (trs) => trs.length);
+  check('a full-budget AutoAttack batch keeps the page responsive: every input handled within 100 ms', attacking.ok, attacking.summary);
+  check('... and stops within 5 s when asked (after the digits in progress)', rows === 0 && attacking.stop_ms < 5000,
+    `stopped ${(attacking.stop_ms / 1000).toFixed(1)} s after the click, no partial row`);
+  report.responsiveness = { training, attacking };
+  check('responsiveness: no console errors', errors.length === 0, errors.join(' | '));
   await page.close();
 }
 
@@ -551,6 +652,7 @@ const ctx = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.t
 });
 try {
   for (const b of backends) await testBackend(ctx, base, b);
+  await testResponsiveness(ctx, base);
   await testSharedUrl(ctx, base);
   await testLesson(ctx, base);
   await testPhone(ctx, base);
@@ -575,6 +677,11 @@ for (const [b, r] of Object.entries(report.backends)) {
   console.log(`${b}: ${r.backend_badge}; interactive after ${(r.interactive_ms / 1000).toFixed(2)} s${upgrade}; ` +
     `PGD-20 on one digit (warm) ${ms(r.pgd20_one_digit_ms)} ms, first ${ms(r.first_attack_ms)} ms; live reweighting ${r.steps_per_s?.toFixed(1)} steps/s; ` +
     `default playground to its pause (${r.teaching_default?.steps} steps) ${r.teaching_default?.seconds?.toFixed(1)} s`);
+}
+if (report.responsiveness) {
+  const { training: t, attacking: a } = report.responsiveness;
+  console.log(`responsiveness while training: ${t.steps} playground steps in ${t.seconds.toFixed(1)} s; ${t.summary}; pause acted in ${t.pause_ms} ms`);
+  console.log(`responsiveness while attacking (AutoAttack, full budgets): ${a.summary}; stopped ${(a.stop_ms / 1000).toFixed(1)} s after the click`);
 }
 console.log(`screenshots and report.json in ${out}\n${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -1,6 +1,8 @@
-// Boot: the default (CPU) bundle that trunk loads starts the page; when the browser offers a
-// WebGPU adapter, the WebGPU bundle is loaded in the background and the panels move onto it.
+// Boot: the default (CPU) bundle starts the page in a Web Worker (js/engine.js); when the
+// browser offers a WebGPU adapter, the WebGPU bundle is loaded in a second worker in the
+// background and the panels move onto it. This thread only draws and handles input.
 
+import { Engine } from './engine.js';
 import { applyHash, bindHash, writeHash } from './state.js';
 import { PlaygroundPanel } from './playground.js';
 import { AttackPanel } from './attack.js';
@@ -9,12 +11,6 @@ import { ExplorerPanel } from './explorer.js';
 import { Lesson, requestedStep } from './lesson.js';
 
 const el = (id) => document.getElementById(id);
-
-function cpuBundle() {
-  if (window.wasmBindings) return Promise.resolve(window.wasmBindings);
-  return new Promise((resolve) =>
-    addEventListener('TrunkApplicationStarted', () => resolve(window.wasmBindings), { once: true }));
-}
 
 function errorReporter(id) {
   return (message) => {
@@ -64,7 +60,8 @@ function teachingStates(defaults) {
   return new Map(defaults.playground_methods.filter((m) => m.teaching).map((m) => [m.name, m.teaching]));
 }
 
-/** Loads the WebGPU bundle and moves the panels onto it; returns its backend description. */
+/** Loads the WebGPU bundle in its own worker and moves the panels onto it; the CPU worker
+ * stops once they have moved. */
 async function upgradeToWebGpu(app, choice) {
   const status = el('status');
   let adapter = null;
@@ -84,10 +81,10 @@ async function upgradeToWebGpu(app, choice) {
   }
   const t0 = performance.now();
   status.textContent = 'ready · loading the WebGPU bundle…';
-  const gpu = await import(new URL('../ballast-web-gpu.js', import.meta.url).href);
-  await gpu.default({ module_or_path: new URL('../ballast-web-gpu_bg.wasm', import.meta.url).href });
-  const info = JSON.parse(await gpu.init_backend(choice));
+  const gpu = await Engine.start('gpu');
+  const info = JSON.parse(await gpu.call('init_backend', choice));
   if (info.name !== 'webgpu') {
+    gpu.terminate();
     showBackend(info);
     return;
   }
@@ -96,7 +93,8 @@ async function upgradeToWebGpu(app, choice) {
   await app.attack.rebind(gpu);
   await app.playground.rebind(gpu);
   await app.explorer.rebind(gpu);
-  app.wasm = gpu;
+  app.engine.terminate();
+  app.engine = gpu;
   app.backend = info;
   app.timings.webgpu_ready_ms = performance.now();
   app.timings.webgpu_upgrade_ms = performance.now() - t0;
@@ -110,8 +108,8 @@ async function main() {
   const t0 = performance.now();
   const status = el('status');
   try {
-    const cpu = await cpuBundle();
-    const defaults = JSON.parse(cpu.defaults());
+    const cpu = await Engine.start('cpu');
+    const defaults = JSON.parse(await cpu.call('defaults'));
     applyDefaults(defaults);
     applyHash();
     bindHash();
@@ -127,16 +125,16 @@ async function main() {
     // `#cpu-kernels=off`: the CPU backend runs Burn's own convolution and pooling instead of
     // Ballast's kernels (the browser suite times both).
     if (new URLSearchParams(location.hash.replace(/^#/, '')).get('cpu-kernels') === 'off') {
-      cpu.set_cpu_kernels(false);
+      await cpu.call('set_cpu_kernels', false);
     }
-    const backend = JSON.parse(await cpu.init_backend('cpu'));
+    const backend = JSON.parse(await cpu.call('init_backend', 'cpu'));
     showBackend(backend);
     status.textContent = 'loading models…';
     const manifest = await (await fetch('assets/manifest.json')).json();
     const app = {
-      wasm: cpu,
+      engine: cpu,
       backend,
-      playground: new PlaygroundPanel(cpu, errorReporter('pg-error'), teachingStates(defaults)),
+      playground: new PlaygroundPanel(cpu, errorReporter('pg-error'), teachingStates(defaults), await cpu.call('palette')),
       attack: new AttackPanel(cpu, manifest, errorReporter('at-error')),
       overfit: new OverfitPanel(manifest, errorReporter('ro-error')),
       explorer: new ExplorerPanel(cpu, manifest, errorReporter('ex-error')),

@@ -1,5 +1,5 @@
-// Panel 2: FGSM / PGD against the natively trained MNIST models the manifest ships (their list
-// and labels come from the core crate through the wasm bindings).
+// Panel 2: every attack of the core's suite against the natively trained MNIST models the
+// manifest ships (their list and labels come from the core crate, through the engine).
 
 import { drawDigit, drawPerturbation, toMnist, drawingPad } from './digits.js';
 import { lineChart, COLORS } from './plot.js';
@@ -7,6 +7,11 @@ import { writeHash } from './state.js';
 
 const el = (id) => document.getElementById(id);
 const nextTask = () => new Promise((r) => setTimeout(r, 0));
+
+/** Thrown between chunks of work when the visitor presses stop. */
+class Stopped extends Error {
+  constructor() { super('stopped'); }
+}
 const EPS_GRID = { linf: [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4], l2: [0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4] };
 
 async function fetchBytes(url) {
@@ -37,8 +42,8 @@ function attackName(s) {
 }
 
 export class AttackPanel {
-  constructor(wasm, manifest, report) {
-    this.wasm = wasm;
+  constructor(engine, manifest, report) {
+    this.engine = engine;
     this.manifest = manifest;
     this.report = report;
     this.image = null; // {pixels, label (-1: unknown), source}
@@ -64,28 +69,68 @@ export class AttackPanel {
     }), ': on the PGD-AT model every gradient attack fails and Square breaks it (AutoAttack\'s full budgets, ' +
       'a few seconds on the CPU).');
     el('at-curve-run').onclick = () => this.curve();
+    for (const id of ['at-stop', 'at-batch-stop']) el(id).onclick = () => { this.stopRequested = true; };
+  }
+
+  /** Runs `work` as the panel's one job: the stop buttons are live while it runs, and a stop
+   * ends it between chunks (digits, a model) with "stopped" in `readout` instead of an error. */
+  async job(work, readout = 'at-curve-progress') {
+    if (!this.lab || this.busy) return;
+    this.busy = true;
+    this.stopRequested = false;
+    for (const id of ['at-stop', 'at-batch-stop']) el(id).disabled = false;
+    try {
+      await work();
+      this.report(null);
+    } catch (e) {
+      if (e instanceof Stopped) el(readout).textContent = 'stopped';
+      else this.report(String(e.message ?? e));
+    } finally {
+      for (const id of ['at-stop', 'at-batch-stop']) el(id).disabled = true;
+      this.busy = false;
+    }
+    // An image chosen while the panel was busy is attacked now.
+    if (this.attackQueued) {
+      this.attackQueued = false;
+      this.attack();
+    }
+  }
+
+  checkStop() {
+    if (this.stopRequested) throw new Stopped();
   }
 
   async load() {
-    this.models = JSON.parse(this.wasm.attack_lab_models(JSON.stringify(this.manifest)));
+    this.models = JSON.parse(await this.engine.call('attack_lab_models', JSON.stringify(this.manifest)));
     this.names = this.models.map((m) => m.name);
     this.files = [];
     for (const name of this.names) {
       const entry = this.manifest.models.find((m) => m.name === name);
       this.files.push(await fetchBytes(`assets/${entry.file}`));
     }
-    this.lab = new this.wasm.AttackLabHandle(JSON.stringify(this.manifest), this.names, this.files);
-    el('at-digit').max = String(this.lab.digit_count() - 1);
+    this.lab = await this.engine.create('AttackLabHandle', JSON.stringify(this.manifest), this.names, this.files);
+    // The shipped test digits stay here: picking one (this panel, the explorer) needs no call.
+    this.pixels = await this.lab.all_digits();
+    this.labels = await this.lab.all_labels();
+    el('at-digit').max = String(this.digitCount() - 1);
     this.normChanged(false);
     this.pickDigit(Number(el('at-digit').value) || 0, false);
   }
 
-  /** Moves the lab to another wasm module (the WebGPU bundle), keeping the current image. */
-  async rebind(wasm) {
+  digitCount() { return this.labels?.length ?? 0; }
+
+  /** Shipped test digit i: 784 values in [0, 1] (its own copy). */
+  digit(i) { return this.pixels.slice(784 * i, 784 * (i + 1)); }
+
+  digitLabel(i) { return this.labels[i]; }
+
+  /** Moves the lab to another engine (the WebGPU bundle's), keeping the current image. */
+  async rebind(engine) {
+    this.stopRequested = true;
     while (this.busy) await nextTask();
-    const lab = new wasm.AttackLabHandle(JSON.stringify(this.manifest), this.names, this.files);
+    const lab = await engine.create('AttackLabHandle', JSON.stringify(this.manifest), this.names, this.files);
     this.lab.free();
-    this.wasm = wasm;
+    this.engine = engine;
     this.lab = lab;
   }
 
@@ -120,10 +165,10 @@ export class AttackPanel {
   }
 
   pickDigit(i, run = true) {
-    const n = this.lab.digit_count();
+    const n = this.digitCount();
     i = ((Math.round(i) % n) + n) % n;
     el('at-digit').value = String(i);
-    this.image = { pixels: this.lab.digit(i), label: this.lab.digit_label(i), source: `test digit #${i} (label ${this.lab.digit_label(i)})` };
+    this.image = { pixels: this.digit(i), label: this.digitLabel(i), source: `test digit #${i} (label ${this.digitLabel(i)})` };
     writeHash();
     if (run) this.attack();
   }
@@ -137,8 +182,9 @@ export class AttackPanel {
     this.pickDigit(SQUARE_ONLY_DIGIT, true);
   }
 
-  useImage(source, name) {
-    const pixels = toMnist(source, this.wasm);
+  async useImage(source, name) {
+    const pixels = await toMnist(source, this.engine).catch((e) => { this.report(String(e.message ?? e)); return undefined; });
+    if (pixels === undefined) return;
     if (!pixels) {
       this.report('the picture is empty: draw or upload a digit first');
       return;
@@ -147,31 +193,31 @@ export class AttackPanel {
     this.attack();
   }
 
+  /** The shown image against every model, one model per call into the engine. */
   async attack() {
-    if (!this.lab || !this.image || this.busy) return;
-    this.busy = true;
-    const body = el('at-results').querySelector('tbody');
-    const times = [];
-    try {
+    if (!this.image) return;
+    if (this.busy) {
+      this.attackQueued = true;
+      return;
+    }
+    await this.job(async () => {
+      const body = el('at-results').querySelector('tbody');
+      const times = [];
       const s = this.settings();
       const rows = [];
       for (let m = 0; m < this.models.length; m++) {
+        this.checkStop();
+        el('at-time').textContent = `${attackName(s)}: ${this.models[m].label}…`;
         const t0 = performance.now();
         const out = JSON.parse(await this.lab.attack(m, this.image.pixels, this.image.label, JSON.stringify(s)));
         times.push(performance.now() - t0);
         rows.push(out);
-        await nextTask();
       }
       body.replaceChildren(...rows.map((out, m) => this.row(m, out, s)));
       el('at-source').textContent = `Attacking ${this.image.source}.`;
       el('at-time').textContent = `${attackName(s)} on one digit: ` + times.map((t, m) => `${this.models[m].label} ${t.toFixed(0)} ms`).join(' · ');
       el('at-time').dataset.ms = JSON.stringify(times);
-      this.report(null);
-    } catch (e) {
-      this.report(String(e.message ?? e));
-    } finally {
-      this.busy = false;
-    }
+    }, 'at-time');
   }
 
   row(m, out, s) {
@@ -231,26 +277,31 @@ export class AttackPanel {
 
   /** Clean / robust / flipped counts of model m on the first n digits at radius eps. */
   async counts(m, s, eps, n) {
-    // Digits per call. On the CPU each call runs synchronously, so keep it short; on WebGPU a
-    // call only queues work and the reads are awaited.
-    const CHUNK = window.ballast?.backend.name === 'webgpu' ? 50 : 10;
+    // Digits per call into the engine. On the CPU, sized to ~0.5 s of work (one digit first):
+    // the stop button acts between calls, so within about half a second at any attack budget.
+    // On WebGPU a call's cost is mostly its kernel dispatches, whatever the digit count: 50.
+    const gpu = window.ballast?.backend.name === 'webgpu';
+    let chunk = gpu ? 50 : 1;
     const total = { examples: 0, clean_correct: 0, robust_correct: 0, flipped: 0, running: null };
-    for (let start = 0; start < n; start += CHUNK) {
-      const r = JSON.parse(await this.lab.attack_batch(m, JSON.stringify(s), eps, start, Math.min(CHUNK, n - start)));
-      for (const k of ['examples', 'clean_correct', 'robust_correct', 'flipped']) total[k] += r[k];
+    for (let start = 0; start < n;) {
+      this.checkStop();
+      const k = Math.min(chunk, n - start);
+      const t0 = performance.now();
+      const r = JSON.parse(await this.lab.attack_batch(m, JSON.stringify(s), eps, start, k));
+      const perDigit = (performance.now() - t0) / k;
+      if (!gpu) chunk = Math.max(1, Math.min(50, Math.round(500 / Math.max(perDigit, 1))));
+      start += k;
+      for (const key of ['examples', 'clean_correct', 'robust_correct', 'flipped']) total[key] += r[key];
       total.running = total.running ? total.running.map(([a, c], i) => [a, c + r.running[i][1]]) : r.running;
-      await nextTask();
     }
     return total;
   }
 
   async batch() {
-    if (!this.lab || this.busy) return;
-    this.busy = true;
     const n = Number(el('at-batch-n').value);
-    const body = el('at-batch').querySelector('tbody');
-    body.replaceChildren();
-    try {
+    await this.job(async () => {
+      const body = el('at-batch').querySelector('tbody');
+      body.replaceChildren();
       const s = this.settings();
       for (let m = 0; m < this.models.length; m++) {
         el('at-curve-progress').textContent = `attacking ${n} digits: ${this.models[m].label}…`;
@@ -266,19 +317,12 @@ export class AttackPanel {
         body.append(tr);
       }
       el('at-curve-progress').textContent = `done (${attackName(s)}, ${s.norm}, ε = ${s.eps})`;
-      this.report(null);
-    } catch (e) {
-      this.report(String(e.message ?? e));
-    } finally {
-      this.busy = false;
-    }
+    });
   }
 
   async curve() {
-    if (!this.lab || this.busy) return;
-    this.busy = true;
     const n = Number(el('at-batch-n').value);
-    try {
+    await this.job(async () => {
       const s = this.settings();
       const grid = EPS_GRID[s.norm];
       const series = this.models.map(({ label }, m) => ({ label, color: COLORS[m], points: [], dots: true }));
@@ -294,11 +338,6 @@ export class AttackPanel {
       // [model][radius] -> [eps, robust accuracy], for tests and for copying the figures.
       el('at-curve').dataset.points = JSON.stringify(series.map((x) => x.points));
       el('at-curve').dataset.done = '1';
-      this.report(null);
-    } catch (e) {
-      this.report(String(e.message ?? e));
-    } finally {
-      this.busy = false;
-    }
+    });
   }
 }

@@ -1,6 +1,6 @@
 // 28×28 digits: drawing them, reading a user's drawing or photo the way MNIST was made
 // (white strokes on black, fitted into a 20×20 box, centred by centre of mass; the
-// preprocessing itself is Rust, called through the wasm bundle).
+// preprocessing itself is Rust, called in the engine's worker).
 
 /** Draws 784 values in [0, 1] as white-on-black pixels into `canvas`. */
 export function drawDigit(canvas, pixels) {
@@ -35,21 +35,20 @@ function blit(canvas, img) {
 }
 
 /**
- * Any image (canvas or ImageBitmap) -> 784 values in [0, 1] (a Float32Array), MNIST-style:
- * dark-on-light pictures are inverted, the ink is fitted into a 20×20 box and centred by its
- * centre of mass. Returns null for an empty picture. The maths runs in Rust
- * (ballast_data::digit_image::to_mnist, exported by the wasm bundle as `to_mnist`); `wasm` is
- * the bundle to call, by default the one the page runs on (any bundle has it).
+ * Any image (canvas or ImageBitmap) -> a Promise of 784 values in [0, 1] (a Float32Array),
+ * MNIST-style: dark-on-light pictures are inverted, the ink is fitted into a 20×20 box and
+ * centred by its centre of mass; null for an empty picture. The maths runs in Rust
+ * (ballast_data::digit_image::to_mnist, exported by every bundle as `to_mnist`), in `engine`
+ * (js/engine.js).
  */
-export function toMnist(source, wasm = window.ballast?.wasm ?? window.wasmBindings) {
+export async function toMnist(source, engine) {
   const w = source.width, h = source.height;
   if (!w || !h) return null;
-  if (typeof wasm?.to_mnist !== 'function') throw new Error('the wasm bundle is not loaded yet');
   const c = new OffscreenCanvas(w, h);
   const ctx = c.getContext('2d');
   ctx.drawImage(source, 0, 0);
   const { data } = ctx.getImageData(0, 0, w, h);
-  return wasm.to_mnist(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), w, h) ?? null;
+  return (await engine.call('to_mnist', new Uint8Array(data.buffer, data.byteOffset, data.byteLength), w, h)) ?? null;
 }
 
 /** Freehand drawing on a canvas (mouse, pen, touch), white on black. */

@@ -23,8 +23,8 @@ function canvas(size = 56) {
 }
 
 export class ExplorerPanel {
-  constructor(wasm, manifest, report) {
-    this.wasm = wasm;
+  constructor(engine, manifest, report) {
+    this.engine = engine;
     this.manifest = manifest;
     this.report = report;
     this.busy = false;
@@ -45,33 +45,35 @@ export class ExplorerPanel {
     this.names = [set.name, ...models.map((m) => m.name)];
     this.files = [await fetchBytes(`assets/${set.file}`)];
     for (const m of models) this.files.push(await fetchBytes(`assets/${m.file}`));
-    this.handle = new this.wasm.ExplorerHandle(JSON.stringify(this.manifest), SET, this.names, this.files);
+    this.handle = await this.engine.create('ExplorerHandle', JSON.stringify(this.manifest), SET, this.names, this.files);
     this.entry = set;
-    this.models = JSON.parse(this.handle.model_names()).map(([name, method]) => ({ name, method }));
+    this.models = JSON.parse(await this.handle.model_names()).map(([name, method]) => ({ name, method }));
     el('ex-about').textContent = `${set.perturbation}; latent dimension ${set.cvae.latent}; ` +
       (set.quality.length ? 'approximation error ' + set.quality.map((q) => `${q.approximation_error.toFixed(4)} at ε = ${q.eps}`).join(', ') : '');
     el('ex-digit').max = String(this.digitCount() - 1);
     this.pick(Number(el('ex-digit').value) || 0);
   }
 
-  /** Moves the explorer to another wasm module (the WebGPU bundle). */
-  async rebind(wasm) {
+  /** Moves the explorer to another engine (the WebGPU bundle's). */
+  async rebind(engine) {
     while (this.busy) await nextTask();
-    const handle = new wasm.ExplorerHandle(JSON.stringify(this.manifest), SET, this.names, this.files);
+    const handle = await engine.create('ExplorerHandle', JSON.stringify(this.manifest), SET, this.names, this.files);
     this.handle.free();
-    this.wasm = wasm;
+    this.engine = engine;
     this.handle = handle;
   }
 
-  digitCount() { return window.ballast?.attack?.lab?.digit_count() ?? 500; }
+  /** The shipped test digits are the attack lab's (it keeps them). */
+  digits() { return window.ballast.attack; }
+
+  digitCount() { return this.digits().digitCount(); }
 
   pick(i) {
     const n = this.digitCount();
     i = ((i % n) + n) % n;
     el('ex-digit').value = String(i);
-    const lab = window.ballast.attack.lab;
-    this.pixels = lab.digit(i);
-    this.label = lab.digit_label(i);
+    this.pixels = this.digits().digit(i);
+    this.label = this.digits().digitLabel(i);
     drawDigit(el('ex-original'), this.pixels);
     el('ex-original-label').textContent = `test digit ${i} (label ${this.label})`;
     el('ex-attacks').querySelector('tbody').innerHTML = '';

@@ -1,4 +1,5 @@
-// Panel 1: ERM vs a reweighting method, trained live side by side.
+// Panel 1: ERM vs a reweighting method, trained live side by side. The training runs in the
+// engine's worker (js/engine.js); this thread asks for steps in chunks and draws each view.
 
 import { lineChart, histogram, COLORS } from './plot.js';
 import { writeHash } from './state.js';
@@ -7,12 +8,12 @@ const el = (id) => document.getElementById(id);
 const nextTask = () => new Promise((r) => setTimeout(r, 0));
 
 export class PlaygroundPanel {
-  constructor(wasm, report, teaching = new Map()) {
-    this.wasm = wasm;
+  constructor(engine, report, teaching = new Map(), palette = []) {
+    this.engine = engine;
     this.report = report; // (message | null) -> shows or clears the panel's error
     this.teaching = teaching; // method -> the state in which its lesson shows
     this.cursor = [0.5, 0.5]; // keyboard cross-hair on the pictures, as fractions of their size
-    this.palette = Array.from(wasm.palette());
+    this.palette = Array.from(palette); // class colours, RGB triples one after the other
     this.handle = null;
     this.running = false;
     this.history = []; // [step, acc left, acc right]
@@ -42,13 +43,13 @@ export class PlaygroundPanel {
     for (const id of ['pg-noise', 'pg-imbalance']) el(id).addEventListener('input', () => this.outputs());
   }
 
-  /** Moves to another wasm module (the WebGPU bundle): a fresh start with the same controls. */
-  async rebind(wasm) {
+  /** Moves to another engine (the WebGPU bundle's): a fresh start with the same controls. */
+  async rebind(engine) {
     this.pause();
     while (this.busy) await nextTask();
     this.handle?.free();
     this.handle = null;
-    this.wasm = wasm;
+    this.engine = engine;
     await this.reset();
   }
 
@@ -226,20 +227,44 @@ export class PlaygroundPanel {
     el('pg-imbalance-out').textContent = `${Math.round(Number(el('pg-imbalance').value) * 100)} %`;
   }
 
-  async reset() {
+  /** A fresh pair of networks on the controls' data. The latest of overlapping resets wins;
+   * step and run wait for it (`settled`), so a click during a reset acts on the new networks. */
+  reset() {
+    this.resetting = this.rebuild();
+    return this.resetting;
+  }
+
+  /** Resolves once no reset is in flight. */
+  async settled() {
+    let seen;
+    while (seen !== this.resetting) {
+      seen = this.resetting;
+      await seen;
+    }
+  }
+
+  async rebuild() {
     this.pause();
+    const gen = (this.gen ?? 0) + 1;
+    this.gen = gen;
     while (this.busy) await nextTask();
+    if (gen !== this.gen) return;
     this.outputs();
-    this.gen = (this.gen ?? 0) + 1;
     this.handle?.free();
     this.handle = null;
     this.history = [];
     this.rate = null;
     el('pg-rate').textContent = '';
     try {
-      this.handle = new this.wasm.PlaygroundHandle(JSON.stringify(this.config()));
-      this.data = JSON.parse(this.handle.data());
-      this.x = this.handle.train_x();
+      const handle = await this.engine.create('PlaygroundHandle', JSON.stringify(this.config()));
+      const [data, x] = await Promise.all([handle.data(), handle.train_x()]);
+      if (gen !== this.gen) {
+        handle.free();
+        return;
+      }
+      this.handle = handle;
+      this.data = JSON.parse(data);
+      this.x = x;
       this.smoothed = null;
       const classes = el('pg-add-class');
       if (classes.options.length !== this.data.num_classes) {
@@ -257,10 +282,11 @@ export class PlaygroundPanel {
   }
 
   async stepOnce() {
+    await this.settled();
     if (!this.handle || this.busy) return;
     this.busy = true;
     try {
-      this.handle.step(1);
+      await this.handle.step(1);
       await this.refresh();
     } catch (e) {
       this.pause();
@@ -270,35 +296,43 @@ export class PlaygroundPanel {
     }
   }
 
-  /** Trains until paused, or until the pause step when started before it, a few steps per
-   * frame, yielding to the browser between frames. */
+  /** Steps done by the shown networks (the latest view's). */
+  stepsDone() {
+    return this.view?.step ?? 0;
+  }
+
+  /** Trains until paused, or until the pause step when started before it. Each chunk of steps
+   * is one request to the worker, followed by a view; pausing takes effect after the chunk in
+   * flight. */
   async run() {
-    if (!this.handle || this.running) return;
+    await this.settled();
+    if (!this.handle || this.running || this.busy) return;
     this.running = true;
-    const stop = this.handle.steps_done() < this.stopAt() ? this.stopAt() : Infinity;
+    const stop = this.stepsDone() < this.stopAt() ? this.stopAt() : Infinity;
     el('pg-run').textContent = 'pause';
-    let perFrame = 1;
+    let perChunk = 1;
     let t0 = performance.now();
-    let s0 = this.handle.steps_done();
+    let s0 = this.stepsDone();
     this.busy = true;
     try {
       while (this.running) {
         const start = performance.now();
-        this.handle.step(Math.min(perFrame, stop - this.handle.steps_done()));
-        await this.refresh();
+        // The step and the view are sent together: the worker answers both without waiting.
+        const k = Math.min(perChunk, stop - this.stepsDone());
+        const [, view] = await Promise.all([this.handle.step(k), this.handle.view()]);
+        this.show(view);
         const spent = performance.now() - start;
-        // Aim at ~30 ms of work per frame so the page stays responsive.
-        perFrame = Math.max(1, Math.min(50, Math.round(perFrame * (30 / Math.max(spent, 1)))));
+        // ~40 ms of training per chunk: a smooth animation, and a pause that acts at once.
+        perChunk = Math.max(1, Math.min(200, Math.round(perChunk * (40 / Math.max(spent, 1)))));
         const now = performance.now();
         if (now - t0 > 1000) {
-          this.rate = ((this.handle.steps_done() - s0) * 1000) / (now - t0);
+          this.rate = ((this.stepsDone() - s0) * 1000) / (now - t0);
           el('pg-rate').textContent = `${this.rate.toFixed(1)} steps/s`;
           el('pg-rate').dataset.rate = String(this.rate);
           t0 = now;
-          s0 = this.handle.steps_done();
+          s0 = this.stepsDone();
         }
-        if (this.handle.steps_done() >= stop) break;
-        await nextTask();
+        if (this.stepsDone() >= stop) break;
       }
     } catch (e) {
       this.report(String(e.message ?? e));
@@ -315,8 +349,13 @@ export class PlaygroundPanel {
 
   async refresh() {
     const gen = this.gen;
-    const [json, heat0, heat1] = await this.handle.view();
+    const view = await this.handle.view();
     if (gen !== this.gen) return; // a reset replaced the playground meanwhile
+    this.show(view);
+  }
+
+  /** Draws a view: [view JSON, heatmap left, heatmap right] as the engine answers it. */
+  show([json, heat0, heat1]) {
     const view = JSON.parse(json);
     this.view = view;
     const [left, right] = view.learners;

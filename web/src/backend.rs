@@ -75,7 +75,9 @@ pub async fn select(choice: &str) -> Result<BackendInfo, String> {
 
 #[cfg(all(feature = "webgpu", target_family = "wasm"))]
 async fn webgpu() -> Result<(Device, String), String> {
-    let navigator = web_sys::window().ok_or("no window")?.navigator();
+    // The engines run in a Web Worker: the navigator is the global scope's, not a window's.
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .map_err(|_| "navigator unreadable")?;
     let gpu =
         js_sys::Reflect::get(&navigator, &"gpu".into()).map_err(|_| "navigator.gpu unreadable")?;
     if gpu.is_undefined() || gpu.is_null() {

@@ -1,5 +1,6 @@
 //! The JavaScript surface (wasm-bindgen). Thin: parse JSON controls, call the engines, hand
-//! back JSON and typed arrays. Long reads return Promises so the page stays responsive.
+//! back JSON and typed arrays. The page loads a bundle in a Web Worker (web/js/engine-worker.js)
+//! and calls these by message; device reads return Promises.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -122,6 +123,7 @@ impl PlaygroundHandle {
         Ok(())
     }
 
+    /// Steps taken by both students so far.
     pub fn steps_done(&self) -> usize {
         self.inner.borrow().steps_done()
     }
@@ -200,11 +202,6 @@ impl ExplorerHandle {
         Ok(Self {
             explorer: Rc::new(explorer),
         })
-    }
-
-    /// The set's manifest entry (JSON).
-    pub fn entry(&self) -> Result<String, JsValue> {
-        json(&self.explorer.entry)
     }
 
     /// Names of the linked classifiers, in model-index order (JSON array).
@@ -313,37 +310,15 @@ impl AttackLabHandle {
         Ok(Self { lab: Rc::new(lab) })
     }
 
-    pub fn model_count(&self) -> usize {
-        self.lab.models.len()
+    /// Every shipped test digit, rows of 784 values in [0, 1] one after the other (the page
+    /// keeps them, so picking a digit needs no call into the engine).
+    pub fn all_digits(&self) -> Vec<f32> {
+        self.lab.digits.x.clone()
     }
 
-    /// The manifest entry of model `m` (JSON).
-    pub fn model_entry(&self, m: usize) -> Result<String, JsValue> {
-        json(
-            &self
-                .lab
-                .models
-                .get(m)
-                .ok_or_else(|| js_err("no such model"))?
-                .entry,
-        )
-    }
-
-    pub fn digit_count(&self) -> usize {
-        self.lab.digits.len()
-    }
-
-    pub fn digit(&self, i: usize) -> Result<Vec<f32>, JsValue> {
-        Ok(self
-            .lab
-            .digit(i)
-            .ok_or_else(|| js_err("no such digit"))?
-            .0
-            .to_vec())
-    }
-
-    pub fn digit_label(&self, i: usize) -> Result<u32, JsValue> {
-        Ok(self.lab.digit(i).ok_or_else(|| js_err("no such digit"))?.1)
+    /// The shipped test digits' labels, in order.
+    pub fn all_labels(&self) -> Vec<u32> {
+        self.lab.digits.labels.clone()
     }
 
     /// Attacks model `m` on `pixels` (784 values in [0, 1]); `label` < 0 attacks the model's
