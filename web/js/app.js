@@ -60,8 +60,8 @@ function teachingStates(defaults) {
   return new Map(defaults.playground_methods.filter((m) => m.teaching).map((m) => [m.name, m.teaching]));
 }
 
-/** Loads the WebGPU bundle in its own worker and moves the panels onto it; the CPU worker
- * stops once they have moved. */
+/** Loads the WebGPU bundle in its own worker and moves the panels onto it. The CPU worker
+ * stays for the attack lab's attacks that read back between steps (js/attack.js). */
 async function upgradeToWebGpu(app, choice) {
   const status = el('status');
   let adapter = null;
@@ -93,7 +93,7 @@ async function upgradeToWebGpu(app, choice) {
   await app.attack.rebind(gpu);
   await app.playground.rebind(gpu);
   await app.explorer.rebind(gpu);
-  app.engine.terminate();
+  app.cpuEngine = app.engine;
   app.engine = gpu;
   app.backend = info;
   app.timings.webgpu_ready_ms = performance.now();

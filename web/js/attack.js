@@ -27,6 +27,11 @@ function suiteName(attacks) {
   return aa.every((k) => kinds.includes(k)) ? 'AutoAttack' : kinds.join(', ');
 }
 
+/** The attacks that run entirely on the device. The others (APGD, FAB, Square and AutoAttack)
+ * read results back between steps to decide per example (step sizes, restarts, accepted squares),
+ * which WebGPU in a browser only allows asynchronously: on WebGPU they run on the CPU worker. */
+const DEVICE_ONLY_ATTACKS = new Set(['fgsm', 'pgd']);
+
 /** A shipped test digit (index) where, on the PGD-AT model at ℓ∞ ε = 0.3, AutoAttack's gradient
  * attacks (APGD-CE, APGD-T, FAB-T) all fail and Square breaks it (checked natively by
  * web/tests/engines.rs). */
@@ -124,14 +129,21 @@ export class AttackPanel {
 
   digitLabel(i) { return this.labels[i]; }
 
-  /** Moves the lab to another engine (the WebGPU bundle's), keeping the current image. */
+  /** Moves the lab to another engine (the WebGPU bundle's), keeping the current image. The
+   * lab on the engine it leaves stays as `hostLab`, for the attacks that are not device-only. */
   async rebind(engine) {
     this.stopRequested = true;
     while (this.busy) await nextTask();
     const lab = await engine.create('AttackLabHandle', JSON.stringify(this.manifest), this.names, this.files);
-    this.lab.free();
+    this.hostLab?.free();
+    this.hostLab = this.lab;
     this.engine = engine;
     this.lab = lab;
+  }
+
+  /** The lab that runs attack `kind`, and whether it is the CPU one while the page is on WebGPU. */
+  labFor(kind) {
+    return this.hostLab && !DEVICE_ONLY_ATTACKS.has(kind) ? [this.hostLab, true] : [this.lab, false];
   }
 
   normChanged(clamp = true) {
@@ -204,18 +216,20 @@ export class AttackPanel {
       const body = el('at-results').querySelector('tbody');
       const times = [];
       const s = this.settings();
+      const [lab, onCpu] = this.labFor(s.kind);
       const rows = [];
       for (let m = 0; m < this.models.length; m++) {
         this.checkStop();
         el('at-time').textContent = `${attackName(s)}: ${this.models[m].label}…`;
         const t0 = performance.now();
-        const out = JSON.parse(await this.lab.attack(m, this.image.pixels, this.image.label, JSON.stringify(s)));
+        const out = JSON.parse(await lab.attack(m, this.image.pixels, this.image.label, JSON.stringify(s)));
         times.push(performance.now() - t0);
         rows.push(out);
       }
       body.replaceChildren(...rows.map((out, m) => this.row(m, out, s)));
       el('at-source').textContent = `Attacking ${this.image.source}.`;
-      el('at-time').textContent = `${attackName(s)} on one digit: ` + times.map((t, m) => `${this.models[m].label} ${t.toFixed(0)} ms`).join(' · ');
+      el('at-time').textContent = `${attackName(s)} on one digit${onCpu ? ' (on the CPU worker)' : ''}: ` +
+        times.map((t, m) => `${this.models[m].label} ${t.toFixed(0)} ms`).join(' · ');
       el('at-time').dataset.ms = JSON.stringify(times);
     }, 'at-time');
   }
@@ -280,14 +294,15 @@ export class AttackPanel {
     // Digits per call into the engine. On the CPU, sized to ~0.5 s of work (one digit first):
     // the stop button acts between calls, so within about half a second at any attack budget.
     // On WebGPU a call's cost is mostly its kernel dispatches, whatever the digit count: 50.
-    const gpu = window.ballast?.backend.name === 'webgpu';
+    const [lab, onCpu] = this.labFor(s.kind);
+    const gpu = window.ballast?.backend.name === 'webgpu' && !onCpu;
     let chunk = gpu ? 50 : 1;
     const total = { examples: 0, clean_correct: 0, robust_correct: 0, flipped: 0, running: null };
     for (let start = 0; start < n;) {
       this.checkStop();
       const k = Math.min(chunk, n - start);
       const t0 = performance.now();
-      const r = JSON.parse(await this.lab.attack_batch(m, JSON.stringify(s), eps, start, k));
+      const r = JSON.parse(await lab.attack_batch(m, JSON.stringify(s), eps, start, k));
       const perDigit = (performance.now() - t0) / k;
       if (!gpu) chunk = Math.max(1, Math.min(50, Math.round(500 / Math.max(perDigit, 1))));
       start += k;
