@@ -7,6 +7,12 @@ import { writeHash } from './state.js';
 const el = (id) => document.getElementById(id);
 const nextTask = () => new Promise((r) => setTimeout(r, 0));
 
+/** Methods whose step reads values back to the host (MW-Net's and the teacher's hypergradient
+ * step sizes, GLC's corruption estimate). WebGPU in a browser reads only asynchronously, and the
+ * core's synchronous reads panic there, so on WebGPU these train on the CPU worker (checked by
+ * the browser suite, which steps every method on WebGPU). */
+const HOST_READ_METHODS = new Set(['mwn', 'teacher', 'glc']);
+
 export class PlaygroundPanel {
   constructor(engine, report, teaching = new Map(), palette = []) {
     this.engine = engine;
@@ -43,12 +49,14 @@ export class PlaygroundPanel {
     for (const id of ['pg-noise', 'pg-imbalance']) el(id).addEventListener('input', () => this.outputs());
   }
 
-  /** Moves to another engine (the WebGPU bundle's): a fresh start with the same controls. */
+  /** Moves to another engine (the WebGPU bundle's): a fresh start with the same controls. The
+   * engine it leaves stays as `hostEngine`, for the methods that read back (HOST_READ_METHODS). */
   async rebind(engine) {
     this.pause();
     while (this.busy) await nextTask();
     this.handle?.free();
     this.handle = null;
+    this.hostEngine = this.engine;
     this.engine = engine;
     await this.reset();
   }
@@ -256,13 +264,16 @@ export class PlaygroundPanel {
     this.rate = null;
     el('pg-rate').textContent = '';
     try {
-      const handle = await this.engine.create('PlaygroundHandle', JSON.stringify(this.config()));
+      const config = this.config();
+      const onCpu = !!this.hostEngine && HOST_READ_METHODS.has(config.method);
+      const handle = await (onCpu ? this.hostEngine : this.engine).create('PlaygroundHandle', JSON.stringify(config));
       const [data, x] = await Promise.all([handle.data(), handle.train_x()]);
       if (gen !== this.gen) {
         handle.free();
         return;
       }
       this.handle = handle;
+      this.onCpu = onCpu;
       this.data = JSON.parse(data);
       this.x = x;
       this.smoothed = null;
@@ -361,7 +372,8 @@ export class PlaygroundPanel {
     const [left, right] = view.learners;
     this.history.push([view.step, left.test_acc, right.test_acc]);
     if (this.history.length > 400) this.history = this.history.filter((_, i) => i % 2 === 0);
-    el('pg-steps').textContent = `step ${view.step}`;
+    el('pg-steps').textContent = `step ${view.step}${this.onCpu ? ' (on the CPU worker)' : ''}`;
+    el('pg-steps').dataset.engine = this.onCpu ? 'cpu-worker' : 'page-backend';
     el('pg-title-1').textContent = right.label;
     [left, right].forEach((l, i) => {
       const hyper = l.hyper ? ` · GCE q = ${l.hyper[0].toFixed(3)}` : '';
