@@ -93,8 +93,7 @@ async function upgradeToWebGpu(app, choice) {
   await app.attack.rebind(gpu);
   await app.playground.rebind(gpu);
   await app.explorer.rebind(gpu);
-  app.cpuEngine = app.engine;
-  app.engine = gpu;
+  app.engine = gpu; // the panels keep the CPU engine for the work that reads back
   app.backend = info;
   app.timings.webgpu_ready_ms = performance.now();
   app.timings.webgpu_upgrade_ms = performance.now() - t0;

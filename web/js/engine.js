@@ -47,9 +47,6 @@ export class Engine {
     this.pending.clear();
   }
 
-  /** Requests in flight (sent, not yet answered). */
-  get inFlight() { return this.pending.size; }
-
   request(msg) {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
