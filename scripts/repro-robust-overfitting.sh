@@ -6,6 +6,8 @@
 # Resumable: finished runs are skipped. JOBS=n runs n trainings at once.
 #   scripts/repro-robust-overfitting.sh runs/robust-overfitting
 #   SEEDS="1 2" VARIANTS=pgd-at scripts/repro-robust-overfitting.sh runs/robust-overfitting
+# EXTRA adds --set overrides to every run, e.g. the first measurement's evaluation protocol:
+#   EXTRA="--set data.val_size=1000 --set budget.eval_every=20 --set adversarial.eval_test_examples=1000"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-runs/robust-overfitting}"
@@ -14,6 +16,7 @@ VARIANTS="${VARIANTS:-pgd-at mixup l1 weight-decay}"
 # The remedies run at these seeds only.
 REMEDY_SEEDS="${REMEDY_SEEDS:-0}"
 JOBS="${JOBS:-1}"
+read -r -a EXTRA <<< "${EXTRA:-}"
 BIN="${BALLAST_BIN:-target/release/ballast}"
 [ -x "$BIN" ] || cargo build --release
 mkdir -p "$OUT"
@@ -31,7 +34,7 @@ one() {
   local resume=()
   [ -f "$run/checkpoints/LATEST" ] && resume=(--resume)
   "$BIN" train configs/robust-overfitting-fashion.toml --set seed="$seed" \
-    --set label="$variant" "${extra[@]}" --out "$run" --quiet "${resume[@]}"
+    --set label="$variant" "${extra[@]}" "${EXTRA[@]}" --out "$run" --quiet "${resume[@]}"
 }
 for seed in $SEEDS; do
   for variant in $VARIANTS; do

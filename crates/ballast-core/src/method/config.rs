@@ -166,7 +166,8 @@ pub struct AdversarialConfig {
     /// previous epoch's weights, when its robust accuracy falls by more than `overfit_drop`.
     pub overfit_check: bool,
     pub overfit_drop: f64,
-    /// ℓ1 penalty on every parameter (the ℓ2 penalty is optimizer.weight_decay).
+    /// ℓ1 penalty on the weights: no bias or BatchNorm parameter, as Rice et al.'s parameter
+    /// groups (`adversarial::l1_norm`; the ℓ2 penalty is optimizer.weight_decay).
     pub l1: f64,
     /// Mixup with λ ~ Beta(α, α) when α > 0 (attack and loss on the mixed batch).
     pub mixup_alpha: f64,
