@@ -61,7 +61,8 @@ function teachingStates(defaults) {
 }
 
 /** Loads the WebGPU bundle in its own worker and moves the panels onto it. The CPU worker
- * stays for the attack lab's attacks that read back between steps (js/attack.js). */
+ * stays for the work that reads back between steps: the attack lab's APGD, FAB, Square and
+ * AutoAttack (js/attack.js) and the playground's MW-Net, teacher and GLC (js/playground.js). */
 async function upgradeToWebGpu(app, choice) {
   const status = el('status');
   let adapter = null;
